@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from core.crypto import EncryptedTextField
+from core.ids import new_assistant_id
+from mcp_servers.models import MCPServer
+
+
+class Provider(models.Model):
+    class Kind(models.TextChoices):
+        OFFLINE = "offline", "Offline (built in)"
+        OPENAI = "openai", "OpenAI"
+        OPENAI_COMPATIBLE = "openai_compatible", "OpenAI-compatible"
+
+    class ApiStyle(models.TextChoices):
+        RESPONSES = "responses", "Responses"
+        CHAT_COMPLETIONS = "chat_completions", "Chat Completions"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OFFLINE)
+    api_style = models.CharField(max_length=20, choices=ApiStyle.choices, default=ApiStyle.RESPONSES)
+    base_url = models.URLField(max_length=500, blank=True)
+    api_key = EncryptedTextField(blank=True, help_text="Encrypted at rest; write-only.")
+    default_model = models.CharField(max_length=200, blank=True)
+    timeout = models.FloatField(default=60.0, validators=[MinValueValidator(1)])
+    max_retries = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(10)])
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AssistantQuerySet(models.QuerySet):
+    def usable_by(self, user) -> AssistantQuerySet:
+        """Assistants this user may chat with: their own and shared ones."""
+        return self.filter(Q(owner=user) | Q(owner__isnull=True))
+
+
+class Assistant(models.Model):
+    id = models.CharField(primary_key=True, max_length=40, default=new_assistant_id, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="assistants",
+        help_text="Empty: shared with every user.",
+    )
+    name = models.CharField(max_length=256)
+    description = models.CharField(max_length=512, blank=True)
+    instructions = models.TextField(blank=True, max_length=256_000)
+    provider = models.ForeignKey(Provider, on_delete=models.PROTECT, related_name="assistants")
+    model = models.CharField(max_length=200, blank=True, help_text="Empty: the provider's default model.")
+    temperature = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(2)])
+    top_p = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)])
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    parallel_tool_calls = models.BooleanField(default=True)
+    tool_choice = models.CharField(max_length=100, blank=True, help_text="auto, required, none, or a tool name.")
+    mcp_servers = models.ManyToManyField(MCPServer, blank=True, related_name="assistants")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AssistantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def model_name(self) -> str:
+        return self.model or self.provider.default_model

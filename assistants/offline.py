@@ -1,0 +1,247 @@
+"""The built-in offline model: deterministic, no network, speaks the Agents SDK's Model interface.
+
+- `/tools` lists the tools it can reach.
+- `/<tool_name> {json arguments}` calls that tool, then answers with its result.
+- Anything else gets a short reply saying it is the offline model, quoting the message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from agents import Model, ModelResponse, ModelSettings, Tool, Usage
+from agents.items import TResponseInputItem, TResponseStreamEvent
+from openai.types.responses import (
+    Response,
+    ResponseCompletedEvent,
+    ResponseContentPartAddedEvent,
+    ResponseContentPartDoneEvent,
+    ResponseCreatedEvent,
+    ResponseFunctionToolCall,
+    ResponseOutputItemAddedEvent,
+    ResponseOutputItemDoneEvent,
+    ResponseOutputMessage,
+    ResponseOutputText,
+    ResponseTextDeltaEvent,
+    ResponseUsage,
+)
+from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
+
+MODEL_NAME = "offline"
+_COMMAND = re.compile(r"^/([A-Za-z0-9_.\-]+)\s*(.*)$", re.DOTALL)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content or []:
+        text = part.get("text") if isinstance(part, dict) else getattr(part, "text", None)
+        if text:
+            parts.append(text)
+    return "".join(parts)
+
+
+def _field(item: Any, name: str) -> Any:
+    return item.get(name) if isinstance(item, dict) else getattr(item, name, None)
+
+
+def _count_tokens(text: str) -> int:
+    return max(1, len(text.split())) if text else 0
+
+
+def _chunks(text: str) -> list[str]:
+    """Split a reply into word-sized pieces, the way a real model streams tokens."""
+    return re.findall(r"\S+\s*|\s+", text) or [text]
+
+
+class OfflineModel(Model):
+    """A deterministic model that needs no network."""
+
+    def __init__(self, model: str = MODEL_NAME) -> None:
+        self.model = model
+
+    def _plan(self, input: str | list[TResponseInputItem], tools: list[Tool]) -> tuple[str | None, dict | None]:
+        """Decide the reply: (text, None) or (None, a function call)."""
+        items: list[Any] = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
+        if not items:
+            return "I am the offline model. Send me a message.", None
+        last = items[-1]
+        if _field(last, "type") == "function_call_output":
+            call_id = _field(last, "call_id")
+            name = next(
+                (
+                    _field(i, "name")
+                    for i in items
+                    if _field(i, "type") == "function_call" and _field(i, "call_id") == call_id
+                ),
+                "the tool",
+            )
+            output = _field(last, "output")
+            if not isinstance(output, str):
+                output = _text_of(output) or json.dumps(output, default=str)
+            return f"The tool `{name}` returned: {output}", None
+
+        message = _text_of(_field(last, "content")).strip()
+        names = {getattr(t, "name", ""): t for t in tools}
+        if message == "/tools":
+            if not names:
+                return "I can reach no tools in this conversation.", None
+            lines = [f"- `{n}`: {getattr(t, 'description', '') or 'no description'}" for n, t in sorted(names.items())]
+            return "I can call these tools:\n\n" + "\n".join(lines), None
+
+        command = _COMMAND.match(message)
+        if command:
+            name, raw = command.group(1), command.group(2).strip()
+            if name not in names:
+                return f"There is no tool named `{name}` here. Send `/tools` to see the tools I can call.", None
+            try:
+                arguments = json.loads(raw) if raw else {}
+            except json.JSONDecodeError as exc:
+                return f"The arguments for `{name}` are not valid JSON ({exc.msg}).", None
+            if not isinstance(arguments, dict):
+                return f"The arguments for `{name}` must be a JSON object.", None
+            seed = json.dumps([len(items), name, arguments], sort_keys=True)
+            call_id = "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+            return None, {"name": name, "arguments": json.dumps(arguments), "call_id": call_id}
+
+        quoted = message if len(message) <= 200 else message[:200] + "…"
+        return (
+            "I am the offline model: I run inside Switchboard without a network. "
+            f"You said: “{quoted}”. Send `/tools` to see the tools I can call.",
+            None,
+        )
+
+    def _response(self, input: Any, output: list[Any], output_text: str) -> Response:
+        input_text = json.dumps(input, default=str) if not isinstance(input, str) else input
+        input_tokens = _count_tokens(input_text)
+        output_tokens = _count_tokens(output_text)
+        return Response(
+            id="resp_offline_" + hashlib.sha256(input_text.encode()).hexdigest()[:16],
+            created_at=time.time(),
+            model=self.model,
+            object="response",
+            output=output,
+            parallel_tool_calls=False,
+            tool_choice="auto",
+            tools=[],
+            status="completed",
+            usage=ResponseUsage(
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+                total_tokens=input_tokens + output_tokens,
+                input_tokens_details=InputTokensDetails(cached_tokens=0, cache_write_tokens=0),
+                output_tokens_details=OutputTokensDetails(reasoning_tokens=0),
+            ),
+        )
+
+    def _output(self, text: str | None, call: dict | None, message_id: str) -> list[Any]:
+        if call is not None:
+            return [ResponseFunctionToolCall(type="function_call", id="fc_" + call["call_id"][5:], status="completed", **call)]
+        return [
+            ResponseOutputMessage(
+                id=message_id,
+                type="message",
+                role="assistant",
+                status="completed",
+                content=[ResponseOutputText(type="output_text", text=text or "", annotations=[], logprobs=[])],
+            )
+        ]
+
+    async def get_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: Any,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> ModelResponse:
+        text, call = self._plan(input, tools)
+        response = self._response(input, self._output(text, call, "msg_offline"), text or "")
+        usage = Usage(
+            requests=1,
+            input_tokens=response.usage.input_tokens,
+            output_tokens=response.usage.output_tokens,
+            total_tokens=response.usage.total_tokens,
+        )
+        return ModelResponse(output=response.output, usage=usage, response_id=response.id)
+
+    async def stream_response(
+        self,
+        system_instructions: str | None,
+        input: str | list[TResponseInputItem],
+        model_settings: ModelSettings,
+        tools: list[Tool],
+        output_schema: Any,
+        handoffs: list[Any],
+        tracing: Any,
+        *,
+        previous_response_id: str | None = None,
+        conversation_id: str | None = None,
+        prompt: Any = None,
+    ) -> AsyncIterator[TResponseStreamEvent]:
+        text, call = self._plan(input, tools)
+        message_id = "msg_offline_" + hashlib.sha256(repr(input).encode()).hexdigest()[:16]
+        output = self._output(text, call, message_id)
+        final = self._response(input, output, text or "")
+        in_progress = final.model_copy(update={"output": [], "status": "in_progress", "usage": None})
+        seq = 0
+
+        def next_seq() -> int:
+            nonlocal seq
+            seq += 1
+            return seq
+
+        yield ResponseCreatedEvent(type="response.created", response=in_progress, sequence_number=next_seq())
+        item = output[0]
+        if call is not None:
+            yield ResponseOutputItemAddedEvent(
+                type="response.output_item.added", item=item, output_index=0, sequence_number=next_seq()
+            )
+        else:
+            empty = item.model_copy(update={"content": [], "status": "in_progress"})
+            yield ResponseOutputItemAddedEvent(
+                type="response.output_item.added", item=empty, output_index=0, sequence_number=next_seq()
+            )
+            part = ResponseOutputText(type="output_text", text="", annotations=[], logprobs=[])
+            yield ResponseContentPartAddedEvent(
+                type="response.content_part.added",
+                item_id=message_id,
+                output_index=0,
+                content_index=0,
+                part=part,
+                sequence_number=next_seq(),
+            )
+            for piece in _chunks(text or ""):
+                yield ResponseTextDeltaEvent(
+                    type="response.output_text.delta",
+                    item_id=message_id,
+                    output_index=0,
+                    content_index=0,
+                    delta=piece,
+                    logprobs=[],
+                    sequence_number=next_seq(),
+                )
+            yield ResponseContentPartDoneEvent(
+                type="response.content_part.done",
+                item_id=message_id,
+                output_index=0,
+                content_index=0,
+                part=item.content[0],
+                sequence_number=next_seq(),
+            )
+        yield ResponseOutputItemDoneEvent(
+            type="response.output_item.done", item=item, output_index=0, sequence_number=next_seq()
+        )
+        yield ResponseCompletedEvent(type="response.completed", response=final, sequence_number=next_seq())

@@ -1,0 +1,101 @@
+"""The chat WebSocket: `/ws/conversations/<thread_id>/`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import selectors, services
+from chat.errors import ServiceError
+from chat.events import conversation_group
+from chat.models import Conversation
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class ConversationConsumer(AsyncWebsocketConsumer):
+    thread_id: str = ""
+    group: str = ""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        await self.accept()
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
+        try:
+            await database_sync_to_async(selectors.conversation_get)(user=user, thread_id=thread_id)
+        except Conversation.DoesNotExist:
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.thread_id = thread_id
+        self.group = conversation_group(thread_id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def send_event(self, event: str, data: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps({"event": event, "data": data}))
+
+    async def send_error(self, code: str, message: str) -> None:
+        await self.send_event("error", {"code": code, "message": message})
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if not self.group:
+            return
+        if text_data is None:
+            await self.send_error("invalid_frame", "Frames must be JSON text, not binary.")
+            return
+        limit = settings.SWITCHBOARD["WS_FRAME_MAX_BYTES"]
+        if len(text_data.encode("utf-8", "surrogatepass")) > limit:
+            await self.send_error("frame_too_large", f"Frames must be at most {limit // 1024} KiB.")
+            return
+        try:
+            frame = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.send_error("invalid_json", "The frame is not valid JSON.")
+            return
+        if not isinstance(frame, dict):
+            await self.send_error("invalid_frame", "The frame must be a JSON object with a 'type'.")
+            return
+        handler = self.handlers.get(frame.get("type")) if isinstance(frame.get("type"), str) else None
+        if handler is None:
+            await self.send_error("unknown_type", f"Unknown frame type: {str(frame.get('type'))[:64]!r}.")
+            return
+        try:
+            await handler(self, frame)
+        except ServiceError as exc:
+            await self.send_error(exc.code, exc.message)
+
+    async def on_message_create(self, frame: dict[str, Any]) -> None:
+        if "content" not in frame:
+            raise ServiceError("invalid_content", "message.create needs 'content'.")
+        await services.message_create(user=self.scope["user"], thread_id=self.thread_id, content=frame["content"])
+
+    async def on_run_cancel(self, frame: dict[str, Any]) -> None:
+        await services.run_cancel(user=self.scope["user"], run_id=frame.get("run_id"))
+
+    async def on_run_decision(self, frame: dict[str, Any]) -> None:
+        raise ServiceError("run_not_paused", "This run is not waiting for a tool approval.")
+
+    async def on_ping(self, frame: dict[str, Any]) -> None:
+        await self.send_event("pong", {})
+
+    handlers = {
+        "message.create": on_message_create,
+        "run.cancel": on_run_cancel,
+        "run.approve": on_run_decision,
+        "run.deny": on_run_decision,
+        "ping": on_ping,
+    }
+
+    async def run_event(self, message: dict[str, Any]) -> None:
+        await self.send_event(message["event"], message["data"])

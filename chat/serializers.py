@@ -1,0 +1,134 @@
+"""Assistants v2 wire objects for messages, runs and run steps."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chat.models import Conversation, Message, Run, RunStep
+
+
+def ts(value: datetime | None) -> int | None:
+    return int(value.timestamp()) if value else None
+
+
+def thread_object(conversation: Conversation) -> dict[str, Any]:
+    return {
+        "id": conversation.id,
+        "object": "thread",
+        "created_at": ts(conversation.created_at),
+        "metadata": conversation.metadata or {},
+        "tool_resources": {},
+    }
+
+
+def text_content(value: str) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"value": value, "annotations": []}}]
+
+
+def message_object(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "object": "thread.message",
+        "created_at": ts(message.created_at),
+        "thread_id": message.conversation_id,
+        "status": message.status,
+        "incomplete_details": None,
+        "completed_at": ts(message.completed_at),
+        "incomplete_at": None,
+        "role": message.role,
+        "content": text_content(message.content),
+        "assistant_id": message.assistant_id,
+        "run_id": message.run_id,
+        "attachments": [],
+        "metadata": message.metadata or {},
+    }
+
+
+def message_delta_object(message_id: str, value: str) -> dict[str, Any]:
+    return {
+        "id": message_id,
+        "object": "thread.message.delta",
+        "delta": {"content": [{"index": 0, "type": "text", "text": {"value": value, "annotations": []}}]},
+    }
+
+
+def usage_object(obj: Run | RunStep) -> dict[str, int] | None:
+    if not obj.total_tokens:
+        return None
+    return {
+        "prompt_tokens": obj.prompt_tokens,
+        "completion_tokens": obj.completion_tokens,
+        "total_tokens": obj.total_tokens,
+    }
+
+
+def run_object(run: Run) -> dict[str, Any]:
+    return {
+        "id": run.id,
+        "object": "thread.run",
+        "created_at": ts(run.created_at),
+        "thread_id": run.conversation_id,
+        "assistant_id": run.assistant_id,
+        "status": run.status,
+        "required_action": run.metadata.get("required_action") if run.status == Run.Status.REQUIRES_ACTION else None,
+        "last_error": {"code": run.last_error_code, "message": run.last_error} if run.last_error else None,
+        "expires_at": None,
+        "started_at": ts(run.started_at),
+        "cancelled_at": ts(run.cancelled_at),
+        "failed_at": ts(run.failed_at),
+        "completed_at": ts(run.completed_at),
+        "incomplete_details": {"reason": run.incomplete_reason} if run.incomplete_reason else None,
+        "model": run.model,
+        "instructions": run.instructions,
+        "tools": [],
+        "metadata": {k: v for k, v in (run.metadata or {}).items() if k != "required_action"},
+        "usage": usage_object(run),
+        "temperature": None,
+        "top_p": None,
+        "max_prompt_tokens": None,
+        "max_completion_tokens": None,
+        "truncation_strategy": {"type": "auto", "last_messages": None},
+        "response_format": "auto",
+        "tool_choice": "auto",
+        "parallel_tool_calls": True,
+    }
+
+
+def run_step_object(step: RunStep, *, thread_id: str, assistant_id: str | None) -> dict[str, Any]:
+    if step.type == RunStep.Type.TOOL_CALLS:
+        details: dict[str, Any] = {
+            "type": "tool_calls",
+            "tool_calls": [
+                {
+                    "id": step.tool_call_id,
+                    "type": "function",
+                    "function": {
+                        "name": step.tool_name,
+                        "arguments": step.arguments,
+                        "output": step.output if step.status != RunStep.Status.IN_PROGRESS else None,
+                    },
+                }
+            ],
+        }
+    else:
+        details = {"type": "message_creation", "message_creation": {"message_id": step.message_id}}
+    return {
+        "id": step.id,
+        "object": "thread.run.step",
+        "created_at": ts(step.created_at),
+        "run_id": step.run_id,
+        "assistant_id": assistant_id,
+        "thread_id": thread_id,
+        "type": step.type,
+        "status": step.status,
+        "cancelled_at": None,
+        "completed_at": ts(step.completed_at) if step.status == RunStep.Status.COMPLETED else None,
+        "expired_at": None,
+        "failed_at": ts(step.completed_at) if step.status == RunStep.Status.FAILED else None,
+        "last_error": {"code": "tool_error", "message": step.error} if step.error else None,
+        "step_details": details,
+        "usage": usage_object(step),
+        # Switchboard's additions, kept under metadata so the wire shape stays Assistants v2.
+        "metadata": {"server": step.server_name, "duration_ms": step.duration_ms},
+    }

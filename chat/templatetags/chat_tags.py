@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+import json
+
+from django import template
+from django.utils.safestring import SafeString, mark_safe
+
+from chat.markdown import markdown_render
+
+register = template.Library()
+
+
+@register.filter
+def markdown(text: str) -> SafeString:
+    return mark_safe(markdown_render(text))  # noqa: S308 - sanitized by nh3
+
+
+@register.filter
+def pretty_json(text: str) -> str:
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return text

@@ -1,0 +1,59 @@
+"""Admin form pieces for write-only secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+
+
+class SecretJSONField(forms.CharField):
+    """A write-only JSON object of strings: empty keeps what is stored, `{}` clears it."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "autocomplete": "off", "spellcheck": "false"})
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value: Any) -> str:
+        return ""  # never render a stored secret
+
+    def to_python(self, value: Any) -> dict[str, str] | None:
+        value = (value or "").strip()
+        if not value:
+            return None
+        try:
+            parsed = json.loads(value)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Not valid JSON: {exc}") from None
+        if not isinstance(parsed, dict) or not all(isinstance(k, str) for k in parsed):
+            raise forms.ValidationError('Enter a JSON object, like {"NAME": "value"}.')
+        return {k: str(v) for k, v in parsed.items()}
+
+
+class SecretFormMixin:
+    """Write-only secret fields: a stored value is never rendered, and empty input keeps it."""
+
+    secret_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial_secret_values = {name: getattr(self.instance, name) for name in self.secret_fields}
+        for name in self.secret_fields:
+            stored = self.initial_secret_values[name]
+            field = self.fields[name]
+            if isinstance(stored, dict) and stored:
+                field.help_text = f"Set: {', '.join(sorted(stored))}. Leave empty to keep; {{}} clears."
+            elif stored:
+                field.help_text = "A value is set. Leave empty to keep it."
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name in self.secret_fields:
+            if cleaned.get(name) in (None, "") and self.instance.pk:
+                cleaned[name] = self.initial_secret_values[name]
+            elif cleaned.get(name) is None:
+                cleaned[name] = {} if isinstance(self.initial_secret_values[name], dict) else ""
+        return cleaned

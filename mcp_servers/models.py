@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.validators import MinValueValidator
+from django.db import models
+
+from core.crypto import EncryptedJSONField
+
+
+class MCPServer(models.Model):
+    class Transport(models.TextChoices):
+        STDIO = "stdio", "stdio"
+        STREAMABLE_HTTP = "streamable_http", "Streamable HTTP"
+        SSE = "sse", "SSE"
+        WEBSOCKET = "websocket", "WebSocket"
+
+    class Approval(models.TextChoices):
+        NEVER = "never", "Never"
+        ALWAYS = "always", "Always"
+        LISTED = "listed", "Listed tools"
+
+    class Scope(models.TextChoices):
+        SHARED = "shared", "One shared connection"
+        PER_USER = "per_user", "One connection per user"
+
+    class Status(models.TextChoices):
+        UNKNOWN = "unknown", "Unknown"
+        CONNECTED = "connected", "Connected"
+        ERROR = "error", "Error"
+        CLOSED = "closed", "Closed"
+
+    name = models.SlugField(max_length=64, unique=True, help_text="Also the prefix of colliding tool names.")
+    description = models.CharField(max_length=500, blank=True)
+    transport = models.CharField(max_length=20, choices=Transport.choices, default=Transport.STDIO)
+    command = models.CharField(max_length=500, blank=True, help_text="stdio: the program to run.")
+    args = models.JSONField(default=list, blank=True, help_text="stdio: a JSON list of arguments.")
+    cwd = models.CharField(max_length=500, blank=True, help_text="stdio: working directory.")
+    url = models.URLField(max_length=500, blank=True, help_text="HTTP, SSE and WebSocket transports.")
+    env = EncryptedJSONField(default=dict, blank=True, help_text="Encrypted at rest; write-only.")
+    headers = EncryptedJSONField(default=dict, blank=True, help_text="Encrypted at rest; write-only.")
+    connect_timeout = models.FloatField(default=15.0, validators=[MinValueValidator(0.1)])
+    call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
+    enabled = models.BooleanField(default=True)
+    allowed_tools = models.JSONField(default=list, blank=True, help_text="Only these tools (empty: all).")
+    denied_tools = models.JSONField(default=list, blank=True, help_text="Never these tools.")
+    approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.NEVER)
+    approval_tools = models.JSONField(default=list, blank=True, help_text="Tools that need approval.")
+    scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.SHARED)
+    last_status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNKNOWN)
+    last_error = models.TextField(blank=True)
+    last_latency_ms = models.FloatField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "MCP server"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def launch_params(self, *, user_id: int | None = None, username: str = "") -> dict[str, Any]:
+        """Return what a transport needs to connect, with per-user placeholders filled in."""
+
+        def fill(value: str) -> str:
+            if self.scope != self.Scope.PER_USER:
+                return value
+            return value.replace("{user_id}", str(user_id or "")).replace("{username}", username)
+
+        return {
+            "transport": self.transport,
+            "command": fill(self.command),
+            "args": [fill(str(a)) for a in self.args or []],
+            "cwd": fill(self.cwd) or None,
+            "url": fill(self.url),
+            "env": {k: fill(str(v)) for k, v in (self.env or {}).items()},
+            "headers": {k: fill(str(v)) for k, v in (self.headers or {}).items()},
+            "connect_timeout": self.connect_timeout,
+            "call_timeout": self.call_timeout,
+        }
+
+    def needs_approval(self, tool_name: str) -> bool:
+        if self.approval == self.Approval.ALWAYS:
+            return True
+        return self.approval == self.Approval.LISTED and tool_name in (self.approval_tools or [])
+
+    def allows_tool(self, tool_name: str) -> bool:
+        if tool_name in (self.denied_tools or []):
+            return False
+        return not self.allowed_tools or tool_name in self.allowed_tools

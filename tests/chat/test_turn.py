@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from chat.models import Conversation, Message, Run, RunStep
+from chat.selectors import conversation_model_input
+from tests.ws import collect_until, names, ws_connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+TERMINAL = ("thread.run.completed", "thread.run.failed", "thread.run.cancelled", "thread.run.incomplete")
+
+
+@pytest.fixture
+def conversation(alice, demo_assistant):
+    return Conversation.objects.create(owner=alice, assistant=demo_assistant)
+
+
+async def test_it_streams_a_full_turn_with_a_tool_call(alice, conversation):
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": '/add {"a": 2, "b": 3}'})
+    frames = await collect_until(ws, *TERMINAL)
+    events = names(frames)
+
+    assert events[0] == "thread.message.created"
+    assert events[1] == "thread.run.created"
+    assert events[-1] == "thread.run.completed"
+    assert "thread.run.in_progress" in events
+    tool_done = next(f["data"] for f in frames if f["event"] == "thread.run.step.completed" and f["data"]["type"] == "tool_calls")
+    call = tool_done["step_details"]["tool_calls"][0]
+    assert call["function"]["name"] == "add"
+    assert json.loads(call["function"]["arguments"]) == {"a": 2, "b": 3}
+    assert call["function"]["output"] == "5"
+    assert tool_done["metadata"]["server"] == "demo"
+    deltas = [f["data"] for f in frames if f["event"] == "thread.message.delta"]
+    assert len(deltas) > 3
+    assert events.index("thread.run.step.completed") < events.index("thread.message.delta")
+    streamed = "".join(d["delta"]["content"][0]["text"]["value"] for d in deltas)
+
+    run = await Run.objects.aget(conversation=conversation)
+    assert run.status == Run.Status.COMPLETED
+    assert run.total_tokens > 0
+    messages = [m async for m in Message.objects.filter(conversation=conversation).order_by("id")]
+    assert [m.role for m in messages] == ["user", "assistant"]
+    assert messages[1].content == streamed
+    assert "5" in streamed
+    step = await RunStep.objects.aget(run=run, type=RunStep.Type.TOOL_CALLS)
+    assert (step.tool_name, step.server_name, step.output, step.status) == ("add", "demo", "5", "completed")
+    assert step.duration_ms is not None
+    completed = next(f["data"] for f in frames if f["event"] == "thread.message.completed")
+    assert completed["id"] == messages[1].id
+    await ws.disconnect()
+
+
+async def test_it_feeds_earlier_tool_results_into_the_next_turn(alice, conversation):
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": "/draw_dot"})
+    await collect_until(ws, *TERMINAL)
+    await ws.send_json_to({"type": "message.create", "content": "what did you draw?"})
+    frames = await collect_until(ws, *TERMINAL)
+    assert frames[-1]["event"] == "thread.run.completed"
+    await ws.disconnect()
+
+    from asgiref.sync import sync_to_async
+
+    items = await sync_to_async(conversation_model_input)(conversation_id=conversation.pk)
+    kinds = [i.get("type") or i["role"] for i in items]
+    assert kinds == ["user", "function_call", "function_call_output", "assistant", "user", "assistant"]
+    assert items[2]["output"] == "*"
+    assert items[1]["name"] == "draw_dot"
+
+
+async def test_it_reports_a_tool_error_and_still_answers(alice, conversation):
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": '/add {"a": "x", "b": 1}'})
+    frames = await collect_until(ws, *TERMINAL)
+    assert frames[-1]["event"] == "thread.run.completed"
+    failed = next(f["data"] for f in frames if f["event"] == "thread.run.step.failed")
+    assert "valid number" in failed["last_error"]["message"]
+    step = await RunStep.objects.aget(run__conversation=conversation, type=RunStep.Type.TOOL_CALLS)
+    assert step.status == RunStep.Status.FAILED and "valid number" in step.error
+    assert await Message.objects.filter(conversation=conversation, role="assistant", status="completed").aexists()
+    await ws.disconnect()
+
+
+async def test_it_cancels_a_run_mid_tool_call(alice, conversation):
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": '/wait {"seconds": 30}'})
+    frames = await collect_until(ws, "thread.run.step.in_progress")
+    run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
+    await ws.send_json_to({"type": "run.cancel", "run_id": run_id})
+    frames = await collect_until(ws, *TERMINAL, timeout=10)
+    assert frames[-1]["event"] == "thread.run.cancelled"
+    run = await Run.objects.aget(pk=run_id)
+    assert run.status == Run.Status.CANCELLED and run.cancelled_at is not None
+    step = await RunStep.objects.aget(run=run, type=RunStep.Type.TOOL_CALLS)
+    assert step.status == RunStep.Status.CANCELLED
+    # The user's message is kept and the conversation takes the next message at once.
+    assert await Message.objects.filter(conversation=conversation, role="user").acount() == 1
+    await ws.send_json_to({"type": "message.create", "content": "/draw_dash"})
+    frames = await collect_until(ws, *TERMINAL)
+    assert frames[-1]["event"] == "thread.run.completed"
+    await ws.disconnect()
+
+
+async def test_it_fails_the_run_clearly_when_the_provider_is_unreachable(alice, conversation, unused_tcp_port):
+    assistant = conversation.assistant
+    provider = assistant.provider
+    provider.kind = "openai_compatible"
+    provider.api_style = "chat_completions"
+    provider.base_url = f"http://127.0.0.1:{unused_tcp_port}/v1"
+    provider.api_key = "sk-test-secret-value"
+    provider.max_retries = 0
+    provider.default_model = "gpt-test"
+    await provider.asave()
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": "hello"})
+    frames = await collect_until(ws, *TERMINAL)
+    assert frames[-1]["event"] == "thread.run.failed"
+    error = frames[-1]["data"]["last_error"]
+    assert error["code"] == "provider_unreachable"
+    assert f"127.0.0.1:{unused_tcp_port}" in error["message"]
+    assert all("sk-test-secret-value" not in json.dumps(f) for f in frames)
+    run = await Run.objects.aget(conversation=conversation)
+    assert run.status == Run.Status.FAILED and run.last_error == error["message"]
+    assert await Message.objects.filter(conversation=conversation, role="user", content="hello").aexists()
+    await ws.disconnect()

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import sys
+
+import pytest
+from django.conf import settings
+
+from assistants.models import Assistant, Provider
+from mcp_servers.models import MCPServer
+
+
+@pytest.fixture
+def alice(django_user_model):
+    return django_user_model.objects.create_user("alice", password="alice-password-1")
+
+
+@pytest.fixture
+def bob(django_user_model):
+    return django_user_model.objects.create_user("bob", password="bob-password-1")
+
+
+@pytest.fixture
+def charlie(django_user_model):
+    return django_user_model.objects.create_user("charlie", password="charlie-password-1", is_staff=True)
+
+
+@pytest.fixture
+def offline_provider(db):
+    return Provider.objects.create(name="Offline", kind=Provider.Kind.OFFLINE, default_model="offline")
+
+
+@pytest.fixture
+def demo_server(db):
+    return MCPServer.objects.create(
+        name="demo",
+        transport=MCPServer.Transport.STDIO,
+        command=sys.executable,
+        args=["-m", "mcp_servers.demo"],
+        cwd=str(settings.BASE_DIR),
+        call_timeout=10,
+    )
+
+
+@pytest.fixture
+def demo_assistant(offline_provider, demo_server):
+    assistant = Assistant.objects.create(name="Demo assistant", provider=offline_provider, instructions="Be brief.")
+    assistant.mcp_servers.add(demo_server)
+    return assistant
