@@ -17,7 +17,17 @@ class ProviderForm(SecretFormMixin, forms.ModelForm):
 
     class Meta:
         model = Provider
-        fields = "__all__"
+        fields = (
+            "name",
+            "kind",
+            "api_style",
+            "base_url",
+            "api_key",
+            "default_model",
+            "timeout",
+            "max_retries",
+            "enabled",
+        )
 
 
 @admin.register(Provider)

@@ -142,7 +142,11 @@ class OfflineModel(Model):
 
     def _output(self, text: str | None, call: dict | None, message_id: str) -> list[Any]:
         if call is not None:
-            return [ResponseFunctionToolCall(type="function_call", id="fc_" + call["call_id"][5:], status="completed", **call)]
+            return [
+                ResponseFunctionToolCall(
+                    type="function_call", id="fc_" + call["call_id"][5:], status="completed", **call
+                )
+            ]
         return [
             ResponseOutputMessage(
                 id=message_id,

@@ -219,7 +219,7 @@ class Executor:
                         heartbeat_at=timezone.now()
                     )
                 await sync_to_async(runs_expire_stale)()
-            except Exception:  # noqa: BLE001 - a missed beat must not stop the next one
+            except Exception:
                 logger.exception("Run heartbeat failed")
 
     async def execute(self, run_id: str) -> None:
@@ -229,9 +229,7 @@ class Executor:
         )
         if not claimed:
             return  # cancelled before it started, or another process owns it
-        run = await Run.objects.select_related(
-            "assistant__provider", "conversation__owner"
-        ).aget(pk=run_id)
+        run = await Run.objects.select_related("assistant__provider", "conversation__owner").aget(pk=run_id)
         recorder = RunRecorder(run)
         await recorder.send("thread.run.in_progress", run_object(run))
         limits = settings.SWITCHBOARD
@@ -242,7 +240,10 @@ class Executor:
                     raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
                 owner = run.conversation.owner
                 build = await assistant_agent_build(
-                    assistant=run.assistant, user_id=owner.pk, username=owner.get_username(), instructions=run.instructions
+                    assistant=run.assistant,
+                    user_id=owner.pk,
+                    username=owner.get_username(),
+                    instructions=run.instructions,
                 )
                 for server in build.servers:
                     for tool in await server.list_tools():
@@ -276,14 +277,18 @@ class Executor:
         except TimeoutError:
             if result is not None:
                 result.cancel()
-            await self._end(recorder, Run.Status.INCOMPLETE, incomplete_reason="run_timeout", completed_at=timezone.now())
+            await self._end(
+                recorder, Run.Status.INCOMPLETE, incomplete_reason="run_timeout", completed_at=timezone.now()
+            )
         except MaxTurnsExceeded:
             await self._end(recorder, Run.Status.INCOMPLETE, incomplete_reason="max_turns", completed_at=timezone.now())
-        except Exception as exc:  # noqa: BLE001 - every failure ends the run, never the process
+        except Exception as exc:
             code, message = error_describe(
                 exc, model=run.model, timeout=run.assistant.provider.timeout if run.assistant else None
             )
-            logger.warning("Run %s failed: %s (%s)", run_id, code, type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG))
+            logger.warning(
+                "Run %s failed: %s (%s)", run_id, code, type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG)
+            )
             if result is not None:
                 result.cancel()
             await self._end(

@@ -50,8 +50,10 @@ def message_store(*, user: AbstractBaseUser, thread_id: str, content: Any) -> tu
     content = message_validate(content)
     with transaction.atomic():
         try:
-            conversation = Conversation.objects.select_for_update().select_related("assistant__provider").get(
-                pk=thread_id, owner=user
+            conversation = (
+                Conversation.objects.select_for_update()
+                .select_related("assistant__provider")
+                .get(pk=thread_id, owner=user)
             )
         except Conversation.DoesNotExist:
             raise ServiceError("not_found", "Conversation not found.") from None

@@ -14,7 +14,10 @@ class MCPServerForm(SecretFormMixin, forms.ModelForm):
 
     class Meta:
         model = MCPServer
-        exclude = ("last_status", "last_error", "last_latency_ms", "last_checked_at")
+        fields = (
+            "name", "description", "transport", "enabled", "command", "args", "cwd", "env", "url", "headers",
+            "connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools", "approval", "approval_tools",
+        )  # fmt: skip
 
 
 @admin.register(MCPServer)
@@ -30,7 +33,10 @@ class MCPServerAdmin(admin.ModelAdmin):
         ("HTTP, SSE and WebSocket", {"fields": ("url", "headers")}),
         ("Behaviour", {"fields": ("connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools")}),
         ("Approval", {"fields": ("approval", "approval_tools")}),
-        ("Status", {"fields": ("last_status", "last_error", "last_latency_ms", "last_checked_at", "created_at", "updated_at")}),
+        (
+            "Status",
+            {"fields": ("last_status", "last_error", "last_latency_ms", "last_checked_at", "created_at", "updated_at")},
+        ),
     )
 
     # A stdio server runs a command on this host: only superusers may change them.

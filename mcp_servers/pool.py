@@ -89,9 +89,7 @@ class Pool:
     ) -> AgentsMCPServer:
         """Return a connected server for this configuration, reusing a live connection."""
         key = (server_id, user_id)
-        fingerprint = hashlib.sha256(
-            json.dumps([params, options], sort_keys=True, default=str).encode()
-        ).hexdigest()
+        fingerprint = hashlib.sha256(json.dumps([params, options], sort_keys=True, default=str).encode()).hexdigest()
         async with self._lock:
             connection = self._connections.get(key)
             if connection is not None and (connection.fingerprint != fingerprint or not connection.alive):
@@ -138,8 +136,8 @@ class Pool:
                 await asyncio.wait_for(connection.task, timeout=10)
             except (TimeoutError, asyncio.CancelledError):
                 connection.task.cancel()
-            except Exception:  # noqa: BLE001
-                pass
+            except Exception:  # noqa: BLE001 - the owner task already logged why it ended
+                logger.debug("MCP connection %s ended with an error", connection.name)
 
     async def close_all(self) -> None:
         async with self._lock:

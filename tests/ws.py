@@ -38,9 +38,7 @@ async def receive(communicator: WebsocketCommunicator, timeout: float = 20) -> d
     return json.loads(await communicator.receive_from(timeout=timeout))
 
 
-async def collect_until(
-    communicator: WebsocketCommunicator, *events: str, timeout: float = 30
-) -> list[dict[str, Any]]:
+async def collect_until(communicator: WebsocketCommunicator, *events: str, timeout: float = 30) -> list[dict[str, Any]]:
     """Receive frames until one of `events` arrives; return them all, in order."""
     frames = []
     while True:

@@ -28,7 +28,9 @@ async def test_it_streams_a_full_turn_with_a_tool_call(alice, conversation):
     assert events[1] == "thread.run.created"
     assert events[-1] == "thread.run.completed"
     assert "thread.run.in_progress" in events
-    tool_done = next(f["data"] for f in frames if f["event"] == "thread.run.step.completed" and f["data"]["type"] == "tool_calls")
+    tool_done = next(
+        f["data"] for f in frames if f["event"] == "thread.run.step.completed" and f["data"]["type"] == "tool_calls"
+    )
     call = tool_done["step_details"]["tool_calls"][0]
     assert call["function"]["name"] == "add"
     assert json.loads(call["function"]["arguments"]) == {"a": 2, "b": 3}
