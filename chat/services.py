@@ -51,7 +51,7 @@ def message_store(*, user: AbstractBaseUser, thread_id: str, content: Any) -> tu
     with transaction.atomic():
         try:
             conversation = (
-                Conversation.objects.select_for_update()
+                Conversation.objects.select_for_update(of=("self",))
                 .select_related("assistant__provider")
                 .get(pk=thread_id, owner=user)
             )

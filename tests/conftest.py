@@ -3,10 +3,20 @@ from __future__ import annotations
 import sys
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.conf import settings
+from django.db import connections
 
 from assistants.models import Assistant, Provider
 from mcp_servers.models import MCPServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_connections(django_db_setup, django_db_blocker):
+    """Close connections the async ORM opened in its worker thread, so the test database can be dropped."""
+    yield
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -146,11 +147,16 @@ def page(daphne_server: DaphneServer) -> Iterator[Page]:
             browser.close()
 
 
-def _screenshot_on_failure(page: Page, name: str) -> Path:
+def _report_failure(page: Page, server: DaphneServer, name: str) -> None:
+    """Save a screenshot into test-artifacts/ and print the server log's tail; never raise."""
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     path = ARTIFACTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
+    try:
+        page.screenshot(path=str(path), full_page=True)
+        sys.stderr.write(f"\nScreenshot: {path}\n")
+    except PlaywrightError as error:
+        sys.stderr.write(f"\nNo screenshot: {error}\n")
+    sys.stderr.write(f"Server log tail:\n{_tail(server.log)}\n")
 
 
 def _log_in(page: Page) -> None:
@@ -216,6 +222,5 @@ def test_it_runs_a_tool_live_and_keeps_it_after_reload(page: Page, daphne_server
         _expect_completed_tool(page, "draw_dash", "~")
         _expect_answer(page, "~", server_rendered=True)
     except Exception:
-        shot = _screenshot_on_failure(page, "test_chat_browser")
-        sys.stderr.write(f"\nScreenshot: {shot}\nServer log tail:\n{_tail(daphne_server.log)}\n")
+        _report_failure(page, daphne_server, "test_chat_browser")
         raise
