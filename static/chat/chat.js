@@ -61,6 +61,8 @@ function prettyJson(text) {
   }
 }
 
+const STEP_LABELS = { in_progress: "Running…", completed: "Completed", failed: "Failed", cancelled: "Cancelled", expired: "Expired" };
+
 function stepNode(step) {
   const call = step.step_details.tool_calls[0];
   let node = timeline.querySelector(`[data-step-id="${step.id}"]`);
@@ -76,7 +78,7 @@ function stepNode(step) {
   const summary = el("summary");
   summary.appendChild(el("span", "tool-name", call.function.name));
   if (step.metadata?.server) summary.append(" ", el("span", "muted", `on ${step.metadata.server}`));
-  summary.append(" ", el("span", "tool-status", step.status === "in_progress" ? "Running…" : step.status.replace("_", " ")));
+  summary.append(" ", el("span", "tool-status", STEP_LABELS[step.status] || step.status));
   if (step.metadata?.duration_ms != null) summary.append(" ", el("span", "muted", `${step.metadata.duration_ms} ms`));
   details.appendChild(summary);
   details.appendChild(el("h4", "", "Arguments"));
