@@ -1,6 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import Count, F, Sum
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import path
 
 from chat.models import Conversation, Message, Run, RunStep
 
@@ -63,6 +67,34 @@ class RunAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Run._meta.fields if f.name != "paused_state"]
     exclude = ("paused_state",)
     inlines = (RunStepInline,)
+    change_list_template = "admin/chat/run/change_list.html"
+
+    def get_urls(self):
+        usage = self.admin_site.admin_view(self.usage_view)
+        return [path("usage/", usage, name="chat_run_usage"), *super().get_urls()]
+
+    def usage_view(self, request: HttpRequest) -> HttpResponse:
+        """Token usage summed per user, per assistant and per provider."""
+        totals = {"runs": Count("id"), "prompt": Sum("prompt_tokens"), "completion": Sum("completion_tokens")}
+        totals["total"] = Sum("total_tokens")
+        runs = Run.objects.all()
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Token usage",
+            "opts": self.model._meta,
+            "tables": [
+                (
+                    "Per user",
+                    runs.values(label=F("conversation__owner__username")).annotate(**totals).order_by("-total"),
+                ),
+                ("Per assistant", runs.values(label=F("assistant__name")).annotate(**totals).order_by("-total")),
+                (
+                    "Per provider",
+                    runs.values(label=F("assistant__provider__name")).annotate(**totals).order_by("-total"),
+                ),
+            ],
+        }
+        return TemplateResponse(request, "admin/chat/usage.html", context)
 
 
 @admin.register(RunStep)

@@ -32,6 +32,7 @@ from chat.serializers import message_delta_object, message_object, run_object, r
 
 logger = logging.getLogger(__name__)
 
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
@@ -62,6 +63,7 @@ class RunRecorder:
         self.tool_steps: dict[str, RunStep] = {}
         self.tool_started: dict[str, float] = {}
         self.tool_servers: dict[str, str] = {}
+        self.pending_usage: Any = None
 
     async def send(self, event: str, data: dict[str, Any]) -> None:
         await event_send(self.thread_id, event, data)
@@ -114,7 +116,8 @@ class RunRecorder:
         await message.asave(update_fields=["content", "status", "completed_at"])
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
         step.completed_at = now
-        await step.asave(update_fields=["status", "completed_at"])
+        self.usage_apply(step)
+        await step.asave(update_fields=["status", "completed_at", *USAGE_FIELDS])
         event = "completed" if status == Message.Status.COMPLETED else "incomplete"
         await self.send(f"thread.message.{event}", message_object(message))
         await self.send(f"thread.run.step.{step.status}", self.step_data(step))
@@ -131,6 +134,7 @@ class RunRecorder:
             tool_name=name or "",
             server_name=self.tool_servers.get(name or "", ""),
             arguments=arguments or "{}",
+            **self.usage_take(),
         )
         self.tool_steps[step.tool_call_id] = step
         self.tool_started[step.tool_call_id] = time.monotonic()
@@ -157,10 +161,29 @@ class RunRecorder:
         await step.asave(update_fields=["output", "server_name", "status", "error", "completed_at", "duration_ms"])
         await self.send(f"thread.run.step.{step.status}", self.step_data(step))
 
+    def usage_take(self) -> dict[str, int]:
+        """The usage of the model call that produced the next step, once."""
+        usage, self.pending_usage = self.pending_usage, None
+        if usage is None:
+            return {}
+        return {
+            "prompt_tokens": usage.input_tokens or 0,
+            "completion_tokens": usage.output_tokens or 0,
+            "total_tokens": usage.total_tokens or 0,
+        }
+
+    def usage_apply(self, step: RunStep) -> None:
+        for name, value in self.usage_take().items():
+            setattr(step, name, getattr(step, name) + value)
+
     async def handle(self, event: Any) -> None:
         if event.type == "raw_response_event":
-            if getattr(event.data, "type", "") == "response.output_text.delta" and event.data.delta:
+            kind = getattr(event.data, "type", "")
+            if kind == "response.output_text.delta" and event.data.delta:
                 await self.message_delta(event.data.delta)
+            elif kind == "response.completed":
+                # A model call ended: its usage belongs to the step it produces next.
+                self.pending_usage = getattr(event.data.response, "usage", None)
             return
         if event.type != "run_item_stream_event":
             return

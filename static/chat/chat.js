@@ -10,6 +10,7 @@ const connection = document.getElementById("connection");
 const threadId = timeline.dataset.threadId;
 
 let socket = null;
+const outbox = []; // frames typed before the socket is open are sent once it is
 let activeRun = timeline.dataset.activeRun || null;
 let retryDelay = 500;
 let followScroll = true;
@@ -137,6 +138,7 @@ function connect() {
   socket.addEventListener("open", () => {
     connection.textContent = "";
     retryDelay = 500;
+    while (outbox.length) socket.send(outbox.shift());
   });
   socket.addEventListener("message", (event) => {
     const frame = JSON.parse(event.data);
@@ -154,7 +156,9 @@ function connect() {
 }
 
 function send(frame) {
-  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+  const text = JSON.stringify(frame);
+  if (socket?.readyState === WebSocket.OPEN) socket.send(text);
+  else outbox.push(text);
 }
 
 form.addEventListener("submit", (event) => {

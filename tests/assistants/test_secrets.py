@@ -72,3 +72,17 @@ def test_it_lets_only_superusers_change_providers_and_mcp_servers(client, charli
     client.force_login(charlie)
     assert client.get(reverse("admin:assistants_provider_add")).status_code == 403
     assert client.get(reverse("admin:mcp_servers_mcpserver_add")).status_code == 403
+
+
+def test_it_sums_token_usage_per_user_assistant_and_provider(client, superuser, alice, demo_assistant):
+    from chat.models import Conversation
+
+    conversation = Conversation.objects.create(owner=alice, assistant=demo_assistant)
+    for tokens in (10, 32):
+        conversation.runs.create(
+            assistant=demo_assistant, status="completed", prompt_tokens=tokens, total_tokens=tokens
+        )
+    client.force_login(superuser)
+    page = client.get(reverse("admin:chat_run_usage")).content.decode()
+    assert page.count("<td>42</td>") == 6  # input and total, per user, assistant and provider
+    assert "<td>alice</td>" in page and "<td>Demo assistant</td>" in page and "<td>Offline</td>" in page

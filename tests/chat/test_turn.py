@@ -51,6 +51,9 @@ async def test_it_streams_a_full_turn_with_a_tool_call(alice, conversation):
     step = await RunStep.objects.aget(run=run, type=RunStep.Type.TOOL_CALLS)
     assert (step.tool_name, step.server_name, step.output, step.status) == ("add", "demo", "5", "completed")
     assert step.duration_ms is not None
+    steps = [s async for s in RunStep.objects.filter(run=run)]
+    assert all(s.total_tokens > 0 for s in steps)
+    assert sum(s.total_tokens for s in steps) == run.total_tokens
     completed = next(f["data"] for f in frames if f["event"] == "thread.message.completed")
     assert completed["id"] == messages[1].id
     await ws.disconnect()
