@@ -24,6 +24,11 @@ def provider_error_describe(
         return "model_not_found", f"Model {model} not found at the provider."
     if isinstance(exc, openai.RateLimitError):
         return "rate_limit_exceeded", "The provider is rate limiting requests; try again shortly."
+    if isinstance(exc, openai.APIConnectionError) and isinstance(
+        exc.__cause__, httpx2.RemoteProtocolError | httpx2.ReadError
+    ):
+        # The provider had answered, then the stream broke off.
+        return "provider_error", "The provider's answer broke off or could not be read."
     if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
         limit = f" within {timeout:g} s" if timeout else ""
         return "provider_timeout", f"The provider did not answer{limit}."

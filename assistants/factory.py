@@ -37,4 +37,6 @@ def model_settings_build(assistant: Assistant) -> ModelSettings:
         max_tokens=assistant.max_output_tokens,
         parallel_tool_calls=assistant.parallel_tool_calls,
         tool_choice=tool_choice,
+        # Compatible endpoints send streamed usage only when asked.
+        include_usage=True,
     )

@@ -305,13 +305,12 @@ class Executor:
             )
         except MaxTurnsExceeded:
             await self._end(recorder, Run.Status.INCOMPLETE, incomplete_reason="max_turns", completed_at=timezone.now())
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure ends the run, never the process
             code, message = error_describe(
                 exc, model=run.model, timeout=run.assistant.provider.timeout if run.assistant else None
             )
-            logger.warning(
-                "Run %s failed: %s (%s)", run_id, code, type(exc).__name__, exc_info=logger.isEnabledFor(logging.DEBUG)
-            )
+            # No traceback: provider errors may quote request details, and the key with them.
+            logger.warning("Run %s failed: %s (%s)", run_id, code, type(exc).__name__)
             if result is not None:
                 result.cancel()
             await self._end(
