@@ -1,0 +1,1 @@
+"""Real, local stand-ins for external services, driven by the tests."""
