@@ -7,7 +7,7 @@ from django.contrib import admin, messages
 from assistants.models import Assistant, Provider
 from assistants.presets import PRESETS
 from assistants.services import provider_check
-from core.admin_forms import SecretFormMixin
+from core.admin_forms import SecretFormMixin, SuperuserOnlyAdmin
 
 
 class ProviderForm(SecretFormMixin, forms.ModelForm):
@@ -44,7 +44,7 @@ class ProviderForm(SecretFormMixin, forms.ModelForm):
 
 
 @admin.register(Provider)
-class ProviderAdmin(admin.ModelAdmin):
+class ProviderAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
     form = ProviderForm
     list_display = ("name", "kind", "api_style", "base_url", "default_model", "enabled")
     list_filter = ("kind", "api_style", "enabled")
@@ -59,15 +59,6 @@ class ProviderAdmin(admin.ModelAdmin):
             level = messages.SUCCESS if result.ok else messages.ERROR
             verdict = "OK" if result.ok else "Failed"
             self.message_user(request, f"{provider.name}: {verdict} in {result.latency_ms} ms. {result.message}", level)
-
-    def has_add_permission(self, request) -> bool:
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
 
 
 @admin.register(Assistant)

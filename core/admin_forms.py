@@ -57,3 +57,16 @@ class SecretFormMixin:
             elif cleaned.get(name) is None:
                 cleaned[name] = {} if isinstance(self.initial_secret_values[name], dict) else ""
         return cleaned
+
+
+class SuperuserOnlyAdmin:
+    """Only superusers create, change or delete these (a stdio MCP server runs a command on the host)."""
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from core.admin_forms import SecretFormMixin, SecretJSONField
+from core.admin_forms import SecretFormMixin, SecretJSONField, SuperuserOnlyAdmin
 from mcp_servers.models import MCPServer
 
 
@@ -21,7 +21,7 @@ class MCPServerForm(SecretFormMixin, forms.ModelForm):
 
 
 @admin.register(MCPServer)
-class MCPServerAdmin(admin.ModelAdmin):
+class MCPServerAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
     form = MCPServerForm
     list_display = ("name", "transport", "enabled", "scope", "approval", "last_status", "last_checked_at")
     list_filter = ("transport", "enabled", "scope", "approval", "last_status")
@@ -38,13 +38,3 @@ class MCPServerAdmin(admin.ModelAdmin):
             {"fields": ("last_status", "last_error", "last_latency_ms", "last_checked_at", "created_at", "updated_at")},
         ),
     )
-
-    # A stdio server runs a command on this host: only superusers may change them.
-    def has_add_permission(self, request) -> bool:
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
