@@ -79,7 +79,6 @@ class RunRecorder:
         await self.send(f"thread.run.{status}", run_object(self.run))
 
     async def message_start(self) -> None:
-        now = timezone.now()
         self.message = await Message.objects.acreate(
             conversation_id=self.thread_id,
             role=Message.Role.ASSISTANT,
@@ -90,7 +89,6 @@ class RunRecorder:
         self.message_step = await RunStep.objects.acreate(
             run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message
         )
-        self.message.created_at = self.message.created_at or now
         self.text = []
         await self.send("thread.run.step.created", self.step_data(self.message_step))
         await self.send("thread.message.created", message_object(self.message))
