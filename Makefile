@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run install install-dev system-deps test lint format migrate
+.PHONY: run install install-dev system-deps test lint format migrate bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,13 @@ run: migrate
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
-test: install-dev system-deps
+# Third-party MCP servers the tests connect to (package.json pins them; npm ci installs the lock file).
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install-dev system-deps node_modules/.installed
 	$(PY) -m pytest
 
 lint: install-dev
@@ -44,3 +50,8 @@ lint: install-dev
 format: install-dev
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+# Not part of `make test`: starts its own servers (PostgreSQL and Redis on 127.0.0.1 for the two-process part).
+bench: install
+	$(PY) -m pip install --quiet -r bench/requirements.txt
+	$(PY) -m bench.run $(BENCH_ARGS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from urllib.parse import urlsplit
 
 import httpx2
@@ -40,6 +41,7 @@ def provider_error_describe(
         return "provider_rejected", f"The provider rejected the request (HTTP {exc.status_code})."
     if isinstance(exc, openai.APIStatusError):
         return "provider_error", f"The provider answered with HTTP {exc.status_code}."
-    if isinstance(exc, openai.APIError | httpx2.HTTPError):
+    if isinstance(exc, openai.APIError | httpx2.HTTPError | UnicodeDecodeError | json.JSONDecodeError):
+        # Bytes that are not UTF-8 or JSON surface raw from the client's stream parser.
         return "provider_error", "The provider's answer broke off or could not be read."
     return None

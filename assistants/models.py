@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
@@ -39,6 +40,31 @@ class Provider(models.Model):
         return self.name
 
 
+# The OpenAI Assistants v2 limits, so metadata written here reads back through any Assistants client.
+METADATA_MAX_PAIRS = 16
+METADATA_KEY_MAX_CHARS = 64
+METADATA_VALUE_MAX_CHARS = 512
+
+
+def validate_metadata(value: object) -> None:
+    """Metadata is at most 16 string pairs: keys up to 64 characters, values up to 512."""
+    if not isinstance(value, dict):
+        raise ValidationError("Metadata must be an object of string keys and string values.")
+    if len(value) > METADATA_MAX_PAIRS:
+        raise ValidationError(f"Metadata holds at most {METADATA_MAX_PAIRS} pairs.")
+    for key, item in value.items():
+        if not isinstance(key, str) or not isinstance(item, str):
+            raise ValidationError("Metadata keys and values must be strings.")
+        if len(key) > METADATA_KEY_MAX_CHARS:
+            raise ValidationError(f"Metadata keys are at most {METADATA_KEY_MAX_CHARS} characters.")
+        if len(item) > METADATA_VALUE_MAX_CHARS:
+            raise ValidationError(f"Metadata values are at most {METADATA_VALUE_MAX_CHARS} characters.")
+
+
+# auto, required, none, or a tool name; MCP tool names use these characters.
+validate_tool_choice = RegexValidator(r"^[A-Za-z0-9_.\-]*$", "Use auto, required, none, or a tool name.")
+
+
 class AssistantQuerySet(models.QuerySet):
     def usable_by(self, user) -> AssistantQuerySet:
         """Assistants this user may chat with: their own and shared ones."""
@@ -62,11 +88,13 @@ class Assistant(models.Model):
     model = models.CharField(max_length=200, blank=True, help_text="Empty: the provider's default model.")
     temperature = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(2)])
     top_p = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0), MaxValueValidator(1)])
-    max_output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    max_output_tokens = models.PositiveIntegerField(null=True, blank=True, validators=[MinValueValidator(1)])
     parallel_tool_calls = models.BooleanField(default=True)
-    tool_choice = models.CharField(max_length=100, blank=True, help_text="auto, required, none, or a tool name.")
+    tool_choice = models.CharField(
+        max_length=100, blank=True, validators=[validate_tool_choice], help_text="auto, required, none, or a tool name."
+    )
     mcp_servers = models.ManyToManyField(MCPServer, blank=True, related_name="assistants")
-    metadata = models.JSONField(default=dict, blank=True)
+    metadata = models.JSONField(default=dict, blank=True, validators=[validate_metadata])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from agents import Agent, ModelSettings, ModelTracing
+from agents import Agent, ModelSettings, ModelTracing, RunContextWrapper
 from agents.mcp import MCPServer as AgentsMCPServer
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
 
 from assistants.errors import provider_error_describe
 from assistants.factory import model_build, model_settings_build
 from assistants.models import Assistant, Provider
+from mcp_servers.models import MCPServer
 from mcp_servers.services import mcp_server_connect
 
 
@@ -22,6 +29,8 @@ class AssistantUnavailable(Exception):
 class AgentBuild:
     agent: Agent
     servers: list[AgentsMCPServer]
+    # The name the model sees for each MCP tool, and the server it lives on.
+    tool_servers: dict[str, str]
 
 
 async def assistant_agent_build(*, assistant: Assistant, user_id: int, username: str, instructions: str) -> AgentBuild:
@@ -35,14 +44,26 @@ async def assistant_agent_build(*, assistant: Assistant, user_id: int, username:
     servers = []
     async for config in assistant.mcp_servers.filter(enabled=True).order_by("name"):
         servers.append(await mcp_server_connect(server=config, user_id=user_id, username=username))
+    seen: set[str] = set()
+    collide = False
+    for server in servers:
+        names = {tool.name for tool in await server.list_tools()}
+        collide = collide or bool(names & seen)
+        seen |= names
     agent = Agent(
         name=assistant.name,
         instructions=instructions or None,
         model=model_build(provider=provider, model_name=model_name),
         model_settings=model_settings_build(assistant),
         mcp_servers=servers,
+        # Two servers offering the same tool name: the model sees each under its server's prefix.
+        mcp_config={"include_server_in_tool_names": collide},
     )
-    return AgentBuild(agent=agent, servers=servers)
+    tool_servers = {}
+    for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):
+        binding = getattr(tool, "_mcp_tool_binding", None)
+        tool_servers[tool.name] = binding[0] if binding else ""
+    return AgentBuild(agent=agent, servers=servers, tool_servers=tool_servers)
 
 
 @dataclass
@@ -81,3 +102,192 @@ async def provider_check(*, provider: Provider, model_name: str = "") -> Provide
         message = described[1] if described else f"The request failed ({type(exc).__name__})."
         return ProviderCheck(False, latency, message)
     return ProviderCheck(True, int((time.monotonic() - started) * 1000), f"{model_name} answered.")
+
+
+# --- Assistant management ---------------------------------------------------------------------------------------
+
+# Fields a caller may set on an assistant; owner and id are never taken from input.
+ASSISTANT_FIELDS = frozenset(
+    {
+        "name",
+        "description",
+        "instructions",
+        "provider",
+        "model",
+        "temperature",
+        "top_p",
+        "max_output_tokens",
+        "parallel_tool_calls",
+        "tool_choice",
+        "mcp_servers",
+        "metadata",
+    }
+)
+
+
+def assistant_can_edit(*, user: AbstractBaseUser, assistant: Assistant) -> bool:
+    """Owners edit their own assistants; shared ones (no owner) only superusers."""
+    if assistant.owner_id is None:
+        return bool(user.is_superuser)
+    return assistant.owner_id == user.pk
+
+
+def assistant_get(*, user: AbstractBaseUser, assistant_id: str, for_update: bool = False) -> Assistant:
+    """One assistant the user may use; `for_update` also requires that they may change it.
+
+    Another user's assistant raises Assistant.DoesNotExist, so it looks the same as one that does not exist;
+    a shared one a non-superuser may see but not change raises PermissionDenied.
+    """
+    assistant = Assistant.objects.usable_by(user).select_related("provider").get(pk=assistant_id)
+    if for_update and not assistant_can_edit(user=user, assistant=assistant):
+        raise PermissionDenied("Only an administrator can change a shared assistant.")
+    return assistant
+
+
+def provider_usable(*, user: AbstractBaseUser) -> QuerySet[Provider]:
+    """Providers a user may pick: every enabled one (admins decide which exist and are enabled)."""
+    return Provider.objects.filter(enabled=True).order_by("name")
+
+
+def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
+    """Enabled MCP servers a user may attach to their assistants.
+
+    Superusers may attach any enabled server. Everyone else may attach the servers already attached to an
+    assistant they may use (their own or a shared one): an administrator offers a server to users by putting it
+    on a shared assistant (or on one of theirs), and a server configured but not offered stays private, since it
+    may reach resources (a stdio command, an internal URL) not meant for every user.
+    """
+    servers = MCPServer.objects.filter(enabled=True)
+    if not user.is_superuser:
+        usable = Assistant.objects.usable_by(user).values("pk")
+        servers = servers.filter(assistants__in=usable).distinct()
+    return servers.order_by("name")
+
+
+def _assistant_clean(
+    *, user: AbstractBaseUser, assistant: Assistant, mcp_servers: list[MCPServer] | None, provider_changed: bool
+) -> None:
+    """Validate an unsaved assistant and its servers; raise ValidationError with errors per field."""
+    errors: dict[str, list[str]] = {}
+    try:
+        assistant.full_clean(exclude=["owner", "mcp_servers"])
+    except ValidationError as exc:
+        errors.update({field: list(messages) for field, messages in exc.message_dict.items()})
+    provider = assistant.provider if assistant.provider_id else None
+    # A provider already on the assistant may stay (even if disabled since); a new one must be usable.
+    if provider is not None and provider_changed and not provider_usable(user=user).filter(pk=provider.pk).exists():
+        errors.setdefault("provider", []).append("Choose an enabled provider.")
+    if provider is not None and "model" not in errors and not (assistant.model or provider.default_model):
+        errors.setdefault("model", []).append("Enter a model: this provider has no default model.")
+    if mcp_servers is not None:
+        adding = assistant._state.adding
+        current = set() if adding else set(assistant.mcp_servers.values_list("pk", flat=True))
+        added = {server.pk for server in mcp_servers} - current
+        allowed = set(mcp_server_usable(user=user).filter(pk__in=added).values_list("pk", flat=True))
+        if added - allowed:
+            errors.setdefault("mcp_servers", []).append("Choose only MCP servers you may use.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def _unknown_fields(fields: Iterable[str]) -> None:
+    unknown = sorted(set(fields) - ASSISTANT_FIELDS)
+    if unknown:
+        raise ValidationError({name: ["Unknown field."] for name in unknown})
+
+
+def assistant_create(
+    *,
+    user: AbstractBaseUser,
+    name: str,
+    provider: Provider | None = None,
+    model: str = "",
+    instructions: str = "",
+    description: str = "",
+    temperature: float | None = None,
+    top_p: float | None = None,
+    mcp_servers: Iterable[MCPServer] = (),
+    metadata: dict | None = None,
+    **settings: Any,
+) -> Assistant:
+    """Create an assistant owned by the user; without a provider, the first enabled one is used."""
+    _unknown_fields(settings)
+    if provider is None:
+        # The first one set up: on a fresh install, the offline provider.
+        provider = provider_usable(user=user).order_by("pk").first()
+        if provider is None:
+            raise ValidationError({"provider": ["No provider is enabled; ask an administrator to add one."]})
+    assistant = Assistant(
+        owner=user,
+        name=name.strip() if isinstance(name, str) else name,
+        provider=provider,
+        model=model,
+        instructions=instructions,
+        description=description,
+        temperature=temperature,
+        top_p=top_p,
+        metadata={} if metadata is None else metadata,
+        **settings,
+    )
+    servers = list(mcp_servers)
+    _assistant_clean(user=user, assistant=assistant, mcp_servers=servers, provider_changed=True)
+    with transaction.atomic():
+        assistant.save()
+        assistant.mcp_servers.set(servers)
+    return assistant
+
+
+def assistant_update(*, user: AbstractBaseUser, assistant: Assistant, **fields: Any) -> Assistant:
+    """Change only the given fields of an assistant the user may edit."""
+    assistant = assistant_get(user=user, assistant_id=assistant.pk, for_update=True)
+    _unknown_fields(fields)
+    servers = fields.pop("mcp_servers", None)
+    servers = None if servers is None else list(servers)
+    old_provider_id = assistant.provider_id
+    for field, value in fields.items():
+        if field == "metadata" and value is None:
+            value = {}
+        elif field == "name" and isinstance(value, str):
+            value = value.strip()
+        setattr(assistant, field, value)
+    _assistant_clean(
+        user=user, assistant=assistant, mcp_servers=servers, provider_changed=assistant.provider_id != old_provider_id
+    )
+    with transaction.atomic():
+        assistant.save()
+        if servers is not None:
+            assistant.mcp_servers.set(servers)
+    return assistant
+
+
+def assistant_delete(*, user: AbstractBaseUser, assistant: Assistant) -> None:
+    """Delete an assistant the user may edit; its conversations stay, showing a deleted assistant."""
+    assistant = assistant_get(user=user, assistant_id=assistant.pk, for_update=True)
+    assistant.delete()
+
+
+def assistant_duplicate(*, user: AbstractBaseUser, assistant: Assistant) -> Assistant:
+    """Copy an assistant the user may use (a shared one too) into a new one the user owns."""
+    source = assistant_get(user=user, assistant_id=assistant.pk)
+    name_field = Assistant._meta.get_field("name")
+    copy = Assistant(
+        owner=user,
+        name=f"Copy of {source.name}"[: name_field.max_length],
+        description=source.description,
+        instructions=source.instructions,
+        provider=source.provider,
+        model=source.model,
+        temperature=source.temperature,
+        top_p=source.top_p,
+        max_output_tokens=source.max_output_tokens,
+        parallel_tool_calls=source.parallel_tool_calls,
+        tool_choice=source.tool_choice,
+        metadata=dict(source.metadata or {}),
+    )
+    # The source's servers are usable by the user by definition (it is an assistant they may use), and its
+    # provider may stay as it is: a copy works exactly as well as the original.
+    servers = list(source.mcp_servers.all())
+    with transaction.atomic():
+        copy.save()
+        copy.mcp_servers.set(servers)
+    return copy

@@ -9,7 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import selectors, services
+from chat import markdown, selectors, services
 from chat.errors import ServiceError
 from chat.events import conversation_group
 from chat.models import Conversation
@@ -84,7 +84,23 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await services.run_cancel(user=self.scope["user"], run_id=frame.get("run_id"))
 
     async def on_run_decision(self, frame: dict[str, Any]) -> None:
-        raise ServiceError("run_not_paused", "This run is not waiting for a tool approval.")
+        await services.run_approve(
+            user=self.scope["user"],
+            run_id=frame.get("run_id"),
+            tool_call_id=frame.get("tool_call_id"),
+            approve=frame["type"] == "run.approve",
+            reason=frame.get("reason") if isinstance(frame.get("reason"), str) else "",
+        )
+
+    async def on_thread_snapshot(self, frame: dict[str, Any]) -> None:
+        # The page asks on every (re)connect. The socket joined the group before this read, so nothing
+        # falls between the snapshot and the live events; an overlap is harmless: the page upserts by id
+        # and a completed message carries its full text.
+        snapshot = await database_sync_to_async(selectors.conversation_snapshot)(conversation_id=self.thread_id)
+        await self.send_event("thread.snapshot", snapshot)
+
+    async def on_message_regenerate(self, frame: dict[str, Any]) -> None:
+        await services.run_regenerate(user=self.scope["user"], thread_id=self.thread_id)
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_event("pong", {})
@@ -94,8 +110,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "run.cancel": on_run_cancel,
         "run.approve": on_run_decision,
         "run.deny": on_run_decision,
+        "thread.snapshot": on_thread_snapshot,
+        "message.regenerate": on_message_regenerate,
+        # Retry after a failed, stopped or expired run is the same workflow: answer the last message again.
+        "run.retry": on_message_regenerate,
         "ping": on_ping,
     }
 
     async def run_event(self, message: dict[str, Any]) -> None:
-        await self.send_event(message["event"], message["data"])
+        data = message["data"]
+        if message["event"] in ("thread.message.completed", "thread.message.incomplete"):
+            # The page swaps its live plain text for the server's sanitized Markdown.
+            data = markdown.message_html_add(data)
+        await self.send_event(message["event"], data)

@@ -7,20 +7,24 @@ neither stops nor loses a run. Every stream event becomes rows and a broadcast.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import os
 import secrets
 import socket
+import sys
 import time
 import weakref
 from datetime import timedelta
 from typing import Any
 
-from agents import ItemHelpers, RunConfig, Runner
+from agents import ItemHelpers, RunConfig, Runner, RunState
 from agents.exceptions import MaxTurnsExceeded
 from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.db import close_old_connections
 from django.utils import timezone
 
 from assistants.services import assistant_agent_build
@@ -29,11 +33,24 @@ from chat.events import event_send
 from chat.models import Message, Run, RunStep
 from chat.selectors import conversation_model_input
 from chat.serializers import message_delta_object, message_object, run_object, run_step_object
+from mcp_servers.pool import get_pool
 
 logger = logging.getLogger(__name__)
 
 USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+DENIED_MESSAGE = "The user refused this tool call."
+# A streaming message's text is written this often, so a reload or a resync shows it.
+FLUSH_SECONDS = 1.0
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+class ToolCallLimit(Exception):
+    """The run asked for more tool calls than one run may make."""
+
+
+def _field(raw: Any, name: str) -> str:
+    value = raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
+    return value or ""
 
 
 def _output_text(output: Any) -> str:
@@ -64,12 +81,15 @@ class RunRecorder:
         self.tool_started: dict[str, float] = {}
         self.tool_servers: dict[str, str] = {}
         self.pending_usage: Any = None
+        self.flushed_at = 0.0
+        self.tool_calls = 0
 
     async def send(self, event: str, data: dict[str, Any]) -> None:
         await event_send(self.thread_id, event, data)
 
     def step_data(self, step: RunStep) -> dict[str, Any]:
-        return run_step_object(step, thread_id=self.thread_id, assistant_id=self.run.assistant_id)
+        approval = self.run.approval_of(step.tool_call_id) if step.tool_call_id else None
+        return run_step_object(step, thread_id=self.thread_id, assistant_id=self.run.assistant_id, approval=approval)
 
     async def run_status(self, status: str, **fields: Any) -> None:
         self.run.status = status
@@ -90,6 +110,7 @@ class RunRecorder:
             run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message
         )
         self.text = []
+        self.flushed_at = time.monotonic()
         await self.send("thread.run.step.created", self.step_data(self.message_step))
         await self.send("thread.message.created", message_object(self.message))
         await self.send("thread.message.in_progress", message_object(self.message))
@@ -99,6 +120,10 @@ class RunRecorder:
             await self.message_start()
         self.text.append(delta)
         await self.send("thread.message.delta", message_delta_object(self.message.id, delta))
+        if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flushed_at = time.monotonic()
+            self.message.content = "".join(self.text)
+            await self.message.asave(update_fields=["content"])
 
     async def message_finish(self, *, final_text: str | None = None, status: str = Message.Status.COMPLETED) -> None:
         if self.message is None:
@@ -120,24 +145,61 @@ class RunRecorder:
         await self.send(f"thread.message.{event}", message_object(message))
         await self.send(f"thread.run.step.{step.status}", self.step_data(step))
 
-    async def tool_called(self, raw: Any) -> None:
+    async def tool_called(self, raw: Any) -> RunStep:
         await self.message_finish()
-        call_id = getattr(raw, "call_id", None) or (raw.get("call_id") if isinstance(raw, dict) else "")
-        name = getattr(raw, "name", None) or (raw.get("name") if isinstance(raw, dict) else "")
-        arguments = getattr(raw, "arguments", None) or (raw.get("arguments") if isinstance(raw, dict) else "")
+        call_id, name = _field(raw, "call_id"), _field(raw, "name")
+        if call_id in self.tool_steps:
+            return self.tool_steps[call_id]
+        self.tool_calls += 1
+        if self.tool_calls > settings.SWITCHBOARD["RUN_MAX_TOOL_CALLS"]:
+            raise ToolCallLimit
         step = await RunStep.objects.acreate(
             run=self.run,
             type=RunStep.Type.TOOL_CALLS,
-            tool_call_id=call_id or "",
-            tool_name=name or "",
-            server_name=self.tool_servers.get(name or "", ""),
-            arguments=arguments or "{}",
+            tool_call_id=call_id,
+            tool_name=name,
+            server_name=self.tool_servers.get(name, ""),
+            arguments=_field(raw, "arguments") or "{}",
             **self.usage_take(),
         )
         self.tool_steps[step.tool_call_id] = step
         self.tool_started[step.tool_call_id] = time.monotonic()
         await self.send("thread.run.step.created", self.step_data(step))
         await self.send("thread.run.step.in_progress", self.step_data(step))
+        return step
+
+    async def tool_steps_resume(self) -> None:
+        """Pick up the tool steps a paused run left waiting, so their outputs land on them."""
+        async for step in RunStep.objects.filter(
+            run=self.run, type=RunStep.Type.TOOL_CALLS, status=RunStep.Status.IN_PROGRESS
+        ):
+            self.tool_steps[step.tool_call_id] = step
+            self.tool_started[step.tool_call_id] = time.monotonic()
+
+    async def pause(self, interruptions: list[Any], state: str) -> None:
+        """Stop at tool calls that need the user's approval, keeping the agent's state."""
+        await self.message_finish()
+        raws = [item.raw_item for item in interruptions]
+        calls = [
+            {
+                "id": _field(raw, "call_id"),
+                "type": "function",
+                "function": {"name": _field(raw, "name"), "arguments": _field(raw, "arguments") or "{}"},
+            }
+            for raw in raws
+        ]
+        # Paused in memory first, so each step's event already says its approval is pending.
+        self.run.status = Run.Status.REQUIRES_ACTION
+        self.run.metadata = {
+            **self.run.metadata,
+            "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}},
+        }
+        for raw in raws:
+            announced = _field(raw, "call_id") in self.tool_steps
+            step = await self.tool_called(raw)
+            if announced:
+                await self.send("thread.run.step.delta", self.step_data(step))
+        await self.run_status(Run.Status.REQUIRES_ACTION, paused_state=state, metadata=self.run.metadata)
 
     async def tool_output(self, item: Any) -> None:
         raw = item.raw_item
@@ -145,11 +207,13 @@ class RunRecorder:
         step = self.tool_steps.pop(call_id, None)
         if step is None:
             return
-        outcome = item.custom_data or {}
         output = _output_text(item.output)
         step.output = output
-        step.server_name = outcome.get("server") or step.server_name
-        if outcome.get("is_error"):
+        step.server_name = (item.custom_data or {}).get("server") or step.server_name
+        if self.run.approval_of(call_id) == "denied":
+            step.status = RunStep.Status.CANCELLED
+        elif item.custom_data is None or item.custom_data.get("is_error"):
+            # No outcome means the call raised (timed out, refused) before the server answered.
             step.status = RunStep.Status.FAILED
             step.error = output
         else:
@@ -205,16 +269,27 @@ class RunRecorder:
         self.tool_steps.clear()
 
 
+CONTROL_GROUP = "runs.control"
+
+
 class Executor:
     """Owns the runs this process executes, for one event loop."""
 
     def __init__(self) -> None:
         self.tasks: dict[str, asyncio.Task] = {}
+        self.accepting = True
+        # Runs cut short by a shutdown end as expired, not cancelled: nobody asked them to stop.
+        self.expiring: set[str] = set()
         self._heartbeat: asyncio.Task | None = None
+        self._control: asyncio.Task | None = None
 
     def submit(self, run_id: str) -> asyncio.Task:
-        self._ensure_heartbeat()
-        task = asyncio.get_running_loop().create_task(self.execute(run_id), name=f"run:{run_id}")
+        self._ensure_background()
+        # A fresh context: the run outlives the request that started it, and must not inherit its
+        # thread-sensitive executor (gone once a sync middleware's request ends) or anything else of it.
+        task = asyncio.get_running_loop().create_task(
+            self.execute(run_id), name=f"run:{run_id}", context=contextvars.Context()
+        )
         self.tasks[run_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
         return task
@@ -226,15 +301,27 @@ class Executor:
         task.cancel()
         return True
 
-    def _ensure_heartbeat(self) -> None:
+    def start(self) -> None:
+        """Under Daphne, beat and sweep from the first connection on, not the first run: an idle process
+        must still expire the runs of a process that died."""
+        if _running_reactor() is not None:
+            self._ensure_background()
+
+    def _ensure_background(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._heartbeat is None or self._heartbeat.done():
-            self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="run-heartbeat")
+            self._heartbeat = loop.create_task(self._beat(), name="run-heartbeat", context=contextvars.Context())
+        if self._control is None or self._control.done():
+            self._control = loop.create_task(self._listen(), name="run-control", context=contextvars.Context())
+            _shutdown_hook_install(self)
 
     async def _beat(self) -> None:
         interval = settings.SWITCHBOARD["RUN_HEARTBEAT_SECONDS"]
         while True:
             await asyncio.sleep(interval)
             try:
+                # No request ends in here to drop a dead or expired connection, so each beat does.
+                await sync_to_async(close_old_connections)()
                 if self.tasks:
                     await Run.objects.filter(pk__in=list(self.tasks), worker=WORKER_ID).aupdate(
                         heartbeat_at=timezone.now()
@@ -243,11 +330,51 @@ class Executor:
             except Exception:
                 logger.exception("Run heartbeat failed")
 
+    async def _listen(self) -> None:
+        """Take cancel requests for our runs from other processes, through the channel layer."""
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        while True:
+            try:
+                # Re-joining is cheap and outlives a Redis restart or an expired group membership.
+                await layer.group_add(CONTROL_GROUP, channel)
+                message = await asyncio.wait_for(layer.receive(channel), timeout=60)
+            except TimeoutError:
+                continue
+            except Exception:
+                logger.warning("Run control channel failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            if message.get("type") == "run.cancel" and isinstance(message.get("run_id"), str):
+                self.cancel(message["run_id"])
+
+    async def shutdown(self, grace: float) -> None:
+        """Stop taking runs, give running ones `grace` seconds, expire the rest, close MCP connections."""
+        self.accepting = False
+        tasks = dict(self.tasks)
+        if tasks:
+            logger.info("Shutting down: waiting up to %g s for %d run(s)", grace, len(tasks))
+            _, pending = await asyncio.wait(tasks.values(), timeout=grace)
+            for run_id, task in tasks.items():
+                if task in pending:
+                    self.expiring.add(run_id)
+                    task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+        for background in (self._heartbeat, self._control):
+            if background is not None:
+                background.cancel()
+        await get_pool().close_all()
+
     async def execute(self, run_id: str) -> None:
-        now = timezone.now()
-        claimed = await Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).aupdate(
-            status=Run.Status.IN_PROGRESS, started_at=now, worker=WORKER_ID, heartbeat_at=now
-        )
+        try:
+            now = timezone.now()
+            claimed = await Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).aupdate(
+                status=Run.Status.IN_PROGRESS, started_at=now, worker=WORKER_ID, heartbeat_at=now
+            )
+        except asyncio.CancelledError:
+            # Stopped before it began: nobody else will record that, and the caller was told it would be.
+            await asyncio.shield(self._end_unstarted(run_id))
+            return
         if not claimed:
             return  # cancelled before it started, or another process owns it
         run = await Run.objects.select_related("assistant__provider", "conversation__owner").aget(pk=run_id)
@@ -266,13 +393,15 @@ class Executor:
                     username=owner.get_username(),
                     instructions=run.instructions,
                 )
-                for server in build.servers:
-                    for tool in await server.list_tools():
-                        recorder.tool_servers.setdefault(tool.name, server.name)
-                items = await sync_to_async(conversation_model_input)(conversation_id=run.conversation_id)
+                recorder.tool_servers = build.tool_servers
+                if run.paused_state:
+                    run_input: Any = await self._resume_state(run, build.agent)
+                    await recorder.tool_steps_resume()
+                else:
+                    run_input = await sync_to_async(conversation_model_input)(conversation_id=run.conversation_id)
                 result = Runner.run_streamed(
                     build.agent,
-                    input=items,
+                    input=run_input,
                     max_turns=limits["RUN_MAX_TURNS"],
                     run_config=RunConfig(
                         tracing_disabled=not settings.AGENTS_TRACING,
@@ -282,11 +411,15 @@ class Executor:
                 )
                 async for event in result.stream_events():
                     await recorder.handle(event)
+            if result.interruptions:
+                await recorder.pause(result.interruptions, result.to_state().to_string())
+                return
             await recorder.message_finish()
             usage = result.context_wrapper.usage
             await recorder.run_status(
                 Run.Status.COMPLETED,
                 completed_at=timezone.now(),
+                paused_state="",
                 prompt_tokens=usage.input_tokens,
                 completion_tokens=usage.output_tokens,
                 total_tokens=usage.total_tokens,
@@ -294,12 +427,27 @@ class Executor:
         except asyncio.CancelledError:
             if result is not None:
                 result.cancel()
-            await asyncio.shield(self._end(recorder, Run.Status.CANCELLED, cancelled_at=timezone.now()))
+            if run_id in self.expiring:
+                ending = self._end(
+                    recorder,
+                    Run.Status.EXPIRED,
+                    last_error_code="expired",
+                    last_error="The server shut down before the run finished.",
+                )
+            else:
+                ending = self._end(recorder, Run.Status.CANCELLED, cancelled_at=timezone.now())
+            await asyncio.shield(ending)
         except TimeoutError:
             if result is not None:
                 result.cancel()
             await self._end(
                 recorder, Run.Status.INCOMPLETE, incomplete_reason="run_timeout", completed_at=timezone.now()
+            )
+        except ToolCallLimit:
+            if result is not None:
+                result.cancel()
+            await self._end(
+                recorder, Run.Status.INCOMPLETE, incomplete_reason="max_tool_calls", completed_at=timezone.now()
             )
         except MaxTurnsExceeded:
             await self._end(recorder, Run.Status.INCOMPLETE, incomplete_reason="max_turns", completed_at=timezone.now())
@@ -311,14 +459,66 @@ class Executor:
             logger.warning("Run %s failed: %s (%s)", run_id, code, type(exc).__name__)
             if result is not None:
                 result.cancel()
+            # The failure may be the database connection itself (dropped, restarted): record it on a fresh one.
+            await sync_to_async(close_old_connections)()
             await self._end(
                 recorder, Run.Status.FAILED, failed_at=timezone.now(), last_error_code=code, last_error=message
             )
 
+    async def _end_unstarted(self, run_id: str) -> None:
+        fields: dict[str, Any] = {"paused_state": ""}
+        if run_id in self.expiring:
+            fields |= {"status": Run.Status.EXPIRED, "last_error_code": "expired",
+                       "last_error": "The server shut down before the run finished."}  # fmt: skip
+        else:
+            fields |= {"status": Run.Status.CANCELLED, "cancelled_at": timezone.now()}
+        if await Run.objects.filter(pk=run_id, status__in=[Run.Status.QUEUED, Run.Status.IN_PROGRESS]).aupdate(
+            **fields
+        ):
+            run = await Run.objects.aget(pk=run_id)
+            await event_send(run.conversation_id, f"thread.run.{run.status}", run_object(run))
+
+    async def _resume_state(self, run: Run, agent: Any) -> RunState:
+        """The paused agent state with the user's decisions applied to each waiting call."""
+        state = await RunState.from_string(agent, run.paused_state)
+        approvals = run.metadata.get("approvals") or {}
+        for item in state.get_interruptions():
+            decision = approvals.get(_field(item.raw_item, "call_id")) or {"approve": False}
+            if decision["approve"]:
+                state.approve(item)
+            else:
+                state.reject(item, rejection_message=decision.get("reason") or DENIED_MESSAGE)
+        return state
+
     async def _end(self, recorder: RunRecorder, status: str, **fields: Any) -> None:
+        fields["paused_state"] = ""
         step_status = RunStep.Status.FAILED if status == Run.Status.FAILED else RunStep.Status.CANCELLED
         await recorder.close_open(step_status=step_status)
         await recorder.run_status(status, **fields)
+
+
+def _running_reactor() -> Any:
+    """Daphne's Twisted reactor, or None when not under Daphne (tests, management commands)."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    return reactor if reactor is not None and getattr(reactor, "running", False) else None
+
+
+def _shutdown_hook_install(executor: Executor) -> None:
+    """Under Daphne, let SIGTERM wait for runs to finish before the reactor stops."""
+    reactor = _running_reactor()
+    if reactor is None:
+        return  # nothing to hook into
+    from twisted.internet.defer import Deferred
+
+    grace = settings.SWITCHBOARD["SHUTDOWN_GRACE_SECONDS"]
+    reactor.addSystemEventTrigger(
+        "before", "shutdown", lambda: Deferred.fromFuture(asyncio.ensure_future(executor.shutdown(grace)))
+    )
+
+
+async def run_cancel_elsewhere(run_id: str) -> None:
+    """Ask whichever process owns this run to cancel it."""
+    await get_channel_layer().group_send(CONTROL_GROUP, {"type": "run.cancel", "run_id": run_id})
 
 
 def runs_expire_stale() -> int:

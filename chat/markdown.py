@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import nh3
 from markdown_it import MarkdownIt
+from markdown_it.common.utils import escapeHtml
 
 _md = (
     MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable("table").enable("strikethrough")
 )
+_fence_default = _md.renderer.rules["fence"]
+_LANGUAGE = re.compile(r"[\w+#.-]{1,30}")
+
+
+def _fence(self: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
+    # A labelled frame around each code block; the page's script adds a copy button to its head.
+    info = tokens[idx].info.strip().split(maxsplit=1)
+    language = info[0] if info and _LANGUAGE.fullmatch(info[0]) else ""
+    label = f'<span class="code-lang">{escapeHtml(language)}</span>' if language else ""
+    return (
+        f'<div class="code-block"><div class="code-head">{label}</div>{_fence_default(tokens, idx, options, env)}</div>'
+    )
+
+
+_md.add_render_rule("fence", _fence)
 
 _TAGS = {
-    "a", "blockquote", "br", "code", "del", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p",
-    "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul", "s",
+    "a", "blockquote", "br", "code", "del", "div", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "li", "ol", "p",
+    "pre", "span", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul", "s",
 }  # fmt: skip
 _ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
+_ATTRIBUTE_VALUES = {
+    "div": {"class": {"code-block", "code-head"}},
+    "span": {"class": {"code-lang"}},
+}
 
 
 def markdown_render(text: str) -> str:
@@ -22,6 +45,18 @@ def markdown_render(text: str) -> str:
         _md.render(text or ""),
         tags=_TAGS,
         attributes=_ATTRIBUTES,
+        tag_attribute_values=_ATTRIBUTE_VALUES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
     )
+
+
+def message_html_add(data: dict[str, Any]) -> dict[str, Any]:
+    """Add the rendered Markdown to an assistant message's wire object, for the chat page only.
+
+    `content_html` is not part of the Assistants v2 message object: only WebSocket frames carry it.
+    """
+    if data.get("role") != "assistant":
+        return data
+    text = "".join(part.get("text", {}).get("value", "") for part in data.get("content") or [])
+    return {**data, "content_html": markdown_render(text)}

@@ -15,6 +15,7 @@ class Conversation(models.Model):
     assistant = models.ForeignKey(Assistant, null=True, on_delete=models.SET_NULL, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True, help_text="Archived conversations are hidden by default.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -72,6 +73,22 @@ class Run(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def pending_tool_call_ids(self) -> list[str]:
+        """The tool calls this paused run waits on, in the order the model made them."""
+        if self.status != self.Status.REQUIRES_ACTION:
+            return []
+        action = self.metadata.get("required_action") or {}
+        calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
+        return [call["id"] for call in calls]
+
+    def approval_of(self, tool_call_id: str) -> str | None:
+        """'pending', 'approved' or 'denied' for a call that needed approval; None otherwise."""
+        decision = (self.metadata.get("approvals") or {}).get(tool_call_id)
+        if decision is not None:
+            return "approved" if decision["approve"] else "denied"
+        return "pending" if tool_call_id in self.pending_tool_call_ids else None
 
 
 class Message(models.Model):

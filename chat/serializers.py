@@ -82,7 +82,7 @@ def run_object(run: Run) -> dict[str, Any]:
         "model": run.model,
         "instructions": run.instructions,
         "tools": [],
-        "metadata": {k: v for k, v in (run.metadata or {}).items() if k != "required_action"},
+        "metadata": {k: v for k, v in (run.metadata or {}).items() if k not in ("required_action", "approvals")},
         "usage": usage_object(run),
         "temperature": None,
         "top_p": None,
@@ -95,7 +95,9 @@ def run_object(run: Run) -> dict[str, Any]:
     }
 
 
-def run_step_object(step: RunStep, *, thread_id: str, assistant_id: str | None) -> dict[str, Any]:
+def run_step_object(
+    step: RunStep, *, thread_id: str, assistant_id: str | None, approval: str | None = None
+) -> dict[str, Any]:
     if step.type == RunStep.Type.TOOL_CALLS:
         details: dict[str, Any] = {
             "type": "tool_calls",
@@ -130,5 +132,6 @@ def run_step_object(step: RunStep, *, thread_id: str, assistant_id: str | None) 
         "step_details": details,
         "usage": usage_object(step),
         # Switchboard's additions, kept under metadata so the wire shape stays Assistants v2.
-        "metadata": {"server": step.server_name, "duration_ms": step.duration_ms},
+        # `approval` is "pending" while the call waits for the user, "denied" once refused.
+        "metadata": {"server": step.server_name, "duration_ms": step.duration_ms, "approval": approval},
     }

@@ -10,4 +10,10 @@ urlpatterns = [
     path("", views.conversation_list, name="conversation_list"),
     path("conversations/", views.conversation_create, name="conversation_create"),
     path("conversations/<str:thread_id>/", views.conversation_detail, name="conversation_detail"),
+    path("conversations/<str:thread_id>/rename/", views.conversation_rename, name="conversation_rename"),
+    path("conversations/<str:thread_id>/archive/", views.conversation_archive, name="conversation_archive"),
+    path("conversations/<str:thread_id>/unarchive/", views.conversation_unarchive, name="conversation_unarchive"),
+    path("conversations/<str:thread_id>/delete/", views.conversation_delete, name="conversation_delete"),
+    path("conversations/<str:thread_id>/export.md", views.conversation_export, {"fmt": "md"}, name="export_md"),
+    path("conversations/<str:thread_id>/export.json", views.conversation_export, {"fmt": "json"}, name="export_json"),
 ]

@@ -2,22 +2,39 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assistants.models import Assistant
-from chat import selectors, services
+from chat import exports, selectors, services
 from chat.errors import ServiceError
-from chat.models import Conversation, Message, Run
+from chat.models import Conversation, Run
+
+CONVERSATIONS_PER_PAGE = 20
+
+
+def _conversation(request: HttpRequest, thread_id: str) -> Conversation:
+    try:
+        return selectors.conversation_get(user=request.user, thread_id=thread_id)
+    except Conversation.DoesNotExist:
+        raise Http404("Conversation not found") from None
 
 
 @login_required
 @require_GET
 def conversation_list(request: HttpRequest) -> HttpResponse:
-    conversations = selectors.conversation_list(user=request.user)[:100]
+    query = request.GET.get("q", "").strip()[:200]
+    archived = request.GET.get("archived") == "1"
+    conversations = selectors.conversation_filter(user=request.user, query=query, archived=archived)
+    page = Paginator(conversations, CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))
     assistants = Assistant.objects.usable_by(request.user).select_related("provider")
-    return render(request, "chat/conversation_list.html", {"conversations": conversations, "assistants": assistants})
+    return render(
+        request,
+        "chat/conversation_list.html",
+        {"page": page, "assistants": assistants, "query": query, "archived": archived},
+    )
 
 
 @login_required
@@ -34,20 +51,14 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
-    try:
-        conversation = selectors.conversation_get(user=request.user, thread_id=thread_id)
-    except Conversation.DoesNotExist:
-        raise Http404("Conversation not found") from None
-    history = selectors.conversation_history(conversation_id=conversation.pk)
+    conversation = _conversation(request, thread_id)
+    entries = [
+        {"kind": kind, "item": item} for kind, item in selectors.conversation_timeline(conversation_id=conversation.pk)
+    ]
     active_run = selectors.conversation_active_run(conversation_id=conversation.pk)
-    entries: list[dict] = []
-    for item in history:
-        kind = "message" if isinstance(item, Message) else "step"
-        entries.append({"kind": kind, "item": item, "run_id": item.run_id})
-    # A run that ended badly shows its status where its answer would be.
-    for run in conversation.runs.exclude(status__in=["completed", *Run.ACTIVE]):
-        last = max((i for i, e in enumerate(entries) if e["run_id"] == run.pk), default=len(entries) - 1)
-        entries.insert(last + 1, {"kind": "run", "item": run, "run_id": run.pk})
+    latest_run = conversation.runs.order_by("-id").first()
+    required = (active_run.metadata or {}).get("required_action") if active_run else None
+    pending_calls = [call.get("id") for call in (required or {}).get("submit_tool_outputs", {}).get("tool_calls", [])]
     return render(
         request,
         "chat/conversation_detail.html",
@@ -55,5 +66,78 @@ def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             "conversation": conversation,
             "entries": entries,
             "active_run": active_run,
+            "pending_calls": pending_calls if active_run and active_run.status == Run.Status.REQUIRES_ACTION else [],
+            "latest_run": latest_run,
+            "latest_failed": latest_run is not None and latest_run.status != Run.Status.COMPLETED,
+            "has_user_message": conversation.messages.filter(role="user").exists(),
         },
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def conversation_rename(request: HttpRequest, thread_id: str) -> HttpResponse:
+    conversation = _conversation(request, thread_id)
+    error = ""
+    if request.method == "POST":
+        try:
+            services.conversation_rename(user=request.user, thread_id=conversation.pk, title=request.POST.get("title"))
+        except ServiceError as exc:
+            error = exc.message
+        else:
+            messages.success(request, "Conversation renamed.")
+            return redirect("chat:conversation_detail", thread_id=conversation.pk)
+    title = request.POST.get("title", conversation.title) if request.method == "POST" else conversation.title
+    status = 400 if error else 200
+    return render(
+        request,
+        "chat/conversation_rename.html",
+        {"conversation": conversation, "title": title, "error": error},
+        status=status,
+    )
+
+
+@login_required
+@require_POST
+def conversation_archive(request: HttpRequest, thread_id: str) -> HttpResponse:
+    conversation = _conversation(request, thread_id)
+    services.conversation_archive(user=request.user, thread_id=conversation.pk, archived=True)
+    messages.success(request, f"Archived “{conversation}”. Find it under Archived.")
+    return redirect("chat:conversation_list")
+
+
+@login_required
+@require_POST
+def conversation_unarchive(request: HttpRequest, thread_id: str) -> HttpResponse:
+    conversation = _conversation(request, thread_id)
+    services.conversation_archive(user=request.user, thread_id=conversation.pk, archived=False)
+    messages.success(request, f"Unarchived “{conversation}”.")
+    return redirect("chat:conversation_detail", thread_id=conversation.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def conversation_delete(request: HttpRequest, thread_id: str) -> HttpResponse:
+    conversation = _conversation(request, thread_id)
+    if request.method == "POST":
+        try:
+            services.thread_delete(user=request.user, thread_id=conversation.pk)
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            return redirect("chat:conversation_detail", thread_id=conversation.pk)
+        messages.success(request, f"Deleted “{conversation}”.")
+        return redirect("chat:conversation_list")
+    return render(request, "chat/conversation_delete.html", {"conversation": conversation})
+
+
+@login_required
+@require_GET
+def conversation_export(request: HttpRequest, thread_id: str, fmt: str) -> HttpResponse:
+    conversation = _conversation(request, thread_id)
+    if fmt == "json":
+        body, content_type = exports.conversation_export_json(conversation=conversation), "application/json"
+    else:
+        body, content_type = exports.conversation_export_markdown(conversation=conversation), "text/markdown"
+    response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{conversation.pk}.{fmt}"'
+    return response

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -14,13 +15,37 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.executor import get_executor  # noqa: E402
+from chat.mcp_http import MCPHttpRouter  # noqa: E402
+from chat.routing import mcp_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
-    {
-        # Static files are served by the app itself so one process is a complete server.
-        "http": ASGIStaticFilesHandler(django_asgi_app),
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
-    }
+
+class ExecutorStart:
+    """Start the process's run executor with its first connection (the proxy's health check, say)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        get_executor().start()
+        return await self.app(scope, receive, send)
+
+
+application = ExecutorStart(
+    ProtocolTypeRouter(
+        {
+            # Static files are served by the app itself so one process is a complete server.
+            # `/mcp/` is Switchboard's MCP server (Streamable HTTP), ahead of Django.
+            "http": MCPHttpRouter(ASGIStaticFilesHandler(django_asgi_app)),
+            # `/mcp/ws` authenticates by Bearer token; the Origin validator would refuse programs, which send none.
+            "websocket": URLRouter(
+                [
+                    *mcp_websocket_urlpatterns,
+                    re_path(r"", AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))),
+                ]
+            ),
+        }
+    )
 )

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "core.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -87,15 +88,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+# A kept connection the database dropped (a restart, a failover) is replaced, not handed to the next request.
+DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    REDIS_CONNECTION = {
+        "address": REDIS_URL,
+        # Longer than the channel layer's 5 s blocking read, which redis-py's 5 s default would cut short.
+        "socket_timeout": 15,
+        "socket_connect_timeout": 5,
+        # A connection Redis dropped (a restart, CLIENT KILL) is replaced instead of failing the caller.
+        "retry": Retry(ExponentialBackoff(cap=2, base=0.1), 5),
+        "retry_on_error": [RedisConnectionError, ConnectionError, OSError],
+        "health_check_interval": 10,
+    }
     CHANNEL_LAYERS = {
         "default": {
             # The core layer keeps group membership in Redis, so a send right after group_add is never lost.
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 2000, "expiry": 60, "prefix": "switchboard"},
+            "CONFIG": {"hosts": [REDIS_CONNECTION], "capacity": 2000, "expiry": 60, "prefix": "switchboard"},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -129,6 +146,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_HTTPS_PROXY", default=False) else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("BEHIND_HTTPS_PROXY", default=False)
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 
 LOGGING = {
     "version": 1,
@@ -155,6 +174,13 @@ SWITCHBOARD = {
     "RUN_HEARTBEAT_SECONDS": env.float("RUN_HEARTBEAT_SECONDS", default=5.0),
     "RUN_STALE_SECONDS": env.float("RUN_STALE_SECONDS", default=30.0),
     "MCP_IDLE_SECONDS": env.float("MCP_IDLE_SECONDS", default=600.0),
+    "RUN_MAX_TOOL_CALLS": env.int("RUN_MAX_TOOL_CALLS", default=25),
+    # On SIGTERM, running runs get this long to finish before they are marked expired.
+    "SHUTDOWN_GRACE_SECONDS": env.float("SHUTDOWN_GRACE_SECONDS", default=20.0),
+    # Per-user fairness, counted in the cache (Redis when REDIS_URL is set).
+    "RATE_MESSAGES_PER_MINUTE": env.int("RATE_MESSAGES_PER_MINUTE", default=30),
+    "RATE_API_PER_MINUTE": env.int("RATE_API_PER_MINUTE", default=300),
+    "RUNS_CONCURRENT_PER_USER": env.int("RUNS_CONCURRENT_PER_USER", default=4),
 }
 
 # The agents SDK exports traces to the vendor unless told not to: off unless configured.

@@ -15,5 +15,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
+    path("v1/", include("chat.api.urls")),
+    path("assistants/", include("assistants.urls")),
+    path("settings/", include("core.urls")),
+    path("mcp-servers/", include("mcp_servers.urls")),
     path("", include("chat.urls")),
 ]

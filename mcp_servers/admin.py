@@ -1,10 +1,23 @@
 from __future__ import annotations
 
+import asyncio
+import json
+
+from asgiref.sync import async_to_sync
+from cryptography.fernet import InvalidToken
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
 from core.admin_forms import SecretFormMixin, SecretJSONField, SuperuserOnlyAdmin
+from core.crypto import fernet
+from mcp_servers.config_io import MAX_BYTES, ConfigError, config_apply, config_export, config_plan
 from mcp_servers.models import MCPServer
+from mcp_servers.services import CheckResult, mcp_server_check
 
 
 class MCPServerForm(SecretFormMixin, forms.ModelForm):
@@ -20,21 +33,171 @@ class MCPServerForm(SecretFormMixin, forms.ModelForm):
         )  # fmt: skip
 
 
+# How long a previewed import may wait for its confirmation.
+PAYLOAD_TTL = 3600
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(required=False, help_text=f"An mcpServers JSON file, at most {MAX_BYTES // 1024} KiB.")
+    text = forms.CharField(
+        required=False,
+        label="Or paste it",
+        widget=forms.Textarea(attrs={"rows": 14, "cols": 90, "spellcheck": "false", "autocomplete": "off"}),
+    )
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        upload = cleaned.get("file")
+        if upload is not None:
+            if upload.size > MAX_BYTES:
+                size, limit = upload.size // 1024, MAX_BYTES // 1024
+                raise forms.ValidationError(f"The file is {size} KiB; the limit is {limit} KiB.")
+            cleaned["data"] = upload.read()
+        elif cleaned.get("text", "").strip():
+            cleaned["data"] = cleaned["text"]
+        else:
+            raise forms.ValidationError("Choose a file or paste its JSON.")
+        return cleaned
+
+
+def check_summary(server: MCPServer, result: CheckResult) -> str:
+    if result.ok:
+        return (
+            f"{server.name}: connected and listed {len(result.tools)} tool(s) in {result.latency_ms:g} ms "
+            f"(connect {result.connect_ms:g} ms)."
+        )
+    return f"{server.name}: {result.error}"
+
+
 @admin.register(MCPServer)
 class MCPServerAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
     form = MCPServerForm
-    list_display = ("name", "transport", "enabled", "scope", "approval", "last_status", "last_checked_at")
+    list_display = ("name", "transport", "enabled", "scope", "approval", "last_status", "latency", "last_checked_at")
     list_filter = ("transport", "enabled", "scope", "approval", "last_status")
     search_fields = ("name", "description", "command", "url")
-    readonly_fields = ("last_status", "last_error", "last_latency_ms", "last_checked_at", "created_at", "updated_at")
+    readonly_fields = (
+        "last_status", "last_error", "last_latency_ms", "last_checked_at", "tool_names", "created_at", "updated_at",
+    )  # fmt: skip
+    actions = ("test_connection", "export_json")
+    change_form_template = "admin/mcp_servers/mcpserver/change_form.html"
+    change_list_template = "admin/mcp_servers/mcpserver/change_list.html"
     fieldsets = (
         (None, {"fields": ("name", "description", "transport", "enabled")}),
         ("stdio", {"fields": ("command", "args", "cwd", "env")}),
         ("HTTP, SSE and WebSocket", {"fields": ("url", "headers")}),
         ("Behaviour", {"fields": ("connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools")}),
         ("Approval", {"fields": ("approval", "approval_tools")}),
+        ("Record", {"fields": ("created_at", "updated_at")}),
         (
             "Status",
-            {"fields": ("last_status", "last_error", "last_latency_ms", "last_checked_at", "created_at", "updated_at")},
+            {"fields": ("last_status", "last_error", "last_latency_ms", "last_checked_at", "tool_names")},
         ),
     )
+
+    @admin.display(description="Latency", ordering="last_latency_ms")
+    def latency(self, obj: MCPServer) -> str:
+        return f"{obj.last_latency_ms:g} ms" if obj.last_latency_ms is not None else "—"
+
+    @admin.display(description="Tools (last check)")
+    def tool_names(self, obj: MCPServer) -> str:
+        return ", ".join(tool["name"] for tool in obj.last_tools or []) or "—"
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_view), name="mcp_servers_mcpserver_import"),
+            path(
+                "<int:object_id>/check/",
+                self.admin_site.admin_view(self.check_view),
+                name="mcp_servers_mcpserver_check",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _check(self, request: HttpRequest, server: MCPServer) -> CheckResult:
+        # A per-user server is checked as the admin who asks, with their placeholders filled in.
+        return async_to_sync(mcp_server_check)(
+            server=server, user_id=request.user.pk, username=request.user.get_username()
+        )
+
+    @admin.action(description="Test connection (connect and list tools)", permissions=["change"])
+    def test_connection(self, request: HttpRequest, queryset) -> None:
+        servers = list(queryset)
+        user_id, username = request.user.pk, request.user.get_username()
+
+        async def check_all() -> list[CheckResult]:
+            # Side by side: one slow or unreachable server does not hold up the others.
+            return await asyncio.gather(
+                *(mcp_server_check(server=server, user_id=user_id, username=username) for server in servers)
+            )
+
+        for server, result in zip(servers, async_to_sync(check_all)(), strict=True):
+            self.message_user(request, check_summary(server, result), messages.SUCCESS if result.ok else messages.ERROR)
+
+    @admin.action(description="Export as mcpServers JSON (secret values left empty)", permissions=["change"])
+    def export_json(self, request: HttpRequest, queryset) -> HttpResponse:
+        document = config_export(queryset.order_by("name"), include_secrets=False)
+        response = HttpResponse(json.dumps(document, indent=2, ensure_ascii=False), content_type="application/json")
+        response["Content-Disposition"] = 'attachment; filename="mcp_servers.json"'
+        return response
+
+    def check_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        server = get_object_or_404(MCPServer, pk=object_id)
+        result = None
+        if request.method == "POST":
+            result = self._check(request, server)
+            server.refresh_from_db()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": server,
+            "title": f"Test connection: {server.name}",
+            "result": result,
+            "tools": [
+                {**tool, "schema": json.dumps(tool.get("input_schema") or {}, indent=2)}
+                for tool in (result.tools if result is not None else server.last_tools or [])
+            ],
+        }
+        return TemplateResponse(request, "admin/mcp_servers/mcpserver/check.html", context)
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        # Importing can add stdio servers, which run commands on the host.
+        if not request.user.is_superuser:
+            raise PermissionDenied
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta, "title": "Import MCP servers"}
+        if request.method == "POST" and "confirm" in request.POST:
+            try:
+                data = fernet().decrypt(request.POST.get("payload", "").encode(), ttl=PAYLOAD_TTL).decode()
+            except InvalidToken:
+                raise Http404("This import has expired; upload the file again.") from None
+            try:
+                plan = config_plan(data)
+                created, updated = config_apply(plan)
+            except ConfigError as exc:
+                self.message_user(request, f"{exc} Nothing was changed.", messages.ERROR)
+            else:
+                self.message_user(request, f"Imported: {created} created, {updated} updated.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:mcp_servers_mcpserver_changelist"))
+        elif request.method == "POST":
+            posted = ImportForm(request.POST, request.FILES)
+            if not posted.is_valid():
+                context["errors"] = [error for errors in posted.errors.values() for error in errors]
+            else:
+                data = posted.cleaned_data["data"]
+                try:
+                    plan = config_plan(data)
+                except ConfigError as exc:
+                    context["errors"] = [str(exc)]
+                else:
+                    text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
+                    # The file goes back to the browser only encrypted: it may hold secrets.
+                    context.update(plan=plan, payload=fernet().encrypt(text.encode()).decode())
+        # Always an empty form: a bound one would echo the pasted file, secrets and all, into the page.
+        context["form"] = ImportForm()
+        return TemplateResponse(request, "admin/mcp_servers/mcpserver/import.html", context)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["check_url"] = reverse("admin:mcp_servers_mcpserver_check", args=[obj.pk])
+        return super().render_change_form(request, context, add=add, change=change, form_url=form_url, obj=obj)

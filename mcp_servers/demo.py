@@ -1,4 +1,4 @@
-"""The bundled demo MCP server: `python -m mcp_servers.demo [--transport stdio|streamable-http|sse]`."""
+"""The bundled demo MCP server: `python -m mcp_servers.demo [--transport stdio|streamable-http|sse|websocket]`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import asyncio
 from datetime import UTC, datetime
 
 from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+
+from mcp_servers.websocket import websocket_serve
 
 server = MCPServer(
     "switchboard-demo",
@@ -25,6 +28,12 @@ def draw_dot() -> str:
 def draw_dash() -> str:
     """Draw a dash."""
     return "~"
+
+
+@server.tool()
+def echo(message: str) -> str:
+    """Echo the message back."""
+    return f"Echo: {message}"
 
 
 @server.tool()
@@ -48,14 +57,45 @@ async def wait(seconds: float) -> str:
     return f"waited {seconds:g} s"
 
 
+@server.tool()
+async def count(steps: int, interval: float, ctx: Context) -> str:
+    """Count up to `steps` (at most 100), one every `interval` seconds, reporting progress as it goes."""
+    steps = max(0, min(int(steps), 100))
+    interval = max(0.0, min(float(interval), 10.0))
+    for done in range(1, steps + 1):
+        await asyncio.sleep(interval)
+        await ctx.report_progress(done, steps, f"{done} of {steps}")
+    return f"counted to {steps}"
+
+
+def bonus() -> str:
+    """A tool that exists only after `reveal_bonus` was called."""
+    return "bonus!"
+
+
+@server.tool()
+async def reveal_bonus(ctx: Context) -> str:
+    """Add the `bonus` tool and tell the client that the tool list changed."""
+    if not any(tool.name == "bonus" for tool in await server.list_tools()):
+        server.add_tool(bonus)
+    # Clients on the 2026-07-28 protocol hear of it through `subscriptions/listen`, older ones by notification.
+    await ctx.notify_tools_changed()
+    await ctx.request_context.session.send_tool_list_changed()
+    return "The bonus tool is now available."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--transport", choices=["stdio", "streamable-http", "sse"], default="stdio")
+    parser.add_argument("--transport", choices=["stdio", "streamable-http", "sse", "websocket"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
+    # Ignored: lets a per-user configuration tell its processes apart (`--label={username}`).
+    parser.add_argument("--label", default="")
     options = parser.parse_args()
     if options.transport == "stdio":
         server.run("stdio")
+    elif options.transport == "websocket":
+        asyncio.run(websocket_serve(server, host=options.host, port=options.port))
     else:
         server.run(options.transport, host=options.host, port=options.port)
 

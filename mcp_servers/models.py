@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.validators import MinValueValidator
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
 from core.crypto import EncryptedJSONField
@@ -36,7 +37,13 @@ class MCPServer(models.Model):
     command = models.CharField(max_length=500, blank=True, help_text="stdio: the program to run.")
     args = models.JSONField(default=list, blank=True, help_text="stdio: a JSON list of arguments.")
     cwd = models.CharField(max_length=500, blank=True, help_text="stdio: working directory.")
-    url = models.URLField(max_length=500, blank=True, help_text="HTTP, SSE and WebSocket transports.")
+    # Not a URLField: its validator and form field refuse ws:// and wss://.
+    url = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[URLValidator(schemes=["http", "https", "ws", "wss"])],
+        help_text="HTTP, SSE and WebSocket transports (http://, https://, ws://, wss://).",
+    )
     env = EncryptedJSONField(default=dict, blank=True, help_text="Encrypted at rest; write-only.")
     headers = EncryptedJSONField(default=dict, blank=True, help_text="Encrypted at rest; write-only.")
     connect_timeout = models.FloatField(default=15.0, validators=[MinValueValidator(0.1)])
@@ -51,6 +58,9 @@ class MCPServer(models.Model):
     last_error = models.TextField(blank=True)
     last_latency_ms = models.FloatField(null=True, blank=True)
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_tools = models.JSONField(
+        default=list, blank=True, help_text="Tools the last check listed: name, description, input schema."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -60,6 +70,18 @@ class MCPServer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.transport == self.Transport.STDIO:
+            if not self.command:
+                errors["command"] = "A stdio server needs a command to run."
+        elif not self.url:
+            errors["url"] = f"A {self.get_transport_display()} server needs a URL."
+        elif (self.transport == self.Transport.WEBSOCKET) != self.url.lower().startswith(("ws://", "wss://")):
+            errors["url"] = "WebSocket servers need a ws:// or wss:// URL, and only they may have one."
+        if errors:
+            raise ValidationError(errors)
 
     def launch_params(self, *, user_id: int | None = None, username: str = "") -> dict[str, Any]:
         """Return what a transport needs to connect, with per-user placeholders filled in."""

@@ -17,14 +17,60 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.mcp import MCPServer as AgentsMCPServer
+from mcp.client.subscriptions import listen
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
 from mcp_servers.transports import Transport
+
+__all__ = ["MCPConnectError", "Pool", "get_pool"]
 
 logger = logging.getLogger(__name__)
 
 
-class MCPConnectError(Exception):
-    """An MCP server could not be reached; the message is safe to show to users."""
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+
+
+def session_closed(session: Any) -> bool:
+    """Whether the session's transport has gone (a crashed process, a dropped socket)."""
+    # mcp 2.x exposes no public flag; the dispatcher's `_closed` is set when the read side ends.
+    return bool(getattr(getattr(session, "_dispatcher", None), "_closed", False))
+
+
+class TimedSession:
+    """A ClientSession whose tool calls time out, unless the tool keeps reporting progress."""
+
+    def __init__(self, session: Any, *, server_name: str, call_timeout: float) -> None:
+        self._session = session
+        self._server_name = server_name
+        self._call_timeout = call_timeout
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._session, name)
+
+    async def call_tool(self, name: str, arguments: Any = None, **options: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        timeout = self._call_timeout
+
+        async def progressed(progress: float, total: float | None, message: str | None) -> None:
+            deadline.reschedule(loop.time() + timeout)
+
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                return await self._session.call_tool(name, arguments, progress_callback=progressed, **options)
+        except MCPError as exc:
+            if exc.code == CONNECTION_CLOSED or session_closed(self._session):
+                raise MCPConnectionLost(
+                    f"MCP server '{self._server_name}' went away during a call to '{name}'"
+                ) from exc
+            raise
+        except TimeoutError:
+            raise MCPCallTimeout(
+                f"Tool '{name}' on MCP server '{self._server_name}' did not answer within {timeout:g} s"
+            ) from None
 
 
 @dataclass
@@ -34,6 +80,7 @@ class Connection:
     fingerprint: str
     server: AgentsMCPServer
     connect_timeout: float
+    call_timeout: float
     idle_seconds: float
     ready: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -42,39 +89,95 @@ class Connection:
 
     @property
     def alive(self) -> bool:
-        if self.task is None or self.task.done():
+        if self.task is None or self.task.done() or self.stop.is_set():
             return False
-        return not self.ready.done() or self.ready.exception() is None
+        if not self.ready.done():
+            return True
+        if self.ready.cancelled():
+            return False
+        return self.ready.exception() is None and not session_closed(self.server.session)
 
     async def own(self) -> None:
         """Open, hold and close the connection, all in this one task."""
         try:
             await self.server.connect()
+        except asyncio.CancelledError:
+            # Cancelled while connecting (a close or a shutdown): waiters see the cancellation.
+            self.ready.cancel()
+            raise
         except BaseException as exc:  # noqa: BLE001 - reported through the future
             if not self.ready.done():
                 self.ready.set_exception(exc)
             return
+        session = self.server.session
+        self.server.session = TimedSession(session, server_name=self.name, call_timeout=self.call_timeout)
+        watcher = asyncio.create_task(self._watch_tool_changes(session), name=f"mcp-listen:{self.name}")
         self.ready.set_result(None)
         try:
             while not self.stop.is_set():
+                if session_closed(self.server.session):
+                    logger.warning("MCP connection %s was lost", self.name)
+                    break
                 idle_for = time.monotonic() - self.last_used
                 if idle_for >= self.idle_seconds:
                     logger.info("Closing idle MCP connection %s", self.name)
                     break
                 try:
-                    await asyncio.wait_for(self.stop.wait(), timeout=self.idle_seconds - idle_for)
+                    # Wake at least every few seconds to notice a transport that went away.
+                    await asyncio.wait_for(self.stop.wait(), timeout=min(self.idle_seconds - idle_for, 5.0))
                 except TimeoutError:
                     pass
         finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             try:
                 await self.server.cleanup()
             except Exception:  # noqa: BLE001 - a failing close must not hide the reason we closed
                 logger.warning("MCP connection %s did not close cleanly", self.name)
 
+    async def _watch_tool_changes(self, session: Any) -> None:
+        """Drop the cached tool list whenever the server says its tools changed.
+
+        On the 2026-07-28 protocol such changes come only on a `subscriptions/listen` stream;
+        older servers send notifications, which the transport's message handler catches.
+        """
+        if getattr(session, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
+            return
+        listening = False
+        try:
+            async with listen(session, tools_list_changed=True) as subscription:
+                listening = True
+                async for _event in subscription:
+                    self.server.invalidate_tools_cache()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a server without listen support still serves its tools
+            if listening or session_closed(session):
+                # The connection went; the owner task notices and closes it.
+                logger.debug("MCP server %s stopped sending tool change events (%s)", self.name, error_text(exc))
+            else:
+                logger.info("MCP server %s gives no tool change events (%s)", self.name, error_text(exc))
+
+
+@dataclass
+class Failures:
+    """Consecutive failed connects of one server, for backing off before the next try."""
+
+    count: int = 0
+    last_at: float = 0.0
+    last_error: str = ""
+
+    @property
+    def retry_at(self) -> float:
+        if not self.count:
+            return 0.0
+        return self.last_at + min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (self.count - 1))
+
 
 class Pool:
     def __init__(self) -> None:
         self._connections: dict[tuple[int, int | None], Connection] = {}
+        self._failures: dict[tuple[int, int | None], Failures] = {}
         self._lock = asyncio.Lock()
 
     async def acquire(
@@ -97,6 +200,13 @@ class Pool:
                 await self._close(connection)
                 connection = None
             if connection is None:
+                failures = self._failures.get(key)
+                if failures is not None and failures.retry_at > time.monotonic():
+                    wait = failures.retry_at - time.monotonic()
+                    raise MCPConnectError(
+                        f"MCP server '{name}' failed {failures.count} time(s) in a row "
+                        f"({failures.last_error}); next try in {wait:.1f} s"
+                    )
                 server = Transport.for_kind(params["transport"]).build(name=name, params=params, options=options)
                 connection = Connection(
                     key=key,
@@ -104,6 +214,7 @@ class Pool:
                     fingerprint=fingerprint,
                     server=server,
                     connect_timeout=params["connect_timeout"],
+                    call_timeout=params["call_timeout"],
                     idle_seconds=idle_seconds,
                 )
                 connection.task = asyncio.create_task(connection.own(), name=f"mcp:{name}")
@@ -111,15 +222,27 @@ class Pool:
         connection.last_used = time.monotonic()
         try:
             await asyncio.wait_for(asyncio.shield(connection.ready), timeout=connection.connect_timeout)
+        except asyncio.CancelledError:
+            if asyncio.current_task().cancelling():
+                raise  # the caller itself was cancelled
+            raise MCPConnectError(f"MCP server '{name}' was closed while connecting") from None
         except TimeoutError:
-            await self._discard(connection)
-            raise MCPConnectError(
-                f"MCP server '{name}' did not connect within {connection.connect_timeout:g} s"
-            ) from None
+            reason = f"did not connect within {connection.connect_timeout:g} s"
+            await self._failed(connection, reason)
+            raise MCPConnectError(f"MCP server '{name}' {reason}") from None
         except Exception as exc:
-            await self._discard(connection)
-            raise MCPConnectError(f"MCP server '{name}' could not be started: {_describe(exc)}") from exc
+            reason = error_text(exc)
+            await self._failed(connection, reason)
+            raise MCPConnectError(f"MCP server '{name}' could not be started: {reason}") from exc
+        self._failures.pop(key, None)
         return connection.server
+
+    async def _failed(self, connection: Connection, reason: str) -> None:
+        failures = self._failures.setdefault(connection.key, Failures())
+        failures.count += 1
+        failures.last_at = time.monotonic()
+        failures.last_error = reason
+        await self._discard(connection)
 
     async def _discard(self, connection: Connection) -> None:
         async with self._lock:
@@ -141,14 +264,35 @@ class Pool:
 
     async def close_all(self) -> None:
         async with self._lock:
-            for connection in list(self._connections.values()):
-                await self._close(connection)
+            await asyncio.gather(*(self._close(c) for c in list(self._connections.values())))
+            self._failures.clear()
+
+    def forget_failures(self, server_id: int) -> None:
+        """Let the next connect to this server go ahead at once (after an admin fixed or tested it)."""
+        for key in [key for key in self._failures if key[0] == server_id]:
+            del self._failures[key]
 
     def stats(self) -> dict[str, Any]:
-        return {"connections": len(self._connections), "names": sorted(c.name for c in self._connections.values())}
+        """What this process holds: a count, the server names, and one entry per connection."""
+        connections = sorted(self._connections.values(), key=lambda c: (c.name, c.key[1] or 0))
+        return {
+            "connections": len(connections),
+            "names": [c.name for c in connections],
+            "details": [
+                {
+                    "server_id": c.key[0],
+                    "name": c.name,
+                    "user_id": c.key[1],
+                    "connected": c.alive and c.ready.done(),
+                    "idle_seconds": round(time.monotonic() - c.last_used, 1),
+                }
+                for c in connections
+            ],
+        }
 
 
-def _describe(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """The innermost reason of a failure, as one line a person can act on."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
     return str(exc) or type(exc).__name__

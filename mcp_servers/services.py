@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from agents.mcp import MCPServer as AgentsMCPServer
 from django.conf import settings
+from django.utils import timezone
 
 from mcp_servers.models import MCPServer
-from mcp_servers.pool import get_pool
+from mcp_servers.pool import error_text, get_pool
+from mcp_servers.transports import Transport
+
+logger = logging.getLogger(__name__)
 
 
 def mcp_server_approval_setting(server: MCPServer) -> Any:
@@ -34,3 +44,84 @@ async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) 
         user_id=user_id if per_user else None,
         idle_seconds=settings.SWITCHBOARD["MCP_IDLE_SECONDS"],
     )
+
+
+@dataclass
+class CheckResult:
+    """What a connection check found: the tools, or the exact reason it failed."""
+
+    ok: bool
+    checked_at: datetime
+    latency_ms: float | None = None
+    connect_ms: float | None = None
+    error: str = ""
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _tool_entry(server: MCPServer, tool: Any) -> dict[str, Any]:
+    schema = getattr(tool, "input_schema", None) or getattr(tool, "inputSchema", None) or {}
+    return {
+        "name": tool.name,
+        "description": tool.description or "",
+        "input_schema": schema,
+        "allowed": server.allows_tool(tool.name),
+        "needs_approval": server.needs_approval(tool.name),
+    }
+
+
+def _where(server: MCPServer, error: str) -> str:
+    """Name the host a network transport failed to reach; the SDK's message leaves it out."""
+    if server.transport == MCPServer.Transport.STDIO:
+        return error
+    parts = urlsplit(server.url)
+    # Host and port only: the URL's user info or query may hold credentials.
+    host = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    return error if host in error else f"{error.rstrip('.')} ({host})."
+
+
+async def mcp_server_check(*, server: MCPServer, user_id: int | None = None, username: str = "") -> CheckResult:
+    """Connect to a server on a fresh connection, list its tools, and store what was found.
+
+    The pool is left alone, so a check never disturbs runs in progress; a successful check lets
+    the pool retry a server it had backed off from at once.
+    """
+    params = server.launch_params(user_id=user_id, username=username)
+    # No tool filter: the check shows everything the server offers, marking what the configuration allows.
+    connection = Transport.for_kind(server.transport).build(name=server.name, params=params, options={})
+    started = time.perf_counter()
+    connect_ms: float | None = None
+    try:
+        # Opened and closed in this one task, as MCP sessions require.
+        async with asyncio.timeout(server.connect_timeout):
+            await connection.connect()
+            connect_ms = (time.perf_counter() - started) * 1000
+            tools = await connection.list_tools()
+        result = CheckResult(
+            ok=True,
+            checked_at=timezone.now(),
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            connect_ms=round(connect_ms, 1),
+            tools=[_tool_entry(server, tool) for tool in tools],
+        )
+    except TimeoutError:
+        stage = "list its tools" if connect_ms is not None else "connect"
+        result = CheckResult(
+            ok=False, checked_at=timezone.now(), error=f"Did not {stage} within {server.connect_timeout:g} s."
+        )
+    except Exception as exc:  # noqa: BLE001 - every failure is the check's answer
+        result = CheckResult(ok=False, checked_at=timezone.now(), error=_where(server, error_text(exc)))
+    finally:
+        try:
+            await connection.cleanup()
+        except Exception:  # noqa: BLE001 - the check's answer matters more than a messy close
+            logger.debug("Closing the check connection to %s failed", server.name)
+    server.last_status = MCPServer.Status.CONNECTED if result.ok else MCPServer.Status.ERROR
+    server.last_error = result.error
+    server.last_latency_ms = result.latency_ms
+    server.last_checked_at = result.checked_at
+    if result.ok:
+        server.last_tools = result.tools
+    await server.asave(update_fields=["last_status", "last_error", "last_latency_ms", "last_checked_at", "last_tools"])
+    if result.ok:
+        get_pool().forget_failures(server.pk)
+    return result

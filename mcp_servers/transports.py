@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar
 
 from agents.mcp import (
@@ -16,10 +17,38 @@ from agents.mcp import (
     create_static_tool_filter,
 )
 
+# The SDK's base for servers reached through a ClientSession; every SDK transport derives from it.
+from agents.mcp.server import _MCPServerWithClientSession
+
+from mcp_servers.errors import MCPConnectionLost
+from mcp_servers.websocket import websocket_client
+
+LIST_CHANGED = "notifications/tools/list_changed"
+
 
 def _tool_outcome(context: MCPToolCustomDataContext) -> Mapping[str, Any]:
     # Carried on the SDK's tool output item, so run steps know the server and the error flag.
     return {"server": context.server_name, "is_error": bool(context.is_error)}
+
+
+def _list_changed_handler(server: AgentsMCPServer) -> Any:
+    """Drop a server's cached tool list when it announces that its tools changed."""
+
+    async def handle(message: Any) -> None:
+        if getattr(message, "method", None) == LIST_CHANGED:
+            server.invalidate_tools_cache()
+
+    return handle
+
+
+def _tool_failure(context: Any, error: Exception) -> str:
+    """Tell the model what went wrong with a call; a lost server ends the run instead."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, MCPConnectionLost):
+            raise cause
+        cause = cause.__cause__
+    return f"The tool call failed: {error}"
 
 
 class Transport:
@@ -44,17 +73,27 @@ class Transport:
         return {
             "name": name,
             "cache_tools_list": True,
-            "client_session_timeout_seconds": params["call_timeout"],
+            # Calls are timed by the pool, which lets progress notifications extend the deadline.
+            "client_session_timeout_seconds": None,
             "tool_filter": create_static_tool_filter(
                 allowed_tool_names=options.get("allowed_tools") or None,
                 blocked_tool_names=options.get("denied_tools") or None,
             ),
             "require_approval": options.get("require_approval"),
             "custom_data_extractor": _tool_outcome,
+            "failure_error_function": _tool_failure,
         }
 
     @classmethod
     def build(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
+        server = cls.create(
+            name=name, params=params, options=cls.common_options(name=name, params=params, options=options)
+        )
+        server.message_handler = _list_changed_handler(server)
+        return server
+
+    @classmethod
+    def create(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
         raise NotImplementedError
 
 
@@ -62,23 +101,23 @@ class StdioTransport(Transport):
     kind = "stdio"
 
     @classmethod
-    def build(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
+    def create(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
         launch: dict[str, Any] = {"command": params["command"], "args": params["args"]}
         if params["env"]:
             launch["env"] = params["env"]
         if params["cwd"]:
             launch["cwd"] = params["cwd"]
-        return MCPServerStdio(params=launch, **cls.common_options(name=name, params=params, options=options))
+        return MCPServerStdio(params=launch, **options)
 
 
 class StreamableHttpTransport(Transport):
     kind = "streamable_http"
 
     @classmethod
-    def build(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
+    def create(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
         return MCPServerStreamableHttp(
             params={"url": params["url"], "headers": params["headers"], "timeout": params["connect_timeout"]},
-            **cls.common_options(name=name, params=params, options=options),
+            **options,
         )
 
 
@@ -86,8 +125,39 @@ class SseTransport(Transport):
     kind = "sse"
 
     @classmethod
-    def build(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
+    def create(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
         return MCPServerSse(
             params={"url": params["url"], "headers": params["headers"], "timeout": params["connect_timeout"]},
-            **cls.common_options(name=name, params=params, options=options),
+            **options,
+        )
+
+
+class MCPServerWebSocket(_MCPServerWithClientSession):
+    """An Agents SDK MCP server reached over WebSocket (subprotocol `mcp`)."""
+
+    def __init__(self, *, params: dict[str, Any], name: str, **options: Any) -> None:
+        super().__init__(**options)
+        self.params = params
+        self._name = name
+
+    def create_streams(self) -> AbstractAsyncContextManager[Any]:
+        return websocket_client(
+            self.params["url"], headers=self.params.get("headers"), open_timeout=self.params.get("timeout", 10)
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+
+class WebSocketTransport(Transport):
+    kind = "websocket"
+
+    @classmethod
+    def create(cls, *, name: str, params: dict[str, Any], options: dict[str, Any]) -> AgentsMCPServer:
+        options = {key: value for key, value in options.items() if key != "name"}
+        return MCPServerWebSocket(
+            params={"url": params["url"], "headers": params["headers"], "timeout": params["connect_timeout"]},
+            name=name,
+            **options,
         )

@@ -19,6 +19,19 @@ def _close_async_connections(django_db_setup, django_db_blocker):
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
+@pytest.fixture(autouse=True)
+def _limits_off(settings):
+    """Fairness limits are off unless a test turns one on; the tests that do also check the refusal."""
+    # A real password hash takes over a second here; tests only need passwords to be checkable.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.SWITCHBOARD = {
+        **settings.SWITCHBOARD,
+        "RATE_MESSAGES_PER_MINUTE": 0,
+        "RATE_API_PER_MINUTE": 0,
+        "RUNS_CONCURRENT_PER_USER": 0,
+    }
+
+
 @pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice", password="alice-password-1")

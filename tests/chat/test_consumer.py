@@ -58,7 +58,7 @@ BAD_FRAMES = [
     (json.dumps({"type": "message.create", "content": "x" * 40_000}), "frame_too_large"),
     ('{"type": "run.cancel", "run_id": "run_nope"}', "not_found"),
     ('{"type": "run.cancel"}', "invalid_run_id"),
-    ('{"type": "run.approve", "run_id": "run_nope", "tool_call_id": "call_x"}', "run_not_paused"),
+    ('{"type": "run.approve", "run_id": "run_nope", "tool_call_id": "call_x"}', "not_found"),
 ]
 
 

@@ -1,0 +1,1 @@
+"""`make bench`: Switchboard measured against its floors and its limits (not part of `make test`)."""

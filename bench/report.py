@@ -1,0 +1,414 @@
+"""The bench's Markdown report and its plot of latency against concurrency."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+PLOT = "latency_vs_concurrency.png"
+
+
+def ms_of(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))] * 1000
+
+    return {"n": len(ordered), "p50": rank(50), "p95": rank(95), "p99": rank(99)}
+
+
+def f(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:,.{digits}f}"
+
+
+def ratio(a: float, b: float) -> str:
+    if not b or math.isnan(a) or math.isnan(b):
+        return "n/a"
+    return f"{a / b:.2f}×"
+
+
+def verdict(ok: bool | None, miss: str = "") -> str:
+    if ok is None:
+        return "not measured"
+    return "met" if ok else f"**missed** {miss}".rstrip()
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [_row(header), _row(["---"] * len(header)), *(_row(r) for r in rows)]
+
+
+def _pct_cells(stats: dict[str, float]) -> list[str]:
+    return [str(stats["n"]), f(stats["p50"], 2), f(stats["p95"], 2), f(stats["p99"], 2)]
+
+
+def targets(results: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    turns = results.get("turns")
+    if turns:
+        floor = turns["echo"]["p50"] + turns["sdk_first"]["p50"]
+        p50 = turns["first"]["p50"]
+        rows.append(
+            [
+                "Turn: first delta p50 ≤ floors + 5 ms",
+                f"{f(p50, 2)} ms vs {f(floor + 5, 2)} ms (echo {f(turns['echo']['p50'], 2)} + SDK "
+                f"{f(turns['sdk_first']['p50'], 2)} + 5)",
+                verdict(p50 <= floor + 5, f"by {f(p50 - floor - 5, 2)} ms"),
+            ]
+        )
+        p99 = turns["first"]["p99"]
+        rows.append(["Turn: first delta p99 < 50 ms", f"{f(p99, 2)} ms", verdict(p99 < 50, f"by {f(p99 - 50, 2)} ms")])
+        p99 = turns["total"]["p99"]
+        rows.append(
+            ["Turn: run completed p99 < 50 ms", f"{f(p99, 2)} ms", verdict(p99 < 50, f"by {f(p99 - 50, 2)} ms")]
+        )
+    for kind, row in (results.get("tools") or {}).items():
+        direct, pooled, spawn = row["direct"]["p50"], row["pooled"]["p50"], row["per_request"]["p50"]
+        limit = 1.5 * direct + 2
+        rows.append(
+            [
+                f"Tool ({kind}): pooled ≤ 1.5 × direct + 2 ms",
+                f"{f(pooled, 2)} ms vs {f(limit, 2)} ms",
+                verdict(pooled <= limit, f"by {f(pooled - limit, 2)} ms"),
+            ]
+        )
+        speedup = spawn / pooled if pooled else math.nan
+        rows.append(
+            [
+                f"Tool ({kind}): pooled ≥ 50 × faster than a new {'server' if kind == 'stdio' else 'session'} per call",
+                f"{f(speedup, 0)}×",
+                verdict(speedup >= 50, f"({f(speedup, 0)}× < 50×)"),
+            ]
+        )
+    rows_c = results.get("concurrency") or []
+    one = next((r for r in rows_c if r["processes"] == 1 and r["sessions"] == 1000 and "SQLite" in r["setup"]), None)
+    if one is None:
+        one = max((r for r in rows_c if r["processes"] == 1), key=lambda r: r["sessions"], default=None)
+    if one:
+        rows.append(
+            [
+                f"{one['sessions']} concurrent sessions on one process, zero errors",
+                f"{one['errors']} errors, {one['turns']} turns, {one.get('unfinished', 0)} unfinished",
+                verdict(one["errors"] == 0 and one["connected"] == one["sessions"], f"({one['errors']} errors)"),
+            ]
+        )
+        worst = max((r["kib_per_conn"] for r in rows_c if r["processes"] == 1), default=math.nan)
+        rows.append(
+            [
+                "Memory < 100 KiB per idle open connection",
+                f"{f(one['kib_per_conn'])} KiB at {one['sessions']} (worst {f(worst)} KiB)",
+                verdict(one["kib_per_conn"] < 100, f"by {f(one['kib_per_conn'] - 100)} KiB"),
+            ]
+        )
+    pairs = []
+    for r2 in rows_c:
+        if r2["processes"] == 2:
+            r1 = next(
+                (
+                    r
+                    for r in rows_c
+                    if r["processes"] == 1 and r["sessions"] == r2["sessions"] and "PostgreSQL" in r["setup"]
+                ),
+                None,
+            )
+            if r1 and r1["tps"]:
+                pairs.append((r2["sessions"], r2["tps"] / r1["tps"]))
+    if pairs:
+        best = max(p[1] for p in pairs)
+        rows.append(
+            [
+                "Two processes ≥ 1.6 × one process's throughput",
+                ", ".join(f"{s}: {x:.2f}×" for s, x in pairs),
+                verdict(best >= 1.6, f"(best {best:.2f}×)"),
+            ]
+        )
+    return rows
+
+
+def report(info: dict[str, str], results: dict[str, Any], notes: list[str], counts: Any) -> str:
+    out = [f"# Switchboard bench ({info['mode']})", ""]
+    out += [
+        f"- Date: {info['date']}; took {info['duration']}; commit {info['commit']}",
+        f"- Machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM; {info['os']}; Python {info['python']}",
+        f"- Load average (1/5/15 min): {info['load']} at start, {info['load_end']} at the end"
+        " (other work shares this machine: numbers are noisy)",
+        f"- {info['versions']}",
+        "- Servers: Daphne on 127.0.0.1, `DEBUG=0`, each on its own SQLite file (or its own PostgreSQL database"
+        " and Redis db) under a temporary directory; the load generator is one asyncio process on the same cores.",
+        "",
+        "## Targets",
+        "",
+    ]
+    out += _table(["target", "measured", "result"], targets(results))
+    turns = results.get("turns")
+    if turns:
+        floor_first = turns["echo"]["p50"] + turns["sdk_first"]["p50"]
+        floor_total = turns["echo"]["p50"] + turns["sdk_total"]["p50"]
+        queries = results.get("queries") or {}
+        inproc = ms_of(queries["plain"]["elapsed"]) if queries.get("plain") else None
+        out += ["", "## 1. Turn overhead (offline model, ms)", ""]
+        out += [
+            "One WebSocket turn: send `message.create`, time to the first `thread.message.delta` and to "
+            "`thread.run.completed`, turns spread over several conversations. Floors in the same run: a bare "
+            "Channels echo consumer under Daphne (round trip), and the Agents SDK running the same offline turn "
+            "in-process (`Runner.run_streamed`, no Django, no socket).",
+            "",
+        ]
+        out += _table(
+            ["path", "n", "p50", "p95", "p99", "p50 / floor"],
+            [
+                ["floor: Channels echo round trip", *_pct_cells(turns["echo"]), ""],
+                ["floor: SDK alone, first delta", *_pct_cells(turns["sdk_first"]), ""],
+                ["floor: SDK alone, completed", *_pct_cells(turns["sdk_total"]), ""],
+                ["floors added: first delta (echo + SDK)", "", f(floor_first, 2), "", "", "1.00×"],
+                [
+                    "**Switchboard, first delta**",
+                    *_pct_cells(turns["first"]),
+                    ratio(turns["first"]["p50"], floor_first),
+                ],
+                [
+                    "**Switchboard, run completed**",
+                    *_pct_cells(turns["total"]),
+                    ratio(turns["total"]["p50"], floor_total),
+                ],
+                *(
+                    [
+                        [
+                            "in-process: the ASGI app without Daphne or a socket, completed",
+                            *_pct_cells(inproc),
+                            ratio(inproc["p50"], floor_total),
+                        ]
+                    ]
+                    if inproc
+                    else []
+                ),
+                [
+                    "Switchboard with the demo MCP server attached, first delta",
+                    *_pct_cells(turns["demo_first"]),
+                    ratio(turns["demo_first"]["p50"], floor_first),
+                ],
+                [
+                    "Switchboard with the demo MCP server attached, completed",
+                    *_pct_cells(turns["demo_total"]),
+                    ratio(turns["demo_total"]["p50"], floor_total),
+                ],
+            ],
+        )
+        out += [
+            "",
+            f"Added over the floors at p50: first delta {f(turns['first']['p50'] - floor_first, 2)} ms, "
+            f"completed {f(turns['total']['p50'] - floor_total, 2)} ms. Failed turns: {turns['errors']}.",
+        ]
+    queries = results.get("queries")
+    if queries:
+        out += ["", "## Database queries per turn (in-process, SQLite)", ""]
+        out += _table(
+            ["turn", "queries / turn", "DB time / turn (ms)", "DB connections opened / turn", "queries on connect"],
+            [
+                [
+                    name,
+                    f(q["per_turn"], 1),
+                    f(q["db_ms_per_turn"], 2),
+                    f(q["connections_per_turn"], 2),
+                    str(q["connect"]),
+                ]
+                for name, q in (("plain text", queries["plain"]), ("one tool call (`/add`, stdio)", queries["tool"]))
+            ],
+        )
+        out += [
+            "",
+            "Statements per plain turn: "
+            + ", ".join(f"{name} × {f(count, 1)}" for name, count in queries["plain"]["statements"].items())
+            + ".",
+        ]
+        out += [
+            "",
+            "Statements per tool turn: "
+            + ", ".join(f"{name} × {f(count, 1)}" for name, count in queries["tool"]["statements"].items())
+            + ".",
+        ]
+        out += [
+            "",
+            "On connect: " + ", ".join(f"{k} × {v}" for k, v in queries["plain"]["connect_statements"].items()) + ".",
+        ]
+    profile = results.get("profile")
+    if profile and profile["samples"]:
+        out += ["", f"## Profile of one process under the turn load (py-spy, {profile['samples']} samples)", ""]
+        out += ["Where the samples' innermost frame is (all threads; idle time excluded):", ""]
+        out += _table(["leaf in", "% of samples"], [[name, f(pct)] for name, pct in profile["leaf"]])
+        out += ["", "Hottest innermost functions:", ""]
+        out += _table(["function", "% of samples"], [[f"`{name}`", f(pct)] for name, pct in profile["leaves"]])
+        out += ["", "Switchboard, Django ORM, Channels, asgiref and Agents SDK functions on the stack (inclusive):", ""]
+        out += _table(["function", "% of samples"], [[f"`{name}`", f(pct)] for name, pct in profile["ours"]])
+    tools = results.get("tools")
+    if tools:
+        out += ["", "## 2. Tool-call overhead (ms, p50 / p99)", ""]
+        out += [
+            "`add(1, 2)` on the demo MCP server. Direct: `ClientSession.call_tool` on an open session (the floor). "
+            "Pooled: borrow from Switchboard's pool and call through the Agents SDK's MCP server, as a run does. "
+            "Per request: a new stdio server process (stdio) or a new session (HTTP, WebSocket) for every call. "
+            'Agent turn: the WebSocket turn `/add {"a": 1, "b": 2}` to `thread.run.completed`; tool step: '
+            "the tool step's `created` to `completed` as the client sees it.",
+            "",
+        ]
+        rows = []
+        for kind, r in tools.items():
+            rows.append(
+                [
+                    kind,
+                    f"{f(r['direct']['p50'], 2)} / {f(r['direct']['p99'], 2)}",
+                    f"{f(r['pooled']['p50'], 2)} / {f(r['pooled']['p99'], 2)}",
+                    ratio(r["pooled"]["p50"], r["direct"]["p50"]),
+                    f"{f(r['per_request']['p50'], 1)} / {f(r['per_request']['p99'], 1)}",
+                    ratio(r["per_request"]["p50"], r["pooled"]["p50"]),
+                    f"{f(r['turn']['p50'], 2)} / {f(r['turn']['p99'], 2)}",
+                    f"{f(r['step']['p50'], 2)} / {f(r['step']['p99'], 2)}",
+                    str(r["errors"]),
+                ]
+            )
+        out += _table(
+            [
+                "transport",
+                "direct",
+                "pooled",
+                "pooled / direct",
+                "per request",
+                "per request / pooled",
+                "agent turn",
+                "tool step",
+                "failed turns",
+            ],
+            rows,
+        )
+        n = next(iter(tools.values()))
+        out += ["", f"Samples: direct and pooled {n['direct']['n']} each, per request {n['per_request']['n']} (stdio)."]
+    rows_c = results.get("concurrency")
+    if rows_c:
+        out += ["", "## 3. Concurrency", ""]
+        out += [
+            f"Every socket signs in with a session cookie, answers a ping, idles (memory read), then sends turns back "
+            f"to back for {counts.seconds:g} s (closed loop: under saturation latency ≈ sessions / throughput); turns "
+            f"still running {counts.drain:g} s after that are cancelled and counted as unfinished, not as errors. "
+            "Two processes: sockets split evenly between two Daphne processes sharing PostgreSQL and Redis.",
+            "",
+        ]
+        out += _table(
+            [
+                "setup",
+                "sessions",
+                "turns/s",
+                "turns",
+                "p50 ms",
+                "p99 ms",
+                "first delta p99 ms",
+                "errors",
+                "unfinished",
+                "PostgreSQL connections opened",
+                "KiB / idle conn",
+                "connect all (s)",
+                "RSS idle → after (MiB)",
+            ],
+            [
+                [
+                    r["setup"],
+                    str(r["sessions"]),
+                    f(r["tps"]),
+                    str(r["turns"]),
+                    f(r["total"]["p50"], 0),
+                    f(r["total"]["p99"], 0),
+                    f(r["first"]["p99"], 0),
+                    str(r["errors"]) + (f" {r['error_kinds']}" if r["errors"] else ""),
+                    str(r.get("unfinished", 0)),
+                    str(r.get("pg_sessions", 0)) if "PostgreSQL" in r["setup"] else "",
+                    f(r["kib_per_conn"]),
+                    f(r["connect_s"]),
+                    f"{f(r['rss_idle_mib'], 0)} → {f(r['rss_after_mib'], 0)}",
+                ]
+                for r in rows_c
+            ],
+        )
+    model = results.get("model")
+    if model:
+        out += ["", "## 4. First token with 50 ms of model latency (ms)", ""]
+        out += [
+            "The local OpenAI-compatible fake waits 50 ms before every answer. Direct: the openai client streaming "
+            "straight from the fake (one shared client, and a new client per request). Switchboard: a WebSocket "
+            "turn to the first `thread.message.delta`.",
+            "",
+        ]
+        rows = []
+        for style, r in model.items():
+            rows.append(
+                [
+                    style,
+                    f"{f(r['direct_first']['p50'], 2)} / {f(r['direct_first']['p99'], 2)}",
+                    f"{f(r['fresh_first']['p50'], 2)} / {f(r['fresh_first']['p99'], 2)}",
+                    f"{f(r['first']['p50'], 2)} / {f(r['first']['p99'], 2)}",
+                    f(r["first"]["p50"] - r["direct_first"]["p50"], 2),
+                    ratio(r["first"]["p50"], r["direct_first"]["p50"]),
+                    f"{f(r['direct_total']['p50'], 2)} / {f(r['total']['p50'], 2)}",
+                    str(r["errors"]),
+                ]
+            )
+        out += _table(
+            [
+                "API",
+                "direct first token p50 / p99",
+                "direct, new client p50 / p99",
+                "Switchboard first delta p50 / p99",
+                "added p50",
+                "ratio",
+                "completed: direct / Switchboard p50",
+                "failed",
+            ],
+            rows,
+        )
+    if notes:
+        out += ["", "## Notes", "", *(f"- {note}" for note in notes)]
+    return "\n".join(out) + "\n"
+
+
+def plot(results: dict[str, Any], folder: Path) -> str:
+    rows = results.get("concurrency") or []
+    if not rows:
+        return ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for setup in dict.fromkeys(r["setup"] for r in rows):
+        mine = [r for r in rows if r["setup"] == setup]
+        x = [r["sessions"] for r in mine]
+        (line,) = left.plot(x, [r["total"]["p99"] for r in mine], marker="o", label=f"{setup}: p99")
+        left.plot(
+            x,
+            [r["total"]["p50"] for r in mine],
+            marker=".",
+            linestyle="--",
+            color=line.get_color(),
+            label=f"{setup}: p50",
+        )
+        right.plot(x, [r["tps"] for r in mine], marker="o", label=setup)
+    for axis in (left, right):
+        axis.set_xscale("log")
+        axis.set_xlabel("concurrent WebSocket sessions")
+        axis.grid(True, which="both", alpha=0.3)
+    left.set_yscale("log")
+    left.set_ylabel("turn latency, send → run completed (ms)")
+    left.set_title("Latency against concurrency")
+    right.set_ylabel("turns per second")
+    right.set_title("Throughput")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(folder / PLOT, dpi=110)
+    plt.close(figure)
+    return PLOT

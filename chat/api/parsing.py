@@ -1,0 +1,187 @@
+"""Request bodies of the thread, message and run endpoints, checked and mapped to service arguments.
+
+Fields OpenAI defines but Switchboard does not map are accepted only when null, so a client never
+believes a setting took effect when it did not; fields nobody defines are rejected by name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.api import boolean, fields_check, invalid, string
+
+MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
+THREAD_FIELDS = ("messages", "metadata", "tool_resources")
+RUN_FIELDS = (
+    "assistant_id",
+    "model",
+    "instructions",
+    "additional_instructions",
+    "additional_messages",
+    "metadata",
+    "stream",
+)
+RUN_UNSUPPORTED = (
+    "tools",
+    "temperature",
+    "top_p",
+    "max_prompt_tokens",
+    "max_completion_tokens",
+    "truncation_strategy",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+)
+CREATE_AND_RUN_FIELDS = ("assistant_id", "thread", "model", "instructions", "metadata", "stream")
+CREATE_AND_RUN_UNSUPPORTED = (*RUN_UNSUPPORTED, "tool_resources")
+
+
+def _empty(data: dict[str, Any], name: str, param: str) -> None:
+    """Attachments and tool resources only exist empty in Switchboard (it has no file storage)."""
+    if data.get(name) not in (None, [], {}):
+        raise invalid(f"'{name}' is not supported by Switchboard (there is no file storage).", param=param)
+
+
+def content_text(value: Any, *, param: str) -> str:
+    """A message's content: a string, or OpenAI's list of text parts, joined."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, list) or not value:
+        raise invalid("'content' must be a string or a list of text parts.", param=param, code="invalid_type")
+    texts = []
+    for index, part in enumerate(value):
+        if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+            raise invalid(
+                "Only text content parts ({'type': 'text', 'text': '…'}) are supported.",
+                param=f"{param}[{index}]",
+                code="invalid_value",
+            )
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
+def message_parse(data: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
+    """A message to add: {'role', 'content', 'metadata'} for message_add or thread_create."""
+    fields_check(data, known=MESSAGE_FIELDS, prefix=prefix)
+    role = data.get("role")
+    if role not in ("user", "assistant"):
+        raise invalid("'role' must be 'user' or 'assistant'.", param=f"{prefix}role", code="invalid_value")
+    if "content" not in data:
+        raise invalid("Missing required parameter: 'content'.", param=f"{prefix}content")
+    _empty(data, "attachments", f"{prefix}attachments")
+    return {
+        "role": role,
+        "content": content_text(data["content"], param=f"{prefix}content"),
+        "metadata": data.get("metadata"),
+    }
+
+
+def thread_parse(data: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
+    """A new thread: {'messages', 'metadata'} for thread_create."""
+    fields_check(data, known=THREAD_FIELDS, prefix=prefix)
+    _empty(data, "tool_resources", f"{prefix}tool_resources")
+    messages = data.get("messages") or []
+    if not isinstance(messages, list):
+        raise invalid("'messages' must be a list.", param=f"{prefix}messages", code="invalid_type")
+    parsed = []
+    for index, entry in enumerate(messages):
+        if not isinstance(entry, dict):
+            raise invalid("Each message must be an object.", param=f"{prefix}messages[{index}]", code="invalid_type")
+        parsed.append(message_parse(entry, prefix=f"{prefix}messages[{index}]."))
+    return {"messages": parsed, "metadata": data.get("metadata")}
+
+
+def metadata_parse(data: dict[str, Any], *, unsupported: tuple[str, ...] = ()) -> dict[str, Any] | None:
+    """The body of a modify call: only metadata can change. None leaves it as it is; null clears it."""
+    fields_check(data, known=("metadata",), unsupported=unsupported)
+    if "metadata" not in data:
+        return None
+    return data["metadata"] or {}
+
+
+@dataclass
+class RunRequest:
+    assistant_id: str
+    stream: bool
+    options: dict[str, Any] = field(default_factory=dict)
+    thread: dict[str, Any] = field(default_factory=dict)
+
+
+def _run_options(data: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for name in ("model", "instructions", "additional_instructions"):
+        value = string(data, name)
+        if value is not None:
+            options[name] = value
+    if data.get("metadata") is not None:
+        options["metadata"] = data["metadata"]
+    return options
+
+
+def run_parse(data: dict[str, Any]) -> RunRequest:
+    """POST /threads/{thread_id}/runs."""
+    fields_check(data, known=RUN_FIELDS, unsupported=RUN_UNSUPPORTED)
+    options = _run_options(data)
+    messages = data.get("additional_messages") or []
+    if not isinstance(messages, list):
+        raise invalid("'additional_messages' must be a list.", param="additional_messages", code="invalid_type")
+    for index, entry in enumerate(messages):
+        if not isinstance(entry, dict):
+            raise invalid("Each message must be an object.", param=f"additional_messages[{index}]")
+    if messages:
+        options["additional_messages"] = [
+            message_parse(entry, prefix=f"additional_messages[{index}].") for index, entry in enumerate(messages)
+        ]
+    return RunRequest(
+        assistant_id=string(data, "assistant_id", required=True),
+        stream=bool(boolean(data, "stream")),
+        options=options,
+    )
+
+
+def create_and_run_parse(data: dict[str, Any]) -> RunRequest:
+    """POST /threads/runs: a new thread and its first run."""
+    fields_check(data, known=CREATE_AND_RUN_FIELDS, unsupported=CREATE_AND_RUN_UNSUPPORTED)
+    thread = data.get("thread") or {}
+    if not isinstance(thread, dict):
+        raise invalid("'thread' must be an object.", param="thread", code="invalid_type")
+    options = _run_options(data)
+    options.pop("additional_instructions", None)
+    return RunRequest(
+        assistant_id=string(data, "assistant_id", required=True),
+        stream=bool(boolean(data, "stream")),
+        options=options,
+        thread=thread_parse(thread, prefix="thread."),
+    )
+
+
+@dataclass
+class ToolDecision:
+    tool_call_id: str
+    approve: bool
+    reason: str
+
+
+def tool_outputs_parse(data: dict[str, Any]) -> tuple[list[ToolDecision], bool]:
+    """POST …/submit_tool_outputs: an output of "approve" approves the call; any other denies it, as the reason."""
+    fields_check(data, known=("tool_outputs", "stream"))
+    outputs = data.get("tool_outputs")
+    if not isinstance(outputs, list) or not outputs:
+        raise invalid("'tool_outputs' must be a non-empty list.", param="tool_outputs", code="invalid_type")
+    decisions = []
+    for index, entry in enumerate(outputs):
+        param = f"tool_outputs[{index}]"
+        if not isinstance(entry, dict):
+            raise invalid("Each tool output must be an object.", param=param, code="invalid_type")
+        fields_check(entry, known=("tool_call_id", "output"), prefix=f"{param}.")
+        call_id = entry.get("tool_call_id")
+        if not isinstance(call_id, str) or not call_id:
+            raise invalid("'tool_call_id' must be a string.", param=f"{param}.tool_call_id", code="invalid_type")
+        output = entry.get("output", "")
+        if not isinstance(output, str):
+            raise invalid("'output' must be a string.", param=f"{param}.output", code="invalid_type")
+        approve = output.strip().lower() == "approve"
+        decisions.append(ToolDecision(call_id, approve, "" if approve else output))
+    return decisions, bool(boolean(data, "stream"))

@@ -1,0 +1,154 @@
+"""Switchboard's MCP server over Streamable HTTP at `/mcp/`, with Bearer tokens.
+
+Stateless JSON mode: every POST is authenticated and served on its own, so any Daphne process behind a
+proxy can answer any request and no session lives in one process's memory. The SDK's session manager
+needs a long-lived task to run in; Daphne has no ASGI lifespan, so the first request starts one per
+event loop, owned by the loop rather than by that request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http.request import split_domain_port, validate_host
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.transport_security import TransportSecuritySettings
+
+from chat.mcp_server import SCOPE_USER_KEY, server
+from core.api import BODY_MAX_BYTES
+from core.tokens import bearer_token, token_authenticate
+
+logger = logging.getLogger(__name__)
+
+MCP_PATHS = frozenset({"/mcp", "/mcp/"})
+DEBUG_HOSTS = [".localhost", "127.0.0.1", "[::1]"]
+
+Scope = dict[str, Any]
+
+
+@dataclass
+class _Running:
+    manager: StreamableHTTPSessionManager
+    ready: asyncio.Future[None]
+    task: asyncio.Task[None]
+
+
+_running: dict[asyncio.AbstractEventLoop, _Running] = {}
+
+
+async def _own(manager: StreamableHTTPSessionManager, ready: asyncio.Future[None]) -> None:
+    """Run the session manager until the loop ends: opened and closed in this one task."""
+    try:
+        async with manager.run():
+            ready.set_result(None)
+            await asyncio.Event().wait()
+    except BaseException as exc:
+        if not ready.done():
+            ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError("MCP session manager stopped"))
+        raise
+
+
+async def session_manager() -> StreamableHTTPSessionManager:
+    """This event loop's running session manager, started on first use."""
+    loop = asyncio.get_running_loop()
+    running = _running.get(loop)
+    if running is None or running.task.done():
+        manager = StreamableHTTPSessionManager(
+            app=server._lowlevel_server,  # MCPServer keeps its low-level server private
+            json_response=True,
+            stateless=True,
+            max_request_body_size=BODY_MAX_BYTES,
+            # Host and Origin are checked against ALLOWED_HOSTS below, as Django checks them.
+            security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+        )
+        ready: asyncio.Future[None] = loop.create_future()
+        # A fresh context: the manager's task must not carry anything of the request that happened to start it.
+        task = loop.create_task(_own(manager, ready), name="mcp-http-sessions", context=contextvars.Context())
+        running = _running[loop] = _Running(manager=manager, ready=ready, task=task)
+    await asyncio.shield(running.ready)
+    return running.manager
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _allowed_hosts() -> list[str]:
+    return settings.ALLOWED_HOSTS or (DEBUG_HOSTS if settings.DEBUG else [])
+
+
+def _host_allowed(host: str | None) -> bool:
+    domain, _ = split_domain_port(host or "")
+    return bool(domain) and validate_host(domain, _allowed_hosts())
+
+
+def origin_allowed(origin: str | None) -> bool:
+    """No Origin (a program, not a browser) is fine; a browser's must be one of ALLOWED_HOSTS."""
+    if origin is None:
+        return True
+    return _host_allowed(urlsplit(origin).netloc)
+
+
+async def _respond(send: Any, status: int, message: str, *, code: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
+    body = json.dumps({"error": {"message": message, "code": code}}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+async def scope_user(scope: Scope) -> Any:
+    """The active user whose token is in the request's `Authorization: Bearer` header, or None."""
+    raw = bearer_token(_header(scope, b"authorization"))
+    return await sync_to_async(token_authenticate)(raw) if raw else None
+
+
+async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
+    """Serve one Streamable HTTP request as the token's user."""
+    if not _host_allowed(_header(scope, b"host")):
+        await _respond(send, 400, "Invalid Host header.", code="invalid_host")
+        return
+    if not origin_allowed(_header(scope, b"origin")):
+        await _respond(send, 403, "Invalid Origin header.", code="invalid_origin")
+        return
+    user = await scope_user(scope)
+    if user is None:
+        await _respond(
+            send,
+            401,
+            "Send a valid API token as 'Authorization: Bearer <token>'; create one on your settings page or "
+            "with 'manage.py create_token'.",
+            code="invalid_api_key",
+            headers=[(b"www-authenticate", b'Bearer realm="switchboard"')],
+        )
+        return
+    manager = await session_manager()
+    await manager.handle_request({**scope, SCOPE_USER_KEY: user}, receive, send)
+
+
+class MCPHttpRouter:
+    """Send `/mcp` and `/mcp/` to the MCP endpoint, everything else to `fallback` (Django)."""
+
+    def __init__(self, fallback: Any) -> None:
+        self.fallback = fallback
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in MCP_PATHS:
+            await mcp_http_app(scope, receive, send)
+            return
+        await self.fallback(scope, receive, send)

@@ -1,0 +1,41 @@
+"""Personal settings pages: API tokens."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST
+
+from core.forms import TokenCreateForm
+from core.models import ApiToken
+from core.tokens import token_create, token_revoke
+
+
+@never_cache  # The page that shows a new token must not be kept by the browser or a proxy.
+@login_required
+@require_http_methods(["GET", "POST"])
+def token_list(request: HttpRequest) -> HttpResponse:
+    form = TokenCreateForm(request.POST if request.method == "POST" else None)
+    created, raw = None, ""
+    if form.is_valid():
+        created, raw = token_create(
+            user=request.user, name=form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in_days"]
+        )
+        # Rendered, not redirected: the token value exists only in this response and is never stored.
+        form = TokenCreateForm()
+    tokens = ApiToken.objects.filter(user=request.user)
+    return render(request, "core/token_list.html", {"form": form, "tokens": tokens, "created": created, "raw": raw})
+
+
+@login_required
+@require_POST
+def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        token = token_revoke(user=request.user, token_id=token_id)
+    except ApiToken.DoesNotExist:
+        raise Http404("Token not found") from None
+    messages.success(request, f"Revoked {token.name}.")
+    return redirect("core:token_list")

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import AsyncClient, Client
+
+from core.tokens import token_create
+
+
+@dataclass
+class Api:
+    """A test client that speaks to /v1/ with one user's Bearer token."""
+
+    client: Client
+    token: str
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "OpenAI-Beta": "assistants=v2"}
+
+    def get(self, path: str, **query: Any):
+        return self.client.get(f"/v1/{path}", query, headers=self._headers())
+
+    def post(self, path: str, body: Any = None):
+        data = "" if body is None else json.dumps(body)
+        return self.client.post(f"/v1/{path}", data, content_type="application/json", headers=self._headers())
+
+    def delete(self, path: str):
+        return self.client.delete(f"/v1/{path}", headers=self._headers())
+
+
+@dataclass
+class AsyncApi:
+    client: AsyncClient
+    token: str
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    async def get(self, path: str, **query: Any):
+        return await self.client.get(f"/v1/{path}", query, headers=self._headers())
+
+    async def post(self, path: str, body: Any = None):
+        data = "" if body is None else json.dumps(body)
+        return await self.client.post(f"/v1/{path}", data, content_type="application/json", headers=self._headers())
+
+
+@pytest.fixture
+def alice_api(alice) -> Api:
+    return Api(Client(), token_create(user=alice, name="test")[1])
+
+
+@pytest.fixture
+def bob_api(bob) -> Api:
+    return Api(Client(), token_create(user=bob, name="test")[1])
+
+
+@pytest.fixture
+def alice_async(alice) -> AsyncApi:
+    return AsyncApi(AsyncClient(), token_create(user=alice, name="test")[1])
+
+
+def error_of(response) -> dict[str, Any]:
+    """The error object of an error response, checking the envelope's shape."""
+    body = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return body["error"]
