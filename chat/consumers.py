@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
@@ -37,6 +38,15 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.thread_id = thread_id
         self.group = conversation_group(thread_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels recycles the database connection before every handler: a trip to the database thread that
+        # closes the connection the run executor shares (with CONN_MAX_AGE=0), for every frame and every
+        # broadcast event. The executor's heartbeat drops stale connections every few seconds instead.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         if self.group:

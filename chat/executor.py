@@ -7,7 +7,9 @@ neither stops nor loses a run. Every stream event becomes rows and a broadcast.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
+import copy
 import json
 import logging
 import os
@@ -24,7 +26,8 @@ from agents.exceptions import MaxTurnsExceeded
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, models, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from assistants.services import assistant_agent_build
@@ -42,6 +45,19 @@ DENIED_MESSAGE = "The user refused this tool call."
 # A streaming message's text is written this often, so a reload or a resync shows it.
 FLUSH_SECONDS = 1.0
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+def _rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
+    """Insert (no fields) or update rows in one transaction: one commit, one trip to the database thread."""
+    with transaction.atomic():
+        for row, fields in rows:
+            if fields is None:
+                row.save(force_insert=True)
+            else:
+                row.save(update_fields=fields)
+
+
+rows_save = sync_to_async(_rows_save)
 
 
 class ToolCallLimit(Exception):
@@ -99,16 +115,15 @@ class RunRecorder:
         await self.send(f"thread.run.{status}", run_object(self.run))
 
     async def message_start(self) -> None:
-        self.message = await Message.objects.acreate(
+        self.message = Message(
             conversation_id=self.thread_id,
             role=Message.Role.ASSISTANT,
             run=self.run,
             assistant_id=self.run.assistant_id,
             status=Message.Status.IN_PROGRESS,
         )
-        self.message_step = await RunStep.objects.acreate(
-            run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message
-        )
+        self.message_step = RunStep(run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message)
+        await rows_save((self.message, None), (self.message_step, None))
         self.text = []
         self.flushed_at = time.monotonic()
         await self.send("thread.run.step.created", self.step_data(self.message_step))
@@ -136,11 +151,12 @@ class RunRecorder:
         message.content = final_text if final_text is not None else "".join(self.text)
         message.status = status
         message.completed_at = now
-        await message.asave(update_fields=["content", "status", "completed_at"])
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
         step.completed_at = now
         self.usage_apply(step)
-        await step.asave(update_fields=["status", "completed_at", *USAGE_FIELDS])
+        await rows_save(
+            (message, ["content", "status", "completed_at"]), (step, ["status", "completed_at", *USAGE_FIELDS])
+        )
         event = "completed" if status == Message.Status.COMPLETED else "incomplete"
         await self.send(f"thread.message.{event}", message_object(message))
         await self.send(f"thread.run.step.{step.status}", self.step_data(step))
@@ -282,13 +298,19 @@ class Executor:
         self.expiring: set[str] = set()
         self._heartbeat: asyncio.Task | None = None
         self._control: asyncio.Task | None = None
+        # Past this many runs at once, the rest wait their turn as `queued`: a thousand runs sharing the CPU
+        # would all finish late, where a bounded number finish one after another.
+        limit = settings.SWITCHBOARD["RUNS_CONCURRENT_PER_PROCESS"]
+        self.slots = asyncio.Semaphore(limit) if limit > 0 else contextlib.nullcontext()
 
-    def submit(self, run_id: str) -> asyncio.Task:
+    def submit(self, run_id: str, *, loaded: Run | None = None) -> asyncio.Task:
+        """Start the run in its own task; `loaded` is the queued run just stored, with its assistant, provider
+        and owner, which saves reading it back."""
         self._ensure_background()
         # A fresh context: the run outlives the request that started it, and must not inherit its
         # thread-sensitive executor (gone once a sync middleware's request ends) or anything else of it.
         task = asyncio.get_running_loop().create_task(
-            self.execute(run_id), name=f"run:{run_id}", context=contextvars.Context()
+            self.execute(run_id, copy.copy(loaded)), name=f"run:{run_id}", context=contextvars.Context()
         )
         self.tasks[run_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
@@ -323,9 +345,10 @@ class Executor:
                 # No request ends in here to drop a dead or expired connection, so each beat does.
                 await sync_to_async(close_old_connections)()
                 if self.tasks:
-                    await Run.objects.filter(pk__in=list(self.tasks), worker=WORKER_ID).aupdate(
-                        heartbeat_at=timezone.now()
-                    )
+                    # Runs waiting for a slot are ours too, though no worker has claimed them yet.
+                    await Run.objects.filter(
+                        Q(worker=WORKER_ID) | Q(status=Run.Status.QUEUED), pk__in=list(self.tasks)
+                    ).aupdate(heartbeat_at=timezone.now())
                 await sync_to_async(runs_expire_stale)()
             except Exception:
                 logger.exception("Run heartbeat failed")
@@ -365,19 +388,27 @@ class Executor:
                 background.cancel()
         await get_pool().close_all()
 
-    async def execute(self, run_id: str) -> None:
+    async def execute(self, run_id: str, loaded: Run | None = None) -> None:
         try:
-            now = timezone.now()
-            claimed = await Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).aupdate(
-                status=Run.Status.IN_PROGRESS, started_at=now, worker=WORKER_ID, heartbeat_at=now
-            )
+            async with self.slots:
+                await self._execute(run_id, loaded)
         except asyncio.CancelledError:
-            # Stopped before it began: nobody else will record that, and the caller was told it would be.
+            # Stopped before it began (waiting for a slot, or claiming it): nobody else will record that, and
+            # the caller was told it would be. A run already under way records its own end.
             await asyncio.shield(self._end_unstarted(run_id))
-            return
+
+    async def _execute(self, run_id: str, loaded: Run | None) -> None:
+        now = timezone.now()
+        claim = {"status": Run.Status.IN_PROGRESS, "started_at": now, "worker": WORKER_ID, "heartbeat_at": now}
+        claimed = await Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).aupdate(**claim)
         if not claimed:
             return  # cancelled before it started, or another process owns it
-        run = await Run.objects.select_related("assistant__provider", "conversation__owner").aget(pk=run_id)
+        if loaded is not None:
+            run = loaded
+            for name, value in claim.items():
+                setattr(run, name, value)
+        else:
+            run = await Run.objects.select_related("assistant__provider", "conversation__owner").aget(pk=run_id)
         recorder = RunRecorder(run)
         await recorder.send("thread.run.in_progress", run_object(run))
         limits = settings.SWITCHBOARD

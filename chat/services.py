@@ -57,26 +57,23 @@ def message_store(*, user: AbstractBaseUser, thread_id: str, content: Any) -> tu
         try:
             conversation = (
                 Conversation.objects.select_for_update(of=("self",))
-                .select_related("assistant__provider")
+                .select_related("assistant__provider", "owner")
                 .get(pk=thread_id, owner=user)
             )
         except Conversation.DoesNotExist:
             raise ServiceError("not_found", "Conversation not found.") from None
-        _refuse_if_run_active(conversation)
-        _refuse_if_busy(user)
+        _refuse_if_active_or_busy(conversation, user)
         _count_message(user)
         assistant = conversation.assistant
         if assistant is None:
             raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
-        message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content)
         run = Run.objects.create(
             conversation=conversation,
             assistant=assistant,
             model=assistant.model_name,
             instructions=assistant.instructions,
         )
-        message.run = run
-        message.save(update_fields=["run"])
+        message = Message.objects.create(conversation=conversation, role=Message.Role.USER, content=content, run=run)
         conversation.title = conversation.title or _title_from(content)
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["title", "updated_at"])
@@ -98,7 +95,7 @@ async def message_create(*, user: AbstractBaseUser, thread_id: str, content: Any
     await event_send(thread_id, "thread.message.created", message_object(message))
     await event_send(thread_id, "thread.run.created", run_object(run))
     await event_send(thread_id, "thread.run.queued", run_object(run))
-    executor.submit(run.pk)
+    executor.submit(run.pk, loaded=run)
     return message, run
 
 
@@ -259,6 +256,15 @@ def _count_message(user: AbstractBaseUser) -> None:
         raise ServiceError("rate_limited", str(exc), retry_after=exc.retry_after) from None
 
 
+def _refuse_if_active_or_busy(conversation: Conversation, user: AbstractBaseUser) -> None:
+    """No second run in a conversation, and only so many per user at once: one query when neither applies."""
+    limit = settings.SWITCHBOARD["RUNS_CONCURRENT_PER_USER"]
+    active = list(Run.objects.filter(conversation__owner=user, status__in=Run.ACTIVE).values_list("conversation_id"))
+    if (conversation.pk,) in active or (limit and len(active) >= limit):
+        _refuse_if_run_active(conversation)  # expires the runs of a process that died before refusing
+        _refuse_if_busy(user)
+
+
 def _refuse_if_run_active(conversation: Conversation) -> None:
     if conversation_active_run(conversation_id=conversation.pk) is not None:
         runs_expire_stale()
@@ -392,8 +398,7 @@ def run_store(
         text = f"{text}\n\n{additional_instructions}" if text else additional_instructions
     with transaction.atomic():
         conversation = _conversation_locked(user=user, thread_id=thread_id)
-        _refuse_if_run_active(conversation)
-        _refuse_if_busy(user)
+        _refuse_if_active_or_busy(conversation, user)
         if conversation.assistant_id is None:
             conversation.assistant = assistant
         for role, content, message_metadata in added:
@@ -518,8 +523,7 @@ def run_regenerate_store(*, user: AbstractBaseUser, thread_id: str) -> Run:
     """
     with transaction.atomic():
         conversation = _conversation_locked(user=user, thread_id=thread_id)
-        _refuse_if_run_active(conversation)
-        _refuse_if_busy(user)
+        _refuse_if_active_or_busy(conversation, user)
         _count_message(user)  # a new answer costs what a new message does
         assistant = Assistant.objects.filter(pk=conversation.assistant_id).select_related("provider").first()
         if assistant is None:

@@ -87,6 +87,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.int("DATABASE_POOL_SIZE", default=10):
+    # A pool per process: Channels and the ASGI handler close the connection after nearly every
+    # database call, and a new PostgreSQL connection per call (a forked backend) costs milliseconds.
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env.int("DATABASE_POOL_SIZE", default=10),
+        "timeout": 20,
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # a pooled connection goes back to the pool instead
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
 # A kept connection the database dropped (a restart, a failover) is replaced, not handed to the next request.
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
@@ -111,13 +120,13 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             # The core layer keeps group membership in Redis, so a send right after group_add is never lost.
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "core.layers.SharedChannelLayer",
             "CONFIG": {"hosts": [REDIS_CONNECTION], "capacity": 2000, "expiry": 60, "prefix": "switchboard"},
         }
     }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "core.layers.LocalChannelLayer"}}
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -181,6 +190,8 @@ SWITCHBOARD = {
     "RATE_MESSAGES_PER_MINUTE": env.int("RATE_MESSAGES_PER_MINUTE", default=30),
     "RATE_API_PER_MINUTE": env.int("RATE_API_PER_MINUTE", default=300),
     "RUNS_CONCURRENT_PER_USER": env.int("RUNS_CONCURRENT_PER_USER", default=4),
+    # Runs one process executes at once; more wait as `queued` (0: no limit).
+    "RUNS_CONCURRENT_PER_PROCESS": env.int("RUNS_CONCURRENT_PER_PROCESS", default=64),
 }
 
 # The agents SDK exports traces to the vendor unless told not to: off unless configured.
