@@ -12,7 +12,7 @@ from django.conf import settings
 
 from chat import markdown, selectors, services
 from chat.errors import ServiceError
-from chat.events import conversation_group
+from chat.events import conversation_group, events_of
 from chat.models import Conversation
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -128,8 +128,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     }
 
     async def run_event(self, message: dict[str, Any]) -> None:
-        data = message["data"]
-        if message["event"] in ("thread.message.completed", "thread.message.incomplete"):
-            # The page swaps its live plain text for the server's sanitized Markdown.
-            data = markdown.message_html_add(data)
-        await self.send_event(message["event"], data)
+        for event, data in events_of(message):
+            if event in ("thread.message.completed", "thread.message.incomplete"):
+                # The page swaps its live plain text for the server's sanitized Markdown.
+                data = markdown.message_html_add(data)
+            await self.send_event(event, data)

@@ -32,10 +32,10 @@ from django.utils import timezone
 
 from assistants.services import assistant_agent_build
 from chat.errors import ServiceError, error_describe
-from chat.events import event_send
+from chat.events import Outbox, event_send
 from chat.models import Message, Run, RunStep
 from chat.selectors import conversation_model_input
-from chat.serializers import message_delta_object, message_object, run_object, run_step_object
+from chat.serializers import message_object, run_object, run_step_object
 from mcp_servers.pool import get_pool
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ class RunRecorder:
     def __init__(self, run: Run) -> None:
         self.run = run
         self.thread_id = run.conversation_id
+        self.outbox = Outbox(self.thread_id)
         self.message: Message | None = None
         self.message_step: RunStep | None = None
         self.text: list[str] = []
@@ -100,8 +101,8 @@ class RunRecorder:
         self.flushed_at = 0.0
         self.tool_calls = 0
 
-    async def send(self, event: str, data: dict[str, Any]) -> None:
-        await event_send(self.thread_id, event, data)
+    def send(self, event: str, data: dict[str, Any]) -> None:
+        self.outbox.put(event, data)
 
     def step_data(self, step: RunStep) -> dict[str, Any]:
         approval = self.run.approval_of(step.tool_call_id) if step.tool_call_id else None
@@ -112,7 +113,7 @@ class RunRecorder:
         for name, value in fields.items():
             setattr(self.run, name, value)
         await self.run.asave(update_fields=["status", *fields])
-        await self.send(f"thread.run.{status}", run_object(self.run))
+        self.send(f"thread.run.{status}", run_object(self.run))
 
     async def message_start(self) -> None:
         self.message = Message(
@@ -126,15 +127,15 @@ class RunRecorder:
         await rows_save((self.message, None), (self.message_step, None))
         self.text = []
         self.flushed_at = time.monotonic()
-        await self.send("thread.run.step.created", self.step_data(self.message_step))
-        await self.send("thread.message.created", message_object(self.message))
-        await self.send("thread.message.in_progress", message_object(self.message))
+        self.send("thread.run.step.created", self.step_data(self.message_step))
+        self.send("thread.message.created", message_object(self.message))
+        self.send("thread.message.in_progress", message_object(self.message))
 
     async def message_delta(self, delta: str) -> None:
         if self.message is None:
             await self.message_start()
         self.text.append(delta)
-        await self.send("thread.message.delta", message_delta_object(self.message.id, delta))
+        self.outbox.put_delta(self.message.id, delta)
         if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
             self.flushed_at = time.monotonic()
             self.message.content = "".join(self.text)
@@ -158,8 +159,8 @@ class RunRecorder:
             (message, ["content", "status", "completed_at"]), (step, ["status", "completed_at", *USAGE_FIELDS])
         )
         event = "completed" if status == Message.Status.COMPLETED else "incomplete"
-        await self.send(f"thread.message.{event}", message_object(message))
-        await self.send(f"thread.run.step.{step.status}", self.step_data(step))
+        self.send(f"thread.message.{event}", message_object(message))
+        self.send(f"thread.run.step.{step.status}", self.step_data(step))
 
     async def tool_called(self, raw: Any) -> RunStep:
         await self.message_finish()
@@ -180,8 +181,8 @@ class RunRecorder:
         )
         self.tool_steps[step.tool_call_id] = step
         self.tool_started[step.tool_call_id] = time.monotonic()
-        await self.send("thread.run.step.created", self.step_data(step))
-        await self.send("thread.run.step.in_progress", self.step_data(step))
+        self.send("thread.run.step.created", self.step_data(step))
+        self.send("thread.run.step.in_progress", self.step_data(step))
         return step
 
     async def tool_steps_resume(self) -> None:
@@ -214,7 +215,7 @@ class RunRecorder:
             announced = _field(raw, "call_id") in self.tool_steps
             step = await self.tool_called(raw)
             if announced:
-                await self.send("thread.run.step.delta", self.step_data(step))
+                self.send("thread.run.step.delta", self.step_data(step))
         await self.run_status(Run.Status.REQUIRES_ACTION, paused_state=state, metadata=self.run.metadata)
 
     async def tool_output(self, item: Any) -> None:
@@ -237,7 +238,7 @@ class RunRecorder:
         step.completed_at = timezone.now()
         step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
         await step.asave(update_fields=["output", "server_name", "status", "error", "completed_at", "duration_ms"])
-        await self.send(f"thread.run.step.{step.status}", self.step_data(step))
+        self.send(f"thread.run.step.{step.status}", self.step_data(step))
 
     def usage_take(self) -> dict[str, int]:
         """The usage of the model call that produced the next step, once."""
@@ -281,7 +282,7 @@ class RunRecorder:
             step.status = step_status
             step.completed_at = now
             await step.asave(update_fields=["status", "completed_at"])
-            await self.send(f"thread.run.step.{step_status}", self.step_data(step))
+            self.send(f"thread.run.step.{step_status}", self.step_data(step))
         self.tool_steps.clear()
 
 
@@ -410,7 +411,7 @@ class Executor:
         else:
             run = await Run.objects.select_related("assistant__provider", "conversation__owner").aget(pk=run_id)
         recorder = RunRecorder(run)
-        await recorder.send("thread.run.in_progress", run_object(run))
+        recorder.send("thread.run.in_progress", run_object(run))
         limits = settings.SWITCHBOARD
         result = None
         try:
@@ -495,6 +496,12 @@ class Executor:
             await self._end(
                 recorder, Run.Status.FAILED, failed_at=timezone.now(), last_error_code=code, last_error=message
             )
+        finally:
+            try:
+                # Every event is out before the run's task ends, even when it was cancelled.
+                await asyncio.shield(recorder.outbox.flush())
+            except Exception:  # the rows are written; only watchers missed the end
+                logger.warning("Run %s: its last events could not be broadcast", run_id, exc_info=True)
 
     async def _end_unstarted(self, run_id: str) -> None:
         fields: dict[str, Any] = {"paused_state": ""}

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from chat.errors import ServiceError
-from chat.events import conversation_group, event_send
+from chat.events import conversation_group, event_send, events_of, events_send
 from chat.executor import Executor, get_executor, run_cancel_elsewhere, runs_expire_stale
 from chat.models import Conversation, Message, Run, RunStep
 from chat.selectors import conversation_active_run, conversation_snapshot
@@ -92,9 +92,15 @@ async def message_create(*, user: AbstractBaseUser, thread_id: str, content: Any
     """Store a user message, announce it, and start the run that answers it."""
     executor = _executor_taking_runs()
     message, run = await sync_to_async(message_store)(user=user, thread_id=thread_id, content=content)
-    await event_send(thread_id, "thread.message.created", message_object(message))
-    await event_send(thread_id, "thread.run.created", run_object(run))
-    await event_send(thread_id, "thread.run.queued", run_object(run))
+    created = run_object(run)
+    await events_send(
+        thread_id,
+        [
+            ("thread.message.created", message_object(message)),
+            ("thread.run.created", created),
+            ("thread.run.queued", created),
+        ],
+    )
     executor.submit(run.pk, loaded=run)
     return message, run
 
@@ -419,8 +425,7 @@ async def run_create(*, user: AbstractBaseUser, thread_id: str, assistant_id: st
     """Store a queued run for a thread, announce it, and start it."""
     executor = _executor_taking_runs()
     run = await sync_to_async(run_store)(user=user, thread_id=thread_id, assistant_id=assistant_id, **options)
-    await event_send(thread_id, "thread.run.created", run_object(run))
-    await event_send(thread_id, "thread.run.queued", run_object(run))
+    await events_send(thread_id, [("thread.run.created", run_object(run)), ("thread.run.queued", run_object(run))])
     executor.submit(run.pk)
     return run
 
@@ -462,10 +467,9 @@ async def _event_wait(layer: Any, channel: str | None, run_id: str, seconds: flo
         async with asyncio.timeout(seconds):
             while True:
                 message = await layer.receive(channel)
-                data = message.get("data") or {}
-                status = message.get("event", "").removeprefix("thread.run.")
-                if data.get("id") == run_id and status in SETTLED_STATUSES:
-                    return
+                for event, data in events_of(message):
+                    if data.get("id") == run_id and event.removeprefix("thread.run.") in SETTLED_STATUSES:
+                        return
     except TimeoutError:
         return
 
@@ -554,7 +558,6 @@ async def run_regenerate(*, user: AbstractBaseUser, thread_id: str) -> Run:
     run = await sync_to_async(run_regenerate_store)(user=user, thread_id=thread_id)
     snapshot = await sync_to_async(conversation_snapshot)(conversation_id=thread_id)
     await event_send(thread_id, "thread.snapshot", snapshot)
-    await event_send(thread_id, "thread.run.created", run_object(run))
-    await event_send(thread_id, "thread.run.queued", run_object(run))
+    await events_send(thread_id, [("thread.run.created", run_object(run)), ("thread.run.queued", run_object(run))])
     executor.submit(run.pk)
     return run

@@ -11,7 +11,7 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.http import StreamingHttpResponse
 
-from chat.events import conversation_group
+from chat.events import conversation_group, events_of
 from chat.models import Run
 from chat.serializers import run_object
 from chat.services import SETTLED_STATUSES
@@ -64,9 +64,10 @@ async def _events(subscription: Subscription, run_id: str) -> AsyncIterator[str]
                     yield sse(f"thread.run.{run.status}", run_object(run))
                     break
                 continue
-            event, data = message.get("event", ""), message.get("data") or {}
-            yield sse(event, data)
-            if _settles(event, data, run_id):
+            events = events_of(message)
+            for event, data in events:
+                yield sse(event, data)
+            if any(_settles(event, data, run_id) for event, data in events):
                 break
         yield sse("done", "[DONE]")
     finally:

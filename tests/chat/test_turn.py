@@ -37,7 +37,7 @@ async def test_it_streams_a_full_turn_with_a_tool_call(alice, conversation):
     assert call["function"]["output"] == "5"
     assert tool_done["metadata"]["server"] == "demo"
     deltas = [f["data"] for f in frames if f["event"] == "thread.message.delta"]
-    assert len(deltas) > 3
+    assert deltas  # how many depends on how fast the model streams against the channel layer
     assert events.index("thread.run.step.completed") < events.index("thread.message.delta")
     streamed = "".join(d["delta"]["content"][0]["text"]["value"] for d in deltas)
 
