@@ -95,7 +95,14 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
             [
                 f"{one['sessions']} concurrent sessions on one process, zero errors",
                 f"{one['errors']} errors, {one['turns']} turns, {one.get('unfinished', 0)} unfinished",
-                verdict(one["errors"] == 0 and one["connected"] == one["sessions"], f"({one['errors']} errors)"),
+                verdict(
+                    one["errors"] == 0
+                    and one["connected"] == one["sessions"]
+                    and not one.get("unfinished")
+                    and one["turns"] > 0,
+                    f"({one['errors']} errors, {one['connected']} of {one['sessions']} connected, "
+                    f"{one.get('unfinished', 0)} unfinished)",
+                ),
             ]
         )
         worst = max((r["kib_per_conn"] for r in rows_c if r["processes"] == 1), default=math.nan)
