@@ -36,6 +36,8 @@ from chat.events import Outbox, event_send
 from chat.models import Message, Run, RunStep
 from chat.selectors import conversation_model_input
 from chat.serializers import message_object, run_object, run_step_object
+from core.audit import audit_entry, tool_arguments_audited
+from core.models import AuditEntry
 from mcp_servers.pool import get_pool
 
 logger = logging.getLogger(__name__)
@@ -237,8 +239,35 @@ class RunRecorder:
             step.status = RunStep.Status.COMPLETED
         step.completed_at = timezone.now()
         step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
-        await step.asave(update_fields=["output", "server_name", "status", "error", "completed_at", "duration_ms"])
+        await rows_save(
+            (step, ["output", "server_name", "status", "error", "completed_at", "duration_ms"]),
+            (self.tool_audit(step), None),
+        )
         self.send(f"thread.run.step.{step.status}", self.step_data(step))
+
+    def tool_audit(self, step: RunStep) -> AuditEntry:
+        """The audit entry of a tool call that ended, however it ended."""
+        try:
+            arguments = json.loads(step.arguments or "{}")
+        except ValueError:
+            arguments = {}
+        denied = self.run.approval_of(step.tool_call_id) == "denied"
+        return audit_entry(
+            user=self.run.conversation.owner,
+            action=AuditEntry.Action.TOOL_CALL,
+            target_type="tool",
+            target_id=step.tool_call_id,
+            target_name=step.tool_name,
+            details={
+                "assistant": self.run.assistant_id,
+                "server": step.server_name,
+                "thread": self.thread_id,
+                "run": self.run.pk,
+                "outcome": "denied" if denied else step.status,
+                "duration_ms": step.duration_ms,
+                **tool_arguments_audited(arguments),
+            },
+        )
 
     def usage_take(self) -> dict[str, int]:
         """The usage of the model call that produced the next step, once."""
@@ -281,7 +310,7 @@ class RunRecorder:
         for step in self.tool_steps.values():
             step.status = step_status
             step.completed_at = now
-            await step.asave(update_fields=["status", "completed_at"])
+            await rows_save((step, ["status", "completed_at"]), (self.tool_audit(step), None))
             self.send(f"thread.run.step.{step_status}", self.step_data(step))
         self.tool_steps.clear()
 

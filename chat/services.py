@@ -34,6 +34,18 @@ def conversation_create(*, user: AbstractBaseUser, assistant_id: str, title: str
     return Conversation.objects.create(owner=user, assistant=assistant, title=title[:200])
 
 
+def conversations_cleanup(*, older_than_days: int, dry_run: bool = False) -> int:
+    """Delete conversations idle for this many days, with their messages, runs and steps; return how many.
+
+    A conversation with a run still going is kept, however old its last message."""
+    before = timezone.now() - timedelta(days=older_than_days)
+    stale = Conversation.objects.filter(updated_at__lt=before).exclude(runs__status__in=Run.ACTIVE)
+    if dry_run:
+        return stale.count()
+    _, deleted = stale.delete()
+    return deleted.get(Conversation._meta.label, 0)
+
+
 def message_validate(content: Any) -> str:
     limit = settings.SWITCHBOARD["MESSAGE_MAX_CHARS"]
     if not isinstance(content, str):

@@ -190,6 +190,11 @@ SWITCHBOARD = {
     "RATE_MESSAGES_PER_MINUTE": env.int("RATE_MESSAGES_PER_MINUTE", default=30),
     "RATE_API_PER_MINUTE": env.int("RATE_API_PER_MINUTE", default=300),
     "RUNS_CONCURRENT_PER_USER": env.int("RUNS_CONCURRENT_PER_USER", default=4),
+    # The audit log keeps tool arguments only when asked (they may hold personal data), and entries this long.
+    "AUDIT_TOOL_ARGUMENTS": env.bool("AUDIT_TOOL_ARGUMENTS", default=False),
+    "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", default=365),
+    # `manage.py cleanup` deletes conversations idle this long, with their runs and steps (0: keep forever).
+    "CONVERSATION_RETENTION_DAYS": env.int("CONVERSATION_RETENTION_DAYS", default=0),
     # Runs one process executes at once; more wait as `queued` (0: no limit).
     "RUNS_CONCURRENT_PER_PROCESS": env.int("RUNS_CONCURRENT_PER_PROCESS", default=64),
 }

@@ -7,6 +7,9 @@ from typing import Any
 
 from django import forms
 
+from core.audit import audit_entry, audit_record
+from core.models import AuditEntry
+
 
 class SecretJSONField(forms.CharField):
     """A write-only JSON object of strings: empty keeps what is stored, `{}` clears it."""
@@ -60,7 +63,32 @@ class SecretFormMixin:
 
 
 class SuperuserOnlyAdmin:
-    """Only superusers create, change or delete these (a stdio MCP server runs a command on the host)."""
+    """Only superusers create, change or delete these (a stdio MCP server runs a command on the host);
+    every change lands in the audit log, naming the fields that changed but never their values."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        before = type(obj).objects.filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        if before is None:
+            audit_record(user=request.user, action=AuditEntry.Action.CREATED, target=obj)
+            return
+        fields = [
+            f.name
+            for f in obj._meta.concrete_fields
+            if not getattr(f, "auto_now", False) and getattr(before, f.attname) != getattr(obj, f.attname)
+        ]
+        if fields:
+            audit_record(user=request.user, action=AuditEntry.Action.CHANGED, target=obj, details={"fields": fields})
+
+    def delete_model(self, request, obj) -> None:
+        entry = audit_entry(user=request.user, action=AuditEntry.Action.DELETED, target=obj)
+        super().delete_model(request, obj)
+        entry.save()
+
+    def delete_queryset(self, request, queryset) -> None:
+        entries = [audit_entry(user=request.user, action=AuditEntry.Action.DELETED, target=obj) for obj in queryset]
+        super().delete_queryset(request, queryset)
+        AuditEntry.objects.bulk_create(entries)
 
     def has_add_permission(self, request) -> bool:
         return request.user.is_superuser

@@ -6,3 +6,12 @@ from django.apps import AppConfig
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Core"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from core.audit import login_failure_recorded, login_recorded
+
+        # Every login route (the login page, the admin's) ends in these signals: the one place to listen.
+        user_logged_in.connect(login_recorded, dispatch_uid="core.audit.login")
+        user_login_failed.connect(login_failure_recorded, dispatch_uid="core.audit.login_failed")

@@ -27,3 +27,36 @@ class ApiToken(models.Model):
     @property
     def is_usable(self) -> bool:
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())
+
+
+class AuditEntry(models.Model):
+    """One thing that happened: a tool call, a change to a provider, MCP server or token, a login."""
+
+    class Action(models.TextChoices):
+        TOOL_CALL = "tool_call", "Tool call"
+        CREATED = "created", "Created"
+        CHANGED = "changed", "Changed"
+        DELETED = "deleted", "Deleted"
+        LOGIN = "login", "Logged in"
+        LOGIN_FAILED = "login_failed", "Login failed"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept apart from `user`, so an entry still says who once the account is gone.
+    username = models.CharField(max_length=150, blank=True)
+    action = models.CharField(max_length=20, choices=Action.choices)
+    target_type = models.CharField(max_length=40, blank=True, help_text="What was acted on: tool, provider, …")
+    target_id = models.CharField(max_length=64, blank=True)
+    target = models.CharField(max_length=200, blank=True, help_text="Its name at the time.")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.target_type} {self.target}".strip()

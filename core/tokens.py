@@ -10,7 +10,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from django.utils import timezone
 
-from core.models import ApiToken
+from core.audit import audit_record
+from core.models import ApiToken, AuditEntry
 
 TOKEN_PREFIX = "sb_"
 # Writing last_used_at on every request would be a write per call; once a minute is precise enough.
@@ -28,6 +29,7 @@ def token_create(*, user: AbstractBaseUser, name: str, expires_in_days: int | No
     token = ApiToken.objects.create(
         user=user, name=name.strip()[:100] or "API token", prefix=raw[:10], digest=_digest(raw), expires_at=expires_at
     )
+    audit_record(user=user, action=AuditEntry.Action.CREATED, target=token)
     return token, raw
 
 
@@ -37,6 +39,7 @@ def token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+        audit_record(user=user, action=AuditEntry.Action.CHANGED, target=token, details={"fields": ["revoked_at"]})
     return token
 
 

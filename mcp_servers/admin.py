@@ -173,7 +173,7 @@ class MCPServerAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
                 raise Http404("This import has expired; upload the file again.") from None
             try:
                 plan = config_plan(data)
-                created, updated = config_apply(plan)
+                created, updated = config_apply(plan, user=request.user)
             except ConfigError as exc:
                 self.message_user(request, f"{exc} Nothing was changed.", messages.ERROR)
             else:

@@ -32,6 +32,8 @@ from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils.text import slugify
 
+from core.audit import audit_record
+from core.models import AuditEntry
 from mcp_servers.models import MCPServer
 
 MAX_BYTES = 256 * 1024
@@ -282,8 +284,10 @@ def _check_models(plan: Plan) -> Plan:
 
 
 @transaction.atomic
-def config_apply(plan: Plan) -> tuple[int, int]:
-    """Create or update the servers of a checked plan, all or nothing; return (created, updated)."""
+def config_apply(plan: Plan, *, user: Any = None) -> tuple[int, int]:
+    """Create or update the servers of a checked plan, all or nothing; return (created, updated).
+
+    `user` is who imported it, for the audit log (None: the command line)."""
     if not plan.ok:
         raise ConfigError("The file has errors; nothing was changed.")
     created = updated = 0
@@ -292,12 +296,17 @@ def config_apply(plan: Plan) -> tuple[int, int]:
             continue
         server = MCPServer.objects.select_for_update().filter(name=entry.name).first()
         if server is None:
-            MCPServer.objects.create(name=entry.name, **entry.fields)
+            server = MCPServer.objects.create(name=entry.name, **entry.fields)
+            audit_record(user=user, action=AuditEntry.Action.CREATED, target=server, details={"via": "import"})
             created += 1
             continue
+        changed = [name for name, value in entry.fields.items() if getattr(server, name) != value]
         for name, value in entry.fields.items():
             setattr(server, name, value)
         server.save()
+        audit_record(
+            user=user, action=AuditEntry.Action.CHANGED, target=server, details={"fields": changed, "via": "import"}
+        )
         updated += 1
     return created, updated
 

@@ -279,6 +279,8 @@ class FakeOpenAIServer:
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
+        # Seconds between streamed deltas, the pace of a real model; 0 sends them all at once.
+        self.token_interval = 0.0
         self.requests: list[Request] = []
         self._script: deque[Step] = deque()
         self._fallback = auto()
@@ -400,7 +402,7 @@ class FakeOpenAIServer:
         chat = request.api == "chat_completions"
         events = _chat_events(request, reply) if chat else _responses_events(request, reply)
         limit = step.after_deltas if step.kind in ("stall", "cut") else None
-        sent = _send_stream(handler, events, limit)
+        sent = _send_stream(handler, events, limit, interval=self.token_interval)
         if limit is not None and sent >= limit:
             if step.kind == "stall":
                 self._stop.wait(step.seconds)
@@ -452,8 +454,9 @@ def _send_json(handler: _Handler, status: int, payload: Any, *, headers: dict[st
     handler.wfile.flush()
 
 
-def _send_stream(handler: _Handler, events: list[tuple[str, bool]], limit: int | None) -> int:
-    """Send SSE events as chunks; stop after `limit` deltas. Return how many deltas were sent."""
+def _send_stream(handler: _Handler, events: list[tuple[str, bool]], limit: int | None, *, interval: float = 0) -> int:
+    """Send SSE events as chunks, `interval` seconds apart; stop after `limit` deltas. Return how many deltas
+    were sent."""
     handler.send_response(200)
     handler.send_header("Content-Type", "text/event-stream; charset=utf-8")
     handler.send_header("Cache-Control", "no-cache")
@@ -468,6 +471,8 @@ def _send_stream(handler: _Handler, events: list[tuple[str, bool]], limit: int |
         deltas += is_delta
         if limit is not None and deltas >= limit:
             break
+        if is_delta and interval:
+            time.sleep(interval)
     return deltas
 
 
