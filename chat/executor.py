@@ -35,7 +35,7 @@ from chat.errors import ServiceError, error_describe
 from chat.events import Outbox, event_send
 from chat.models import Message, Run, RunStep
 from chat.selectors import conversation_model_input
-from chat.serializers import message_object, run_object, run_step_object
+from chat.serializers import message_object, run_object, run_step_data
 from core.audit import audit_entry, tool_arguments_audited
 from core.models import AuditEntry
 from mcp_servers.pool import get_pool
@@ -107,8 +107,7 @@ class RunRecorder:
         self.outbox.put(event, data)
 
     def step_data(self, step: RunStep) -> dict[str, Any]:
-        approval = self.run.approval_of(step.tool_call_id) if step.tool_call_id else None
-        return run_step_object(step, thread_id=self.thread_id, assistant_id=self.run.assistant_id, approval=approval)
+        return run_step_data(step, self.run)
 
     async def run_status(self, status: str, **fields: Any) -> None:
         self.run.status = status

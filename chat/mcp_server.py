@@ -29,7 +29,7 @@ from assistants.services import assistant_create, assistant_delete, assistant_ge
 from chat import services
 from chat.errors import ServiceError
 from chat.models import Conversation, Message, Run, RunStep
-from chat.serializers import message_object, run_object, run_step_object, thread_object
+from chat.serializers import message_object, run_object, run_step_data, thread_object
 from core.api import LIMIT_DEFAULT, LIMIT_MAX, ApiError, PageParams, page
 
 # Where the Streamable HTTP endpoint leaves the authenticated user in the request's ASGI scope.
@@ -515,9 +515,10 @@ async def list_run_steps(
     def listed() -> dict[str, Any]:
         run = _run(user, thread_id, run_id)
 
-        def serialize(step: RunStep) -> dict[str, Any]:
-            return run_step_object(step, thread_id=run.conversation_id, assistant_id=run.assistant_id)
-
-        return page(RunStep.objects.filter(run=run), _page_params(limit, order, after, before), serialize)
+        return page(
+            RunStep.objects.filter(run=run),
+            _page_params(limit, order, after, before),
+            lambda step: run_step_data(step, run),
+        )
 
     return await sync_to_async(listed)()

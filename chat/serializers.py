@@ -95,6 +95,12 @@ def run_object(run: Run) -> dict[str, Any]:
     }
 
 
+def run_step_data(step: RunStep, run: Run) -> dict[str, Any]:
+    """A step as its run shows it, with the approval state of a tool call that needed one."""
+    approval = run.approval_of(step.tool_call_id) if step.tool_call_id else None
+    return run_step_object(step, thread_id=run.conversation_id, assistant_id=run.assistant_id, approval=approval)
+
+
 def run_step_object(
     step: RunStep, *, thread_id: str, assistant_id: str | None, approval: str | None = None
 ) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from chat.api.errors import service_api_error
 from chat.errors import ServiceError
 from chat.events import event_send
 from chat.models import Conversation, Message, Run, RunStep
-from chat.serializers import message_object, run_object, run_step_object, thread_object
+from chat.serializers import message_object, run_object, run_step_data, thread_object
 from core.api import api_view, body_parse, fields_check, invalid, not_found, page, page_params, query_check
 
 # The run steps endpoints take OpenAI's `include[]`; Switchboard's steps carry everything already.
@@ -65,11 +65,6 @@ def _run_response(run: Run) -> JsonResponse:
     if run.status not in services.SETTLED_STATUSES:
         response["openai-poll-after-ms"] = POLL_AFTER_MS
     return response
-
-
-def _step_data(step: RunStep, run: Run) -> dict[str, Any]:
-    approval = run.approval_of(step.tool_call_id) if step.tool_call_id else None
-    return run_step_object(step, thread_id=run.conversation_id, assistant_id=run.assistant_id, approval=approval)
 
 
 # --- Threads ------------------------------------------------------------------------------------------------------
@@ -245,7 +240,7 @@ def run_steps(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse
     run = _run(request.user, thread_id, run_id)
     params = page_params(request, extra=INCLUDE_QUERY)
     _include_check(request)
-    return JsonResponse(page(RunStep.objects.filter(run=run), params, lambda step: _step_data(step, run)))
+    return JsonResponse(page(RunStep.objects.filter(run=run), params, lambda step: run_step_data(step, run)))
 
 
 @chat_view("GET")
@@ -257,7 +252,7 @@ def run_step_detail(request: HttpRequest, thread_id: str, run_id: str, step_id: 
         step = RunStep.objects.get(pk=step_id, run=run)
     except RunStep.DoesNotExist:
         raise not_found(f"No run step found with id '{step_id}'.") from None
-    return JsonResponse(_step_data(step, run))
+    return JsonResponse(run_step_data(step, run))
 
 
 @chat_view("GET", "POST", "PUT", "PATCH", "DELETE")
