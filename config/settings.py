@@ -116,11 +116,14 @@ if REDIS_URL:
         "retry": Retry(ExponentialBackoff(cap=2, base=0.1), 5),
         "retry_on_error": [RedisConnectionError, ConnectionError, OSError],
         "health_check_interval": 10,
+        # redis-py raises MaxConnectionsError past its pool size (100 by default): a crowd of sockets joining
+        # their groups, or many runs broadcasting at once, must queue on sockets, not fail.
+        "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=1000),
     }
     CHANNEL_LAYERS = {
         "default": {
             # The core layer keeps group membership in Redis, so a send right after group_add is never lost.
-            "BACKEND": "core.layers.SharedChannelLayer",
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_CONNECTION], "capacity": 2000, "expiry": 60, "prefix": "switchboard"},
         }
     }

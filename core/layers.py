@@ -1,13 +1,10 @@
-"""Channel layers that hold up under a thousand open sockets."""
+"""The in-process channel layer, made to hold up under a thousand open sockets."""
 
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from channels.layers import InMemoryChannelLayer
-from channels_redis.core import RedisChannelLayer
-from redis.asyncio import BlockingConnectionPool
 
 
 class LocalChannelLayer(InMemoryChannelLayer):
@@ -26,23 +23,3 @@ class LocalChannelLayer(InMemoryChannelLayer):
             return
         self._swept_at = now
         super()._clean_expired()
-
-
-class SharedChannelLayer(RedisChannelLayer):
-    """The Redis layer, waiting for a free connection instead of failing when all are busy.
-
-    redis-py's default pool raises MaxConnectionsError past 100 connections in use, which many
-    runs broadcasting at once reach; a blocking pool queues them behind a bounded set instead.
-    """
-
-    def __init__(self, *args: Any, max_connections: int = 50, pool_timeout: float = 20, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.max_connections = max_connections
-        self.pool_timeout = pool_timeout
-
-    def create_pool(self, index: int) -> BlockingConnectionPool:
-        host = dict(self.hosts[index])
-        address = host.pop("address")
-        return BlockingConnectionPool.from_url(
-            address, max_connections=self.max_connections, timeout=self.pool_timeout, **host
-        )

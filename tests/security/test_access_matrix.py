@@ -281,6 +281,7 @@ ADMIN = [
     "/admin/mcp_servers/mcpserver/add/",
     "/admin/chat/conversation/",
     "/admin/chat/message/",
+    "/admin/core/auditentry/",
 ]
 
 
