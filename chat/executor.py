@@ -386,19 +386,30 @@ class Executor:
         """Take cancel requests for our runs from other processes, through the channel layer."""
         layer = get_channel_layer()
         channel = await layer.new_channel()
+        rejoining = asyncio.get_running_loop().create_task(self._rejoin(layer, channel), name="run-control-join")
+        try:
+            while True:
+                # Never cancelled on a timer: channels_redis can stop delivering to a process's channels after
+                # a cancelled receive, so the group is re-joined by its own task instead.
+                try:
+                    message = await layer.receive(channel)
+                except Exception:
+                    logger.warning("Run control channel failed; retrying", exc_info=True)
+                    await asyncio.sleep(1)
+                    continue
+                if message.get("type") == "run.cancel" and isinstance(message.get("run_id"), str):
+                    self.cancel(message["run_id"])
+        finally:
+            rejoining.cancel()
+
+    async def _rejoin(self, layer: Any, channel: str) -> None:
+        """Join the control group now and every minute: a membership outlives neither expiry nor a Redis restart."""
         while True:
             try:
-                # Re-joining is cheap and outlives a Redis restart or an expired group membership.
                 await layer.group_add(CONTROL_GROUP, channel)
-                message = await asyncio.wait_for(layer.receive(channel), timeout=60)
-            except TimeoutError:
-                continue
             except Exception:
-                logger.warning("Run control channel failed; retrying", exc_info=True)
-                await asyncio.sleep(1)
-                continue
-            if message.get("type") == "run.cancel" and isinstance(message.get("run_id"), str):
-                self.cancel(message["run_id"])
+                logger.warning("Run control group could not be joined; retrying", exc_info=True)
+            await asyncio.sleep(60)
 
     async def shutdown(self, grace: float) -> None:
         """Stop taking runs, give running ones `grace` seconds, expire the rest, close MCP connections."""
@@ -412,9 +423,12 @@ class Executor:
                     self.expiring.add(run_id)
                     task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for background in (self._heartbeat, self._control):
-            if background is not None:
-                background.cancel()
+        background = [task for task in (self._heartbeat, self._control) if task is not None]
+        for task in background:
+            task.cancel()
+        if background:
+            # A cancelled channel-layer receive can take a while to unwind; shutdown does not wait on it long.
+            await asyncio.wait(background, timeout=2)
         await get_pool().close_all()
 
     async def execute(self, run_id: str, loaded: Run | None = None) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import inspect
 import sys
 
 import pytest
@@ -8,6 +10,7 @@ from django.conf import settings
 from django.db import connections
 
 from assistants.models import Assistant, Provider
+from chat.executor import get_executor
 from mcp_servers.models import MCPServer
 
 
@@ -17,6 +20,34 @@ def _close_async_connections(django_db_setup, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+async def _tick() -> None:
+    while True:
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def _loop_quiet():
+    """Stop what an async test's event loop started (MCP connections, the run executor's background tasks)
+    before the loop closes.
+
+    Left to the loop's own teardown, which cancels every task at once and then only waits, the shutdown
+    sometimes stalled for good: a wake-up from a helper thread went unnoticed by an otherwise idle loop.
+    A ticking task keeps the loop looking, as Daphne's own timers do in a server.
+    """
+    yield
+    ticker = asyncio.ensure_future(_tick())
+    try:
+        await asyncio.wait_for(get_executor().shutdown(0), timeout=60)
+    finally:
+        ticker.cancel()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if inspect.iscoroutinefunction(getattr(item, "obj", None)):
+            item.fixturenames.append("_loop_quiet")
 
 
 @pytest.fixture(autouse=True)
