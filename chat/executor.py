@@ -389,8 +389,7 @@ class Executor:
         rejoining = asyncio.get_running_loop().create_task(self._rejoin(layer, channel), name="run-control-join")
         try:
             while True:
-                # Never cancelled on a timer: channels_redis can stop delivering to a process's channels after
-                # a cancelled receive, so the group is re-joined by its own task instead.
+                # Never cancelled on a timer: the group is re-joined by its own task, so this receive stays.
                 try:
                     message = await layer.receive(channel)
                 except Exception:
@@ -427,7 +426,7 @@ class Executor:
         for task in background:
             task.cancel()
         if background:
-            # A cancelled channel-layer receive can take a while to unwind; shutdown does not wait on it long.
+            # Shutdown does not wait long on a channel-layer receive that is slow to unwind.
             await asyncio.wait(background, timeout=2)
         await get_pool().close_all()
 

@@ -11,6 +11,9 @@ class CoreConfig(AppConfig):
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
         from core.audit import login_failure_recorded, login_recorded
+        from core.compat import wait_for_install
+
+        wait_for_install()
 
         # Every login route (the login page, the admin's) ends in these signals: the one place to listen.
         user_logged_in.connect(login_recorded, dispatch_uid="core.audit.login")
