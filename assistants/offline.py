@@ -111,11 +111,13 @@ class OfflineModel(Model):
             return None, {"name": name, "arguments": json.dumps(arguments), "call_id": call_id}
 
         quoted = message if len(message) <= 200 else message[:200] + "…"
-        return (
-            "I am the offline model: I run inside Switchboard without a network. "
-            f"You said: “{quoted}”. Send `/tools` to see the tools I can call.",
-            None,
-        )
+        intro = "I am the offline model: I run inside Switchboard without a network."
+        hint = "Send `/tools` to see the tools I can call."
+        if "\n" in quoted:
+            # A block quote keeps several lines (and any code fence in them) whole.
+            block = "\n".join(f"> {line}" if line else ">" for line in quoted.split("\n"))
+            return f"{intro} You said:\n\n{block}\n\n{hint}", None
+        return f"{intro} You said: “{quoted}”. {hint}", None
 
     def _response(self, input: Any, output: list[Any], output_text: str) -> Response:
         input_text = json.dumps(input, default=str) if not isinstance(input, str) else input

@@ -5,6 +5,7 @@ import json
 from agents import Agent, FunctionTool, Runner
 
 from assistants.offline import OfflineModel
+from chat.markdown import markdown_render
 
 
 async def _echo(ctx, arguments: str) -> str:
@@ -71,3 +72,11 @@ async def test_it_is_deterministic():
     first = await Runner.run(_agent(), input="same words")
     second = await Runner.run(_agent(), input="same words")
     assert first.final_output == second.final_output
+
+
+async def test_it_quotes_a_message_of_several_lines_as_a_block_that_renders_whole():
+    _, answer = await _stream("Show me code:\n\n```python\nprint('hello')\n```")
+    assert "> ```python\n> print('hello')\n> ```" in answer
+    quote, after = markdown_render(answer).split("</blockquote>")
+    assert "print('hello')\n</code></pre>" in quote
+    assert "Send" in after
