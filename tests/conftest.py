@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from asgiref.sync import SyncToAsync
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
 from django.db import connections
 
@@ -42,6 +43,15 @@ async def _loop_quiet():
         await asyncio.wait_for(get_executor().shutdown(0), timeout=60)
     finally:
         ticker.cancel()
+        _redis_layer_forget()
+
+
+def _redis_layer_forget() -> None:
+    """The next test's loop gets a Redis channel layer of its own. channels_redis keeps asyncio locks on the
+    layer object, bound to the loop that first waited on them; in a server there is one loop for good, but
+    each test has its own, and a lock a closed loop left behind would refuse the next one."""
+    if settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]["BACKEND"].startswith("channels_redis."):
+        channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
