@@ -33,20 +33,23 @@ class AgentBuild:
     tool_servers: dict[str, str]
 
 
-async def assistant_agent_build(*, assistant: Assistant, user_id: int, username: str, instructions: str) -> AgentBuild:
-    """Build the SDK agent for one run: the provider's model plus pooled MCP servers."""
+async def assistant_agent_build(
+    *, assistant: Assistant, user_id: int, username: str, instructions: str, servers: list[MCPServer] | None = None
+) -> AgentBuild:
+    """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
+    assistant's enabled ones, when the caller has read them already)."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
     model_name = assistant.model_name
     if not model_name:
         raise AssistantUnavailable(f"The assistant '{assistant.name}' has no model and its provider no default.")
-    servers = []
-    async for config in assistant.mcp_servers.filter(enabled=True).order_by("name"):
-        servers.append(await mcp_server_connect(server=config, user_id=user_id, username=username))
+    if servers is None:
+        servers = [config async for config in assistant.mcp_servers.filter(enabled=True).order_by("name")]
+    connected = [await mcp_server_connect(server=config, user_id=user_id, username=username) for config in servers]
     seen: set[str] = set()
     collide = False
-    for server in servers:
+    for server in connected:
         names = {tool.name for tool in await server.list_tools()}
         collide = collide or bool(names & seen)
         seen |= names
@@ -55,7 +58,7 @@ async def assistant_agent_build(*, assistant: Assistant, user_id: int, username:
         instructions=instructions or None,
         model=model_build(provider=provider, model_name=model_name),
         model_settings=model_settings_build(assistant),
-        mcp_servers=servers,
+        mcp_servers=connected,
         # Two servers offering the same tool name: the model sees each under its server's prefix.
         mcp_config={"include_server_in_tool_names": collide},
     )
@@ -63,7 +66,7 @@ async def assistant_agent_build(*, assistant: Assistant, user_id: int, username:
     for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):
         binding = getattr(tool, "_mcp_tool_binding", None)
         tool_servers[tool.name] = binding[0] if binding else ""
-    return AgentBuild(agent=agent, servers=servers, tool_servers=tool_servers)
+    return AgentBuild(agent=agent, servers=connected, tool_servers=tool_servers)
 
 
 @dataclass

@@ -18,6 +18,7 @@ import socket
 import sys
 import time
 import weakref
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -38,6 +39,7 @@ from chat.selectors import conversation_model_input
 from chat.serializers import message_object, run_object, run_step_data
 from core.audit import audit_entry, tool_arguments_audited
 from core.models import AuditEntry
+from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,38 @@ def _rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
 
 
 rows_save = sync_to_async(_rows_save)
+
+
+@dataclass
+class RunStart:
+    run: Run
+    servers: list[MCPServer] = field(default_factory=list)
+    model_input: list[Any] | None = None
+    error: Exception | None = None  # reading failed after the claim: the run fails with it
+
+
+def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
+    """Claim a queued run and read what it starts from (its MCP servers, the model's input) in one trip to
+    the database thread. None if it was not ours to claim."""
+    now = timezone.now()
+    claim = {"status": Run.Status.IN_PROGRESS, "started_at": now, "worker": WORKER_ID, "heartbeat_at": now}
+    if not Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(**claim):
+        return None
+    if loaded is not None:
+        run = loaded
+        for name, value in claim.items():
+            setattr(run, name, value)
+    else:
+        run = Run.objects.select_related("assistant__provider", "conversation__owner").get(pk=run_id)
+    start = RunStart(run)
+    try:
+        if run.assistant is not None:
+            start.servers = list(run.assistant.mcp_servers.filter(enabled=True).order_by("name"))
+        if not run.paused_state:
+            start.model_input = conversation_model_input(conversation_id=run.conversation_id)
+    except Exception as exc:  # noqa: BLE001 - recorded as the run's failure by the caller
+        start.error = exc
+    return start
 
 
 class ToolCallLimit(Exception):
@@ -95,6 +129,7 @@ class RunRecorder:
         self.outbox = Outbox(self.thread_id)
         self.message: Message | None = None
         self.message_step: RunStep | None = None
+        self.message_saving: asyncio.Future | None = None
         self.text: list[str] = []
         self.tool_steps: dict[str, RunStep] = {}
         self.tool_started: dict[str, float] = {}
@@ -125,12 +160,22 @@ class RunRecorder:
             status=Message.Status.IN_PROGRESS,
         )
         self.message_step = RunStep(run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message)
-        await rows_save((self.message, None), (self.message_step, None))
+        # Written while the text streams: the first delta does not wait for the database. Later writes of
+        # the message wait for this one (`message_written`).
+        self.message_saving = asyncio.ensure_future(rows_save((self.message, None), (self.message_step, None)))
         self.text = []
         self.flushed_at = time.monotonic()
         self.send("thread.run.step.created", self.step_data(self.message_step))
         self.send("thread.message.created", message_object(self.message))
         self.send("thread.message.in_progress", message_object(self.message))
+
+    async def message_written(self) -> bool:
+        """Wait for the streaming message's first write; whether its rows are in the database now."""
+        saving = self.message_saving
+        if saving is None:
+            return True
+        await asyncio.wait([saving])  # the write goes on, and is waited for again, if this run is cancelled
+        return saving.exception() is None
 
     async def message_delta(self, delta: str) -> None:
         if self.message is None:
@@ -140,7 +185,8 @@ class RunRecorder:
         if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
             self.flushed_at = time.monotonic()
             self.message.content = "".join(self.text)
-            await self.message.asave(update_fields=["content"])
+            if await self.message_written():
+                await self.message.asave(update_fields=["content"])
 
     async def message_finish(self, *, final_text: str | None = None, status: str = Message.Status.COMPLETED) -> None:
         if self.message is None:
@@ -156,8 +202,12 @@ class RunRecorder:
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
         step.completed_at = now
         self.usage_apply(step)
+        # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
+        written = await self.message_written()
+        self.message_saving = None
         await rows_save(
-            (message, ["content", "status", "completed_at"]), (step, ["status", "completed_at", *USAGE_FIELDS])
+            (message, ["content", "status", "completed_at"] if written else None),
+            (step, ["status", "completed_at", *USAGE_FIELDS] if written else None),
         )
         event = "completed" if status == Message.Status.COMPLETED else "incomplete"
         self.send(f"thread.message.{event}", message_object(message))
@@ -440,17 +490,10 @@ class Executor:
             await asyncio.shield(self._end_unstarted(run_id))
 
     async def _execute(self, run_id: str, loaded: Run | None) -> None:
-        now = timezone.now()
-        claim = {"status": Run.Status.IN_PROGRESS, "started_at": now, "worker": WORKER_ID, "heartbeat_at": now}
-        claimed = await Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).aupdate(**claim)
-        if not claimed:
+        start = await sync_to_async(_run_start)(run_id, loaded)
+        if start is None:
             return  # cancelled before it started, or another process owns it
-        if loaded is not None:
-            run = loaded
-            for name, value in claim.items():
-                setattr(run, name, value)
-        else:
-            run = await Run.objects.select_related("assistant__provider", "conversation__owner").aget(pk=run_id)
+        run = start.run
         recorder = RunRecorder(run)
         recorder.send("thread.run.in_progress", run_object(run))
         limits = settings.SWITCHBOARD
@@ -460,18 +503,21 @@ class Executor:
                 if run.assistant is None:
                     raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
                 owner = run.conversation.owner
+                if start.error is not None:
+                    raise start.error
                 build = await assistant_agent_build(
                     assistant=run.assistant,
                     user_id=owner.pk,
                     username=owner.get_username(),
                     instructions=run.instructions,
+                    servers=start.servers,
                 )
                 recorder.tool_servers = build.tool_servers
                 if run.paused_state:
                     run_input: Any = await self._resume_state(run, build.agent)
                     await recorder.tool_steps_resume()
                 else:
-                    run_input = await sync_to_async(conversation_model_input)(conversation_id=run.conversation_id)
+                    run_input = start.model_input
                 result = Runner.run_streamed(
                     build.agent,
                     input=run_input,

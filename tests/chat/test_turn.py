@@ -132,3 +132,35 @@ async def test_it_fails_the_run_clearly_when_the_provider_is_unreachable(alice, 
     assert run.status == Run.Status.FAILED and run.last_error == error["message"]
     assert await Message.objects.filter(conversation=conversation, role="user", content="hello").aexists()
     await ws.disconnect()
+
+
+async def test_it_stores_the_answer_when_its_first_write_failed(alice, conversation, monkeypatch):
+    """The answer's rows are first written while it streams; if that write fails, the final write
+    inserts them whole, with the same ids and creation time the events announced."""
+    from django.db import OperationalError
+
+    import chat.executor as executor
+
+    writes = []
+    rows_save = executor.rows_save
+
+    async def first_write_fails(*rows):
+        writes.append(rows)
+        if len(writes) == 1:
+            raise OperationalError("database is locked")
+        await rows_save(*rows)
+
+    monkeypatch.setattr(executor, "rows_save", first_write_fails)
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": "hello"})
+    frames = await collect_until(ws, *TERMINAL)
+    await ws.disconnect()
+
+    assert frames[-1]["event"] == "thread.run.completed"
+    created = next(
+        f["data"] for f in frames if f["event"] == "thread.message.created" and f["data"]["role"] == "assistant"
+    )
+    answer = await Message.objects.aget(pk=created["id"])
+    assert answer.status == Message.Status.COMPLETED and answer.content.startswith("I am the offline model")
+    assert int(answer.created_at.timestamp()) == created["created_at"]
+    assert await RunStep.objects.filter(message=answer, status=RunStep.Status.COMPLETED).aexists()
