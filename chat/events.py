@@ -42,10 +42,11 @@ class Outbox:
     next one, and text deltas for the same message merge. An idle layer still gets every delta at once.
     """
 
-    def __init__(self, thread_id: str) -> None:
+    def __init__(self, thread_id: str, *, after: asyncio.Future | None = None) -> None:
         self.thread_id = thread_id
         self.pending: list[list[Any]] = []
         self.task: asyncio.Task | None = None
+        self.after = after  # events sent elsewhere that go first; their failure is their sender's to report
 
     def put(self, event: str, data: dict[str, Any]) -> None:
         self._raise_failure()
@@ -77,6 +78,9 @@ class Outbox:
             self.task = asyncio.get_running_loop().create_task(self._drain(), name=f"events:{self.thread_id}")
 
     async def _drain(self) -> None:
+        if self.after is not None:
+            await asyncio.wait([self.after])
+            self.after = None
         while self.pending:
             batch, self.pending = self.pending, []
             events = [

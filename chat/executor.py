@@ -123,10 +123,10 @@ def _output_text(output: Any) -> str:
 class RunRecorder:
     """Turns one run's stream events into rows and Assistants v2 events."""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, *, after: asyncio.Future | None = None) -> None:
         self.run = run
         self.thread_id = run.conversation_id
-        self.outbox = Outbox(self.thread_id)
+        self.outbox = Outbox(self.thread_id, after=after)
         self.message: Message | None = None
         self.message_step: RunStep | None = None
         self.message_saving: asyncio.Future | None = None
@@ -382,14 +382,15 @@ class Executor:
         limit = settings.SWITCHBOARD["RUNS_CONCURRENT_PER_PROCESS"]
         self.slots = asyncio.Semaphore(limit) if limit > 0 else contextlib.nullcontext()
 
-    def submit(self, run_id: str, *, loaded: Run | None = None) -> asyncio.Task:
+    def submit(self, run_id: str, *, loaded: Run | None = None, after: asyncio.Future | None = None) -> asyncio.Task:
         """Start the run in its own task; `loaded` is the queued run just stored, with its assistant, provider
-        and owner, which saves reading it back."""
+        and owner, which saves reading it back. The run's events go out once `after` (the broadcast that
+        announced it) is done, so the run starts while it is being announced."""
         self._ensure_background()
         # A fresh context: the run outlives the request that started it, and must not inherit its
         # thread-sensitive executor (gone once a sync middleware's request ends) or anything else of it.
         task = asyncio.get_running_loop().create_task(
-            self.execute(run_id, copy.copy(loaded)), name=f"run:{run_id}", context=contextvars.Context()
+            self.execute(run_id, copy.copy(loaded), after), name=f"run:{run_id}", context=contextvars.Context()
         )
         self.tasks[run_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
@@ -480,21 +481,21 @@ class Executor:
             await asyncio.wait(background, timeout=2)
         await get_pool().close_all()
 
-    async def execute(self, run_id: str, loaded: Run | None = None) -> None:
+    async def execute(self, run_id: str, loaded: Run | None = None, after: asyncio.Future | None = None) -> None:
         try:
             async with self.slots:
-                await self._execute(run_id, loaded)
+                await self._execute(run_id, loaded, after)
         except asyncio.CancelledError:
             # Stopped before it began (waiting for a slot, or claiming it): nobody else will record that, and
             # the caller was told it would be. A run already under way records its own end.
             await asyncio.shield(self._end_unstarted(run_id))
 
-    async def _execute(self, run_id: str, loaded: Run | None) -> None:
+    async def _execute(self, run_id: str, loaded: Run | None, after: asyncio.Future | None) -> None:
         start = await sync_to_async(_run_start)(run_id, loaded)
         if start is None:
             return  # cancelled before it started, or another process owns it
         run = start.run
-        recorder = RunRecorder(run)
+        recorder = RunRecorder(run, after=after)
         recorder.send("thread.run.in_progress", run_object(run))
         limits = settings.SWITCHBOARD
         result = None

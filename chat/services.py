@@ -105,15 +105,19 @@ async def message_create(*, user: AbstractBaseUser, thread_id: str, content: Any
     executor = _executor_taking_runs()
     message, run = await sync_to_async(message_store)(user=user, thread_id=thread_id, content=content)
     created = run_object(run)
-    await events_send(
-        thread_id,
-        [
-            ("thread.message.created", message_object(message)),
-            ("thread.run.created", created),
-            ("thread.run.queued", created),
-        ],
+    announcing = asyncio.ensure_future(
+        events_send(
+            thread_id,
+            [
+                ("thread.message.created", message_object(message)),
+                ("thread.run.created", created),
+                ("thread.run.queued", created),
+            ],
+        )
     )
-    executor.submit(run.pk, loaded=run)
+    # The run claims itself and reads its input while it is announced; its own events follow these.
+    executor.submit(run.pk, loaded=run, after=announcing)
+    await asyncio.shield(announcing)
     return message, run
 
 
