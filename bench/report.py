@@ -127,15 +127,47 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
             if r1 and r1["tps"]:
                 pairs.append((r2["sessions"], r2["tps"] / r1["tps"]))
     if pairs:
-        best = max(p[1] for p in pairs)
+        lowest = min(p[1] for p in pairs)
         rows.append(
             [
                 "Two processes ≥ 1.6 × one process's throughput",
                 ", ".join(f"{s}: {x:.2f}×" for s, x in pairs),
-                verdict(best >= 1.6, f"(best {best:.2f}×)"),
+                verdict(lowest >= 1.6, f"(lowest {lowest:.2f}×)"),
             ]
         )
     return rows
+
+
+# What a missed target comes down to, as far as profiling and the query counts below show.
+WHY_MISSED = {
+    "Turn: first delta p50": (
+        "Before the first token a turn stores the user's message and its run (one transaction, six statements) "
+        "and claims the run while reading its MCP servers and the model's input (one more trip to the database "
+        "thread). Django's ORM spends about 1.5 ms of Python per trip building those statements; the rows are "
+        "what lets a reload or another process see the turn, so they are written before the model is asked."
+    ),
+    "Tool (streamable_http): pooled ≥ 50": (
+        "A new session to an HTTP server that is already running costs only its handshake (tens of ms), not a "
+        "process start: the 50× bar fits the stdio case, where each request starts a server."
+    ),
+    "Tool (websocket): pooled ≥ 50": (
+        "A new WebSocket session to a running server is a few ms of handshake, so no pool can be 50× faster "
+        "than it; the stdio row is the case the bar is about."
+    ),
+    "Two processes": (
+        "Both servers share the machine's cores with the load generator, PostgreSQL and Redis; the processes "
+        "are CPU-bound (see the profile), so a second one gains only what CPU is left."
+    ),
+}
+
+
+def why_missed(rows: list[list[str]]) -> list[str]:
+    lines = []
+    for target, _, result in rows:
+        if result.startswith("**missed**"):
+            reason = next((why for prefix, why in WHY_MISSED.items() if target.startswith(prefix)), "")
+            lines.append(f"- {target}: {reason or 'no explanation recorded.'}")
+    return ["", "Why the misses:", "", *lines] if lines else []
 
 
 def report(info: dict[str, str], results: dict[str, Any], notes: list[str], counts: Any) -> str:
@@ -152,7 +184,9 @@ def report(info: dict[str, str], results: dict[str, Any], notes: list[str], coun
         "## Targets",
         "",
     ]
-    out += _table(["target", "measured", "result"], targets(results))
+    rows = targets(results)
+    out += _table(["target", "measured", "result"], rows)
+    out += why_missed(rows)
     turns = results.get("turns")
     if turns:
         floor_first = turns["echo"]["p50"] + turns["sdk_first"]["p50"]
