@@ -177,6 +177,15 @@ class RunRecorder:
         await asyncio.wait([saving])  # the write goes on, and is waited for again, if this run is cancelled
         return saving.exception() is None
 
+    async def _message_rows_finish(self, message: Message, step: RunStep) -> None:
+        # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
+        written = await self.message_written()
+        self.message_saving = None
+        await rows_save(
+            (message, ["content", "status", "completed_at"] if written else None),
+            (step, ["status", "completed_at", *USAGE_FIELDS] if written else None),
+        )
+
     async def message_delta(self, delta: str) -> None:
         if self.message is None:
             await self.message_start()
@@ -202,13 +211,8 @@ class RunRecorder:
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
         step.completed_at = now
         self.usage_apply(step)
-        # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
-        written = await self.message_written()
-        self.message_saving = None
-        await rows_save(
-            (message, ["content", "status", "completed_at"] if written else None),
-            (step, ["status", "completed_at", *USAGE_FIELDS] if written else None),
-        )
+        # Shielded: a Stop while this waits for the first write must not drop the answer's last one.
+        await asyncio.shield(self._message_rows_finish(message, step))
         event = "completed" if status == Message.Status.COMPLETED else "incomplete"
         self.send(f"thread.message.{event}", message_object(message))
         self.send(f"thread.run.step.{step.status}", self.step_data(step))

@@ -165,3 +165,36 @@ async def test_it_stores_the_answer_when_its_first_write_failed(alice, conversat
     assert answer.status == Message.Status.COMPLETED and answer.content.startswith("I am the offline model")
     assert int(answer.created_at.timestamp()) == created["created_at"]
     assert await RunStep.objects.filter(message=answer, status=RunStep.Status.COMPLETED).aexists()
+
+
+async def test_it_keeps_the_answers_last_write_when_stopped_while_it_waits(alice, conversation, monkeypatch):
+    """Stop lands while the finished answer waits for its slow first write: the answer is still stored ended."""
+    import asyncio
+
+    import chat.executor as executor
+
+    rows_save = executor.rows_save
+    writes = []
+
+    async def slow_first_write(*rows):
+        writes.append(rows)
+        await rows_save(*rows)
+        if len(writes) == 1:
+            await asyncio.sleep(0.5)  # written as it was at the start, but slow to report back
+
+    monkeypatch.setattr(executor, "rows_save", slow_first_write)
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": "hello"})
+    frames = await collect_until(ws, "thread.message.delta")
+    run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
+    await asyncio.sleep(0.2)  # the offline model is done: its answer now waits for the first write
+    await ws.send_json_to({"type": "run.cancel", "run_id": run_id})
+    ending = await collect_until(ws, *TERMINAL)
+    await ws.disconnect()
+
+    await asyncio.sleep(0.5)
+    answer = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert ending[-1]["event"] == "thread.run.cancelled"
+    assert len(writes) == 2, "the answer's last write was dropped"
+    assert answer.status != Message.Status.IN_PROGRESS
+    assert answer.content.startswith("I am the offline model")
