@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+# How long a close may take before its owner task is cancelled.
+CLOSE_TIMEOUT = 10.0
 
 
 def session_closed(session: Any) -> bool:
@@ -73,7 +75,7 @@ class TimedSession:
             ) from None
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: the pool keeps a set of them
 class Connection:
     key: tuple[int, int | None]
     name: str
@@ -112,7 +114,8 @@ class Connection:
         session = self.server.session
         self.server.session = TimedSession(session, server_name=self.name, call_timeout=self.call_timeout)
         watcher = asyncio.create_task(self._watch_tool_changes(session), name=f"mcp-listen:{self.name}")
-        self.ready.set_result(None)
+        if not self.ready.done():  # else the pool gave up on it meanwhile and set `stop`: close it below
+            self.ready.set_result(None)
         try:
             while not self.stop.is_set():
                 if session_closed(self.server.session):
@@ -178,6 +181,10 @@ class Pool:
     def __init__(self) -> None:
         self._connections: dict[tuple[int, int | None], Connection] = {}
         self._failures: dict[tuple[int, int | None], Failures] = {}
+        # Taken out of the pool, their owner tasks still closing them: shutdown waits for these too.
+        self._closing: set[Connection] = set()
+        # Guards the bookkeeping only. Nothing is awaited while it is held: a close can take seconds (a stdio
+        # server gets a grace period, then a SIGTERM, then a SIGKILL), and it must not stall other servers' runs.
         self._lock = asyncio.Lock()
 
     async def acquire(
@@ -193,32 +200,39 @@ class Pool:
         """Return a connected server for this configuration, reusing a live connection."""
         key = (server_id, user_id)
         fingerprint = hashlib.sha256(json.dumps([params, options], sort_keys=True, default=str).encode()).hexdigest()
-        async with self._lock:
-            connection = self._connections.get(key)
-            if connection is not None and (connection.fingerprint != fingerprint or not connection.alive):
-                # A changed configuration or a dead connection: replace it.
-                await self._close(connection)
-                connection = None
-            if connection is None:
-                failures = self._failures.get(key)
-                if failures is not None and failures.retry_at > time.monotonic():
-                    wait = failures.retry_at - time.monotonic()
-                    raise MCPConnectError(
-                        f"MCP server '{name}' failed {failures.count} time(s) in a row "
-                        f"({failures.last_error}); next try in {wait:.1f} s"
+        stale: list[Connection] = []
+        try:
+            async with self._lock:
+                connection = self._connections.get(key)
+                if connection is not None and (connection.fingerprint != fingerprint or not connection.alive):
+                    # A changed configuration or a dead connection: replace it.
+                    self._detach(connection)
+                    stale.append(connection)
+                    connection = None
+                if connection is None:
+                    failures = self._failures.get(key)
+                    if failures is not None and failures.retry_at > time.monotonic():
+                        wait = failures.retry_at - time.monotonic()
+                        raise MCPConnectError(
+                            f"MCP server '{name}' failed {failures.count} time(s) in a row "
+                            f"({failures.last_error}); next try in {wait:.1f} s"
+                        )
+                    server = Transport.for_kind(params["transport"]).build(name=name, params=params, options=options)
+                    connection = Connection(
+                        key=key,
+                        name=name,
+                        fingerprint=fingerprint,
+                        server=server,
+                        connect_timeout=params["connect_timeout"],
+                        call_timeout=params["call_timeout"],
+                        idle_seconds=idle_seconds,
                     )
-                server = Transport.for_kind(params["transport"]).build(name=name, params=params, options=options)
-                connection = Connection(
-                    key=key,
-                    name=name,
-                    fingerprint=fingerprint,
-                    server=server,
-                    connect_timeout=params["connect_timeout"],
-                    call_timeout=params["call_timeout"],
-                    idle_seconds=idle_seconds,
-                )
-                connection.task = asyncio.create_task(connection.own(), name=f"mcp:{name}")
-                self._connections[key] = connection
+                    connection.task = asyncio.create_task(connection.own(), name=f"mcp:{name}")
+                    connection.task.add_done_callback(lambda _task, c=connection: self._closing.discard(c))
+                    self._connections[key] = connection
+        finally:
+            # Only the caller that replaced the connection waits for the old one, while the new one connects.
+            await self._wait_closed(stale)
         connection.last_used = time.monotonic()
         try:
             await asyncio.wait_for(asyncio.shield(connection.ready), timeout=connection.connect_timeout)
@@ -246,26 +260,50 @@ class Pool:
 
     async def _discard(self, connection: Connection) -> None:
         async with self._lock:
-            if self._connections.get(connection.key) is connection:
-                await self._close(connection)
+            if self._connections.get(connection.key) is not connection:
+                return
+            self._detach(connection)
+        await self._wait_closed([connection])
 
-    async def _close(self, connection: Connection) -> None:
-        self._connections.pop(connection.key, None)
+    def _detach(self, connection: Connection) -> None:
+        """Take a connection out of the pool and tell its owner task to close it, waiting for nothing."""
+        if self._connections.get(connection.key) is connection:
+            del self._connections[connection.key]
         connection.stop.set()
-        if connection.task is not None and not connection.task.done():
+        task = connection.task
+        if task is not None and not task.done():
             if not connection.ready.done():
-                connection.task.cancel()
-            try:
-                await asyncio.wait_for(connection.task, timeout=10)
-            except (TimeoutError, asyncio.CancelledError):
-                connection.task.cancel()
-            except Exception:  # noqa: BLE001 - the owner task already logged why it ended
-                logger.debug("MCP connection %s ended with an error", connection.name)
+                # Still connecting: only a cancellation interrupts the handshake. The task may not have started
+                # yet, and then never runs to tell its waiters, so tell them here.
+                task.cancel()
+                connection.ready.cancel()
+            self._closing.add(connection)
+
+    async def _wait_closed(self, connections: list[Connection]) -> None:
+        """Wait for detached connections' owner tasks to finish closing them; call without holding the lock."""
+        await asyncio.gather(*(self._wait_one_closed(c) for c in connections))
+
+    async def _wait_one_closed(self, connection: Connection) -> None:
+        task = connection.task
+        if task is None:
+            return
+        # asyncio.wait neither cancels the owner task when this caller is cancelled nor raises its errors.
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+        if not done:
+            logger.warning("MCP connection %s did not close within %g s; cancelling it", connection.name, CLOSE_TIMEOUT)
+            task.cancel()
+            await asyncio.wait({task})
+        elif not task.cancelled() and task.exception() is not None:
+            # The owner task already logged why it ended.
+            logger.debug("MCP connection %s ended with an error", connection.name)
 
     async def close_all(self) -> None:
         async with self._lock:
-            await asyncio.gather(*(self._close(c) for c in list(self._connections.values())))
+            for connection in list(self._connections.values()):
+                self._detach(connection)
             self._failures.clear()
+            closing = list(self._closing)
+        await self._wait_closed(closing)
 
     def forget_failures(self, server_id: int) -> None:
         """Let the next connect to this server go ahead at once (after an admin fixed or tested it)."""
