@@ -14,8 +14,9 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from agents import Model, ModelResponse, ModelSettings, Tool, Usage
+from agents import Model, ModelResponse, ModelSettings, ModelTracing, Tool, Usage, generation_span
 from agents.items import TResponseInputItem, TResponseStreamEvent
+from agents.tracing import GenerationSpanData, Span
 from openai.types.responses import (
     Response,
     ResponseCompletedEvent,
@@ -53,6 +54,23 @@ def _field(item: Any, name: str) -> Any:
 
 def _count_tokens(text: str) -> int:
     return max(1, len(text.split())) if text else 0
+
+
+def _span_usage(span: Span[GenerationSpanData], response: Response, tracing: ModelTracing, text: str | None) -> None:
+    """Record on the model-call span what this call reports as its usage, as the SDK's own models do."""
+    usage = response.usage
+    span.span_data.usage = {
+        "requests": 1,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    if tracing.include_data():
+        span.span_data.output = (
+            [item.model_dump() for item in response.output]
+            if text is None
+            else [{"role": "assistant", "content": text}]
+        )
 
 
 def _chunks(text: str) -> list[str]:
@@ -167,14 +185,16 @@ class OfflineModel(Model):
         tools: list[Tool],
         output_schema: Any,
         handoffs: list[Any],
-        tracing: Any,
+        tracing: ModelTracing,
         *,
         previous_response_id: str | None = None,
         conversation_id: str | None = None,
         prompt: Any = None,
     ) -> ModelResponse:
-        text, call = self._plan(input, tools)
-        response = self._response(input, self._output(text, call, "msg_offline"), text or "")
+        with generation_span(model=self.model, model_config={}, disabled=tracing.is_disabled()) as span:
+            text, call = self._plan(input, tools)
+            response = self._response(input, self._output(text, call, "msg_offline"), text or "")
+            _span_usage(span, response, tracing, text)
         usage = Usage(
             requests=1,
             input_tokens=response.usage.input_tokens,
@@ -191,16 +211,27 @@ class OfflineModel(Model):
         tools: list[Tool],
         output_schema: Any,
         handoffs: list[Any],
-        tracing: Any,
+        tracing: ModelTracing,
         *,
         previous_response_id: str | None = None,
         conversation_id: str | None = None,
         prompt: Any = None,
     ) -> AsyncIterator[TResponseStreamEvent]:
-        text, call = self._plan(input, tools)
-        message_id = "msg_offline_" + hashlib.sha256(repr(input).encode()).hexdigest()[:16]
-        output = self._output(text, call, message_id)
-        final = self._response(input, output, text or "")
+        # The SDK's own models open their model-call span themselves; so does this one, or traces would
+        # show no model call and no tokens for offline runs.
+        with generation_span(model=self.model, model_config={}, disabled=tracing.is_disabled()) as span:
+            text, call = self._plan(input, tools)
+            message_id = "msg_offline_" + hashlib.sha256(repr(input).encode()).hexdigest()[:16]
+            output = self._output(text, call, message_id)
+            final = self._response(input, output, text or "")
+            # Known before the first event: a consumer that stops at `response.completed` still leaves it set.
+            _span_usage(span, final, tracing, text)
+            async for event in self._events(final, output, text, call, message_id):
+                yield event
+
+    async def _events(
+        self, final: Response, output: list[Any], text: str | None, call: dict | None, message_id: str
+    ) -> AsyncIterator[TResponseStreamEvent]:
         in_progress = final.model_copy(update={"output": [], "status": "in_progress", "usage": None})
         seq = 0
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "mcp_servers",
     "assistants",
     "chat",
+    "observability",
 ]
 
 MIDDLEWARE = [
@@ -206,3 +207,24 @@ SWITCHBOARD = {
 AGENTS_TRACING = env.bool("AGENTS_TRACING", default=False)
 if not AGENTS_TRACING:
     os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
+
+# Observability. Runs are traced into the database (the trace page, the admin); `manage.py cleanup` deletes
+# traces older than this many days (0 keeps them).
+try:
+    TRACE_RETENTION_DAYS = env.int("TRACE_RETENTION_DAYS", default=30)
+except ValueError:
+    raise ImproperlyConfigured("TRACE_RETENTION_DAYS must be a whole number of days (0 keeps traces).") from None
+if TRACE_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("TRACE_RETENTION_DAYS must be 0 (keep traces) or more.")
+# The same spans also go to an OpenTelemetry collector (OTLP over HTTP) when this is set, e.g.
+# http://127.0.0.1:4318; nothing is sent, and no connection is made, when it is empty.
+OTEL_EXPORTER_OTLP_ENDPOINT = env.str("OTEL_EXPORTER_OTLP_ENDPOINT", default="")
+if OTEL_EXPORTER_OTLP_ENDPOINT and not OTEL_EXPORTER_OTLP_ENDPOINT.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("OTEL_EXPORTER_OTLP_ENDPOINT must be an http:// or https:// URL.")
+# Prometheus metrics at /metrics, for staff or for `Authorization: Bearer <METRICS_TOKEN>`. Each process writes
+# its values to files in METRICS_DIR and /metrics adds them up: give the processes of one host one directory.
+METRICS_DIR = Path(env.str("METRICS_DIR", default=str(VAR_DIR / "metrics")))
+METRICS_DIR.mkdir(parents=True, exist_ok=True)
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# prometheus_client picks its multiprocess mode when it is first imported, so before any app is loaded.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(METRICS_DIR)

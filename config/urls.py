@@ -19,5 +19,7 @@ urlpatterns = [
     path("assistants/", include("assistants.urls")),
     path("settings/", include("core.urls")),
     path("mcp-servers/", include("mcp_servers.urls")),
+    # The trace page lives under a conversation's URL, so it is matched before chat's own pages.
+    path("", include("observability.urls")),
     path("", include("chat.urls")),
 ]

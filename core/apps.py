@@ -12,8 +12,11 @@ class CoreConfig(AppConfig):
 
         from core.audit import login_failure_recorded, login_recorded
         from core.compat import wait_for_install
+        from core.metrics import metrics_directory_tidy
 
         wait_for_install()
+        # Fold the metric files that stopped processes left behind, before this one starts counting.
+        metrics_directory_tidy()
 
         # Every login route (the login page, the admin's) ends in these signals: the one place to listen.
         user_logged_in.connect(login_recorded, dispatch_uid="core.audit.login")

@@ -6,6 +6,8 @@ import time
 
 from django.core.cache import cache
 
+from core.metrics import rate_limit_refusal_record
+
 
 class RateLimited(Exception):
     """Too many requests; `retry_after` is whole seconds until the window resets."""
@@ -37,4 +39,5 @@ def rate_limit_hit(*, scope: str, user_id: int, limit: int, what: str, window: i
             cache.add(key, 1, timeout=window + 1)
             count = 1
     if count > limit:
+        rate_limit_refusal_record(scope=scope)
         raise RateLimited(what=what, limit=limit, retry_after=max(1, int((bucket + 1) * window - now) + 1))

@@ -5,6 +5,7 @@ import inspect
 import sys
 
 import pytest
+from agents import flush_traces
 from asgiref.sync import SyncToAsync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.conf import settings
@@ -41,6 +42,9 @@ async def _loop_quiet():
     ticker = asyncio.ensure_future(_tick())
     try:
         await asyncio.wait_for(get_executor().shutdown(0), timeout=60)
+        # Traces are stored from a thread of their own: finish before the test database is flushed, which
+        # an in-memory SQLite database refuses while another connection writes.
+        await asyncio.wait_for(asyncio.to_thread(flush_traces), timeout=60)
     finally:
         ticker.cancel()
         _redis_layer_forget()

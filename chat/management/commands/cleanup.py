@@ -1,9 +1,12 @@
-"""Apply the retention settings: delete old conversations (with their runs and steps) and old audit entries."""
+"""Apply the retention settings: delete old conversations (with their runs and steps) and old audit entries,
+then let every app whose AppConfig has a `cleanup(*, dry_run: bool) -> list[str]` method apply its own (traces,
+say); the lines it returns are printed."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -13,8 +16,9 @@ from core.audit import audit_cleanup
 
 class Command(BaseCommand):
     help = (
-        "Delete conversations idle longer than CONVERSATION_RETENTION_DAYS (0 keeps them) and audit entries "
-        "older than AUDIT_RETENTION_DAYS. Run it daily, from cron or a timer."
+        "Delete conversations idle longer than CONVERSATION_RETENTION_DAYS (0 keeps them), audit entries "
+        "older than AUDIT_RETENTION_DAYS, and whatever other apps' retention settings say (traces: "
+        "TRACE_RETENTION_DAYS). Run it daily, from cron or a timer."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -42,3 +46,9 @@ class Command(BaseCommand):
             self.stdout.write(f"{verb} {count} audit entr{'y' if count == 1 else 'ies'} over {audit_days} day(s) old.")
         else:
             self.stdout.write("Audit entries are kept (retention 0).")
+        # Apps above chat keep data of their own; chat may not import them, so each offers this hook.
+        for config in apps.get_app_configs():
+            cleanup = getattr(config, "cleanup", None)
+            if callable(cleanup):
+                for line in cleanup(dry_run=dry_run):
+                    self.stdout.write(line)

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from observability.selectors import run_traces_get, waterfall_build
+
+
+@login_required
+@require_GET
+def run_trace(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
+    run, traces = run_traces_get(user=request.user, thread_id=thread_id, run_id=run_id)
+    return render(
+        request,
+        "observability/run_trace.html",
+        {"run": run, "conversation": run.conversation, "traces": traces, "waterfall": waterfall_build(traces=traces)},
+    )
+
+
+def _metrics_token_ok(request: HttpRequest) -> bool:
+    token = settings.METRICS_TOKEN
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return bool(token) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Every process's metrics, added up, in the Prometheus text format: for staff, or for the scrape token."""
+    if not _metrics_token_ok(request):
+        if not request.user.is_authenticated:
+            # A scraper gets a plain 401 it can act on, not a redirect to a login page.
+            response = HttpResponse("Authentication required.\n", status=401, content_type="text/plain")
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+        if not request.user.is_staff:
+            return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(settings.METRICS_DIR))
+    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
