@@ -9,6 +9,7 @@ from typing import Any
 
 from agents import Agent, ModelSettings, ModelTracing, RunContextWrapper
 from agents.mcp import MCPServer as AgentsMCPServer
+from agents.tool import FunctionTool, get_function_tool_origin
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -64,8 +65,8 @@ async def assistant_agent_build(
     )
     tool_servers = {}
     for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):
-        binding = getattr(tool, "_mcp_tool_binding", None)
-        tool_servers[tool.name] = binding[0] if binding else ""
+        origin = get_function_tool_origin(tool) if isinstance(tool, FunctionTool) else None
+        tool_servers[tool.name] = (origin.mcp_server_name or "") if origin else ""
     return AgentBuild(agent=agent, servers=connected, tool_servers=tool_servers)
 
 

@@ -38,12 +38,18 @@ CLOSE_TIMEOUT = 10.0
 
 def session_closed(session: Any) -> bool:
     """Whether the session's transport has gone (a crashed process, a dropped socket)."""
-    # mcp 2.x exposes no public flag; the dispatcher's `_closed` is set when the read side ends.
+    # mcp 2.x exposes no public flag (only a failing request tells), so this reads the dispatcher's `_closed`, set
+    # when the read side ends; tests/contracts/test_sdk_seams.py fails if an upgrade moves it.
     return bool(getattr(getattr(session, "_dispatcher", None), "_closed", False))
 
 
 class TimedSession:
-    """A ClientSession whose tool calls time out, unless the tool keeps reporting progress."""
+    """A ClientSession whose tool calls time out, unless the tool keeps reporting progress.
+
+    The Agents SDK has no hook for a per-call deadline that progress extends (its read timeout cannot be
+    extended, its tool timeout does not hear progress), but it reads `server.session` on every call, so the
+    pool puts this proxy there; tests/contracts/test_sdk_seams.py fails if an upgrade stops reading it.
+    """
 
     def __init__(self, session: Any, *, server_name: str, call_timeout: float) -> None:
         self._session = session

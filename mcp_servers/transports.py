@@ -17,7 +17,9 @@ from agents.mcp import (
     create_static_tool_filter,
 )
 
-# The SDK's base for servers reached through a ClientSession; every SDK transport derives from it.
+# The SDK's base for servers reached through a ClientSession; every SDK transport derives from it. Private, but
+# the SDK offers no public one: its public MCPServer would mean redoing the session, retries, tool filter and cache.
+# tests/contracts/test_sdk_seams.py fails if an upgrade moves or changes it.
 from agents.mcp.server import _MCPServerWithClientSession
 
 from mcp_servers.errors import MCPConnectionLost

@@ -1,0 +1,224 @@
+"""Contract tests for the parts of the MCP and Agents SDKs that Switchboard uses beyond their public API.
+
+Each test names the seam it guards and where Switchboard relies on it, so an SDK upgrade that moves, renames
+or changes one fails here with a message saying what to fix, rather than quietly changing how the pool notices
+a dead server, times a tool call, or records which server a tool came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from agents import Agent, FunctionTool, RunContextWrapper, ToolOrigin, ToolOriginType
+from agents.mcp import MCPServer as AgentsMCPServer
+from agents.mcp import server as sdk_server
+from agents.tool import get_function_tool_origin
+from django.conf import settings
+from mcp.client.session import ClientSession
+from mcp.shared.exceptions import MCPError
+from mcp_types import CONNECTION_CLOSED
+
+from mcp_servers.errors import MCPCallTimeout
+from mcp_servers.pool import TimedSession, session_closed
+from mcp_servers.transports import MCPServerWebSocket, Transport
+from tests.mcp_servers.conftest import children, demo_serve
+
+
+def params(**fields: Any) -> dict[str, Any]:
+    """Launch params as `MCPServer.launch_params()` returns them."""
+    defaults = {
+        "transport": "stdio",
+        "command": sys.executable,
+        "args": [],
+        "cwd": str(settings.BASE_DIR),
+        "url": "",
+        "env": {},
+        "headers": {},
+        "connect_timeout": 15,
+        "call_timeout": 10,
+    }
+    return {**defaults, **fields}
+
+
+@asynccontextmanager
+async def connected(server: AgentsMCPServer) -> AsyncIterator[AgentsMCPServer]:
+    """Open and close the server in the caller's task, as the pool's owner task does."""
+    await server.connect()
+    try:
+        yield server
+    finally:
+        await server.cleanup()
+
+
+def demo_stdio(label: str) -> AgentsMCPServer:
+    """The demo server over stdio, built as the pool builds it; `label` finds its process."""
+    return Transport.for_kind("stdio").build(
+        name="demo", params=params(args=["-m", "mcp_servers.demo", f"--label={label}"]), options={}
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_ws_url() -> Iterator[str]:
+    yield from demo_serve("websocket")
+
+
+class RecordingSession:
+    """Stands in for the SDK's session and notes which of its methods the SDK reached through `server.session`."""
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+        self.used: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        self.used.append(name)
+        return getattr(self._session, name)
+
+
+# --- mcp_servers.pool.session_closed(): `session._dispatcher._closed` ----------------------------------------
+
+
+async def test_it_sees_a_session_close_in_the_dispatcher_flag_once_the_server_process_dies():
+    async with connected(demo_stdio("seam-closed")) as server:
+        session = server.session
+        dispatcher = getattr(session, "_dispatcher", None)
+        assert dispatcher is not None, (
+            "mcp's ClientSession has no `_dispatcher` any more. mcp_servers.pool.session_closed() reads "
+            "`session._dispatcher._closed` to notice a crashed server or a dropped socket; without it every dead "
+            "connection looks alive until a call fails. Find the SDK's new closed flag and use it there."
+        )
+        assert isinstance(getattr(dispatcher, "_closed", None), bool), (
+            f"mcp's {type(dispatcher).__name__} has no boolean `_closed` any more. mcp_servers.pool.session_closed() "
+            "reads it to notice a dead connection; find the SDK's new closed flag and use it there."
+        )
+        assert session_closed(session) is False, (
+            "`session._dispatcher._closed` is true on a session that is open: its meaning changed, and "
+            "mcp_servers.pool.session_closed() would drop every connection as dead."
+        )
+        assert session_closed(TimedSession(session, server_name="demo", call_timeout=10)) is False
+
+        (pid,) = [pid for pid, cmdline in children() if "--label=seam-closed" in cmdline]
+        os.kill(pid, signal.SIGKILL)
+        # The public way to learn of it: the next request fails as `CONNECTION_CLOSED`, which TimedSession reads too.
+        with pytest.raises(MCPError) as lost:
+            await asyncio.wait_for(session.send_ping(), timeout=10)
+        assert lost.value.code == CONNECTION_CLOSED, (
+            f"A request to a dead stdio server failed with code {lost.value.code}, not CONNECTION_CLOSED: "
+            "mcp_servers.pool.TimedSession.call_tool() no longer tells a lost server from a tool error."
+        )
+        assert session_closed(session) is True, (
+            "`session._dispatcher._closed` stays false after the server process died: its meaning changed, and "
+            "the pool would keep lending a dead connection. Fix mcp_servers.pool.session_closed()."
+        )
+        assert session_closed(TimedSession(session, server_name="demo", call_timeout=10)) is True
+
+
+# --- mcp_servers.pool.Connection.own(): `server.session = TimedSession(...)` ---------------------------------
+
+
+async def test_it_lists_and_calls_tools_through_the_session_attribute_the_pool_replaces():
+    async with connected(demo_stdio("seam-session")) as server:
+        real = server.session
+        assert isinstance(real, ClientSession), (
+            f"The Agents SDK's `server.session` is a {type(real).__name__}, not mcp's ClientSession: "
+            "mcp_servers.pool.TimedSession wraps it and calls `call_tool(..., progress_callback=...)` on it."
+        )
+        recording = RecordingSession(real)
+        server.session = recording
+        try:
+            server.invalidate_tools_cache()
+            names = {tool.name for tool in await server.list_tools()}
+            result = await server.call_tool("add", {"a": 1, "b": 2})
+        finally:
+            server.session = real
+    assert "add" in names
+    assert result.content[0].text == "3"
+    for method in ("list_tools", "call_tool"):
+        assert method in recording.used, (
+            f"The Agents SDK's {type(server).__name__}.{method}() no longer goes through `self.session`, so the "
+            "TimedSession that mcp_servers.pool.Connection.own() puts there is bypassed: tool calls would have no "
+            "timeout and no progress extension. Find the SDK's new hook for them."
+        )
+
+
+async def test_it_times_out_a_tool_call_through_the_swapped_in_timed_session():
+    async with connected(demo_stdio("seam-timeout")) as server:
+        real = server.session
+        server.session = TimedSession(real, server_name="demo", call_timeout=0.5)
+        try:
+            with pytest.raises(MCPCallTimeout, match=r"did not answer within 0\.5 s"):
+                await server.call_tool("wait", {"seconds": 30})
+        finally:
+            server.session = real
+
+
+def test_it_offers_the_progress_callback_the_timed_session_passes():
+    parameters = inspect.signature(ClientSession.call_tool).parameters
+    assert "progress_callback" in parameters, (
+        "mcp's ClientSession.call_tool() takes no `progress_callback` any more: mcp_servers.pool.TimedSession "
+        "passes one so a tool that reports progress keeps its call alive past the timeout."
+    )
+
+
+# --- mcp_servers.transports.MCPServerWebSocket: `agents.mcp.server._MCPServerWithClientSession` ----------------
+
+
+def test_it_still_offers_the_client_session_base_the_websocket_server_extends():
+    base = getattr(sdk_server, "_MCPServerWithClientSession", None)
+    assert base is not None, (
+        "agents.mcp.server._MCPServerWithClientSession is gone. mcp_servers.transports.MCPServerWebSocket extends "
+        "it to reach MCP servers over WebSocket; base it on whatever the SDK's stdio/SSE/HTTP servers now share."
+    )
+    assert issubclass(MCPServerWebSocket, base)
+    assert base.__abstractmethods__ <= {"create_streams", "name"}, (
+        f"The SDK's client session base now leaves {sorted(base.__abstractmethods__)} abstract: "
+        "mcp_servers.transports.MCPServerWebSocket implements only `create_streams` and `name`."
+    )
+    assert not inspect.isabstract(MCPServerWebSocket)
+    for method in ("connect", "cleanup", "list_tools", "call_tool", "invalidate_tools_cache"):
+        assert callable(getattr(base, method, None)), f"The SDK's client session base has no `{method}()` any more."
+    options = Transport.common_options(name="demo", params=params(), options={})
+    accepted = inspect.signature(base.__init__).parameters
+    missing = sorted(set(options) - {"name"} - set(accepted))
+    assert not missing, (
+        f"The SDK's client session base no longer takes {missing}: mcp_servers.transports.MCPServerWebSocket "
+        "passes the pool's common options to it."
+    )
+
+
+async def test_it_connects_lists_and_calls_a_tool_over_the_websocket_server(demo_ws_url):
+    server = Transport.for_kind("websocket").build(name="demo", params=params(url=demo_ws_url), options={})
+    assert isinstance(server, MCPServerWebSocket)
+    async with connected(server):
+        assert isinstance(server.session, ClientSession)
+        names = {tool.name for tool in await server.list_tools()}
+        result = await server.call_tool("echo", {"message": "hi"})
+    assert "echo" in names
+    assert result.content[0].text == "Echo: hi"
+    assert server.session is None
+
+
+# --- assistants.services.assistant_agent_build(): which server each tool came from ---------------------------
+
+
+@pytest.mark.parametrize("prefixed", [False, True])
+async def test_it_names_each_mcp_tools_server_in_the_public_tool_origin(prefixed):
+    async with connected(demo_stdio("seam-origin")) as server:
+        agent = Agent(name="probe", mcp_servers=[server], mcp_config={"include_server_in_tool_names": prefixed})
+        tools = await agent.get_mcp_tools(RunContextWrapper(context=None))
+        raw_names = {tool.name for tool in await server.list_tools()}
+    assert tools
+    for tool in tools:
+        assert isinstance(tool, FunctionTool), f"The SDK built MCP tool {tool.name!r} as a {type(tool).__name__}."
+        assert (tool.name not in raw_names) == prefixed
+        assert get_function_tool_origin(tool) == ToolOrigin(type=ToolOriginType.MCP, mcp_server_name="demo"), (
+            "agents.tool.get_function_tool_origin() no longer names an MCP tool's server: "
+            "assistants.services.assistant_agent_build() reads it to record each tool call's server on its run step."
+        )
