@@ -4,7 +4,8 @@ Several Daphne processes serve one site, so the values live in prometheus_client
 (`PROMETHEUS_MULTIPROC_DIR`, set from the METRICS_DIR setting before anything imports the client) and
 `/metrics` adds up every process's file.
 
-Files of processes that are gone are folded in when a process starts (`metrics_directory_tidy`): their
+Files of processes that are gone are folded in when a process starts and on every scrape
+(`metrics_directory_tidy`): their
 counters and histograms are added into one `*_archive.db` file per type, so totals never go backwards
 and the directory does not grow by a file set per restart; their live gauges (open sockets, queued
 runs, MCP connections) are dropped, since what a dead process held is no longer held. The directory
@@ -24,8 +25,9 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.mmap_dict import MmapedDict
+from prometheus_client.multiprocess import MultiProcessCollector
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +98,18 @@ def metrics_directory_tidy(directory: str | os.PathLike[str] | None = None) -> i
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return removed
+
+
+def metrics_exposition(directory: str | os.PathLike[str]) -> bytes:
+    """Every process's metrics in `directory`, added up, in the Prometheus text format.
+
+    The directory is tidied first, so a process that died without stopping (kill -9) no longer counts as
+    holding its sockets and connections from the next scrape on.
+    """
+    metrics_directory_tidy(directory)
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(directory))
+    return generate_latest(registry)
 
 
 def _own_stale_gauges_drop() -> None:

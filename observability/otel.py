@@ -113,7 +113,8 @@ class OtelBridge:
             self.ids.want(trace_id=_hex_id(trace_id, 32), span_id=_hex_id(span_id, 16))
             return self.tracer.start_span(name, context=context, **options)
 
-    def trace_start(self, trace: SdkTrace, metadata: dict[str, str]) -> None:
+    @staticmethod
+    def _root_attributes(trace: SdkTrace, metadata: dict[str, str]) -> dict[str, str]:
         attributes = {
             "gen_ai.conversation.id": metadata.get("thread_id") or str(getattr(trace, "group_id", "") or ""),
             "switchboard.run.id": metadata.get("run_id", ""),
@@ -121,6 +122,9 @@ class OtelBridge:
             "gen_ai.provider.name": metadata.get("provider", ""),
             "gen_ai.request.model": metadata.get("model", ""),
         }
+        return {key: value for key, value in attributes.items() if value}
+
+    def trace_start(self, trace: SdkTrace, metadata: dict[str, str]) -> None:
         root = self._start(
             str(trace.name or "trace"),
             trace_id=trace.trace_id,
@@ -128,7 +132,7 @@ class OtelBridge:
             parent=None,
             kind=SpanKind.INTERNAL,
             start_time=time.time_ns(),
-            attributes={key: value for key, value in attributes.items() if value},
+            attributes=self._root_attributes(trace, metadata),
         )
         with self._lock:
             self._roots[trace.trace_id] = root
@@ -220,6 +224,8 @@ class OtelBridge:
             span.end(end_time=now)
         if root is None:
             return
+        # What the run learnt about itself after the trace began (its user, its provider).
+        root.set_attributes(self._root_attributes(trace, state.metadata))
         if state.status:
             root.set_attribute("switchboard.run.status", state.status)
         if state.status in FAILED_STATUSES:

@@ -48,6 +48,15 @@ CONTENT_KEYS = frozenset(
 SECRET_WORDS = ("key", "token", "secret", "password", "authorization", "cookie", "credential", "header", "env")
 REJECTED = "manually rejected"  # how the SDK words a tool call the user denied
 
+# Trace columns filled from the trace's metadata: (column, metadata key, size).
+TRACE_METADATA_COLUMNS = (
+    ("thread_id", "thread_id", 64),
+    ("user_id", "user_id", 64),
+    ("assistant_id", "assistant_id", 64),
+    ("provider", "provider", 200),
+    ("model", "model", 200),
+)
+
 KIND_OF_TYPE = {
     "agent": "agent",
     "response": "model",
@@ -146,7 +155,8 @@ class TraceState:
     """What the processor keeps about one open trace."""
 
     trace_id: str
-    metadata: dict[str, str]
+    # The trace's own metadata object: a run's trace learns more about its run (user, provider) once claimed.
+    raw_metadata: Any = None
     started: float = field(default_factory=time.time)
     open_models: list[str] = field(default_factory=list)
     last_model: str | None = None
@@ -161,6 +171,10 @@ class TraceState:
     status: str = ""
     error_code: str = ""
     error: str = ""
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return _metadata(self.raw_metadata)
 
     @property
     def assistant(self) -> str:
@@ -359,7 +373,11 @@ def _trace_end_apply(trace_model: Any, fields: dict[str, Any]) -> None:
     started = trace_model.objects.filter(pk=fields["trace_id"]).values_list("started_at", flat=True).first()
     ended = fields["ended_at"]
     # A run resumed after an approval may trace under the same id again: its totals add up.
+    metadata = fields["metadata"]
+    known = {name: metadata[key][:size] for name, key, size in TRACE_METADATA_COLUMNS if metadata.get(key)}
     trace_model.objects.filter(pk=fields["trace_id"]).update(
+        **known,
+        metadata=metadata,
         ended_at=ended,
         duration_ms=max(0, int((ended - started).total_seconds() * 1000)) if started else fields["duration_ms"],
         status=fields["status"],
@@ -437,8 +455,8 @@ class TraceStore(TracingProcessor):
 
     def on_trace_start(self, trace: SdkTrace) -> None:
         try:
-            metadata = _metadata(getattr(trace, "metadata", None))
-            state = TraceState(trace_id=trace.trace_id, metadata=metadata)
+            state = TraceState(trace_id=trace.trace_id, raw_metadata=getattr(trace, "metadata", None))
+            metadata = state.metadata
             with self._lock:
                 self._traces[trace.trace_id] = state
             self._put(
@@ -563,6 +581,7 @@ class TraceStore(TracingProcessor):
                     "end",
                     {
                         "trace_id": state.trace_id,
+                        "metadata": state.metadata,
                         "ended_at": timezone.now(),
                         "duration_ms": int(seconds * 1000),
                         "status": status,

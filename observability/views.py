@@ -7,9 +7,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client import CONTENT_TYPE_LATEST
 
+from core.metrics import metrics_exposition
 from observability.selectors import run_traces_get, waterfall_build
 
 
@@ -41,6 +41,4 @@ def metrics(request: HttpRequest) -> HttpResponse:
             return response
         if not request.user.is_staff:
             return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(settings.METRICS_DIR))
-    return HttpResponse(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(metrics_exposition(settings.METRICS_DIR), content_type=CONTENT_TYPE_LATEST)

@@ -63,3 +63,27 @@ def run_trace(run: Run, *, trace_id: str | None = None, status: str = "completed
         yield trace
         with agents.custom_span("run.end", {"status": status, "error_code": "" if status == "completed" else "x"}):
             pass
+
+
+def metric_value(text: str, sample: str, **labels: str) -> float:
+    """One sample's value in a Prometheus text exposition (0 when absent), after checking that it parses."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for found in family.samples:
+            if found.name == sample and all(found.labels.get(k) == v for k, v in labels.items()):
+                return found.value
+    return 0.0
+
+
+@pytest.fixture
+def metrics_token(settings) -> str:
+    settings.METRICS_TOKEN = "scrape-" + secrets.token_hex(8)
+    return settings.METRICS_TOKEN
+
+
+@pytest.fixture
+def unique() -> str:
+    """A suffix for label values (provider, model, server names), so concurrent test processes sharing the
+    metrics directory never move the series a test looks at."""
+    return secrets.token_hex(4)

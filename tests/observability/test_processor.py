@@ -259,3 +259,21 @@ def _processors(env: dict[str, str]) -> list[str]:
 def test_it_replaces_the_vendor_exporter_unless_agents_tracing_is_on():
     assert _processors({}) == ["TraceStore"]
     assert _processors({"AGENTS_TRACING": "1"}) == ["BatchTraceProcessor", "TraceStore"]
+
+
+def test_it_files_a_trace_under_what_its_run_learnt_after_the_trace_began(store, run):
+    """The executor opens a run's trace before it has read the run; the rest of the metadata follows."""
+    trace_id = new_trace_id()
+    metadata = {"run_id": run.pk}
+    with agents.trace("switchboard-run", trace_id=trace_id, metadata=metadata):
+        metadata |= {"thread_id": run.conversation_id, "user_id": str(run.conversation.owner_id), "provider": "P"}
+        _model_call()
+    store.force_flush()
+    trace = Trace.objects.get(pk=trace_id)
+    assert (trace.run, trace.thread_id, trace.user_id, trace.provider) == (
+        run,
+        run.conversation_id,
+        str(run.conversation.owner_id),
+        "P",
+    )
+    assert Span.objects.get(trace_id=trace_id, kind="model").provider == "P"

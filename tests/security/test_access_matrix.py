@@ -95,6 +95,7 @@ PAGES = [
     ("POST", "/conversations/{thread}/delete/", 302),
     ("GET", "/conversations/{thread}/export.md", 200),
     ("GET", "/conversations/{thread}/export.json", 200),
+    ("GET", "/conversations/{thread}/runs/{run}/trace/", 200),
     ("POST", "/settings/tokens/{token}/revoke", 302),
 ]
 
@@ -282,6 +283,7 @@ ADMIN = [
     "/admin/chat/conversation/",
     "/admin/chat/message/",
     "/admin/core/auditentry/",
+    "/admin/observability/trace/",
 ]
 
 
