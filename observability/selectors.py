@@ -20,6 +20,8 @@ TICKS = 4
 def duration_text(ms: float | None) -> str:
     if ms is None:
         return "—"
+    if ms == 0:
+        return "0 ms"
     if ms < 1:
         return f"{ms:.2f} ms"
     if ms < 1000:
@@ -101,7 +103,7 @@ def _details(span: Span) -> list[str]:
         if span.outcome in (Span.Outcome.DENIED, Span.Outcome.PENDING):
             details.append(span.get_outcome_display().lower())
     elif span.server:
-        details.append(span.server)
+        details.append(span.server + (f" ({span.transport})" if span.transport else ""))
     if span.error:
         details.append(str(span.error.get("message", "error")))
     return details
