@@ -277,3 +277,21 @@ def test_it_files_a_trace_under_what_its_run_learnt_after_the_trace_began(store,
         "P",
     )
     assert Span.objects.get(trace_id=trace_id, kind="model").provider == "P"
+
+
+def test_it_counts_a_tool_call_marked_failed_from_inside_it(store, run):
+    from core.tracing import current_span_error_mark
+
+    trace_id = new_trace_id()
+    with run_trace(run, trace_id=trace_id):
+        with agents.function_span("add", input='{"a": "x"}') as span:
+            span.span_data.mcp_data = {"server": "demo"}
+            current_span_error_mark(message="MCP tool returned an error", data={"is_error": True})
+        current_span_error_mark(message="no span is open here: nothing happens")
+    store.force_flush()
+    tool = Span.objects.get(trace_id=trace_id, kind="tool")
+    assert tool.outcome == "error" and tool.error == {
+        "message": "MCP tool returned an error",
+        "data": {"is_error": True},
+    }
+    assert Trace.objects.get(pk=trace_id).tool_failures == 1
