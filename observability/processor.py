@@ -658,7 +658,11 @@ class TraceStore(TracingProcessor):
             logger.warning("Could not store %d trace item(s); they are dropped", len(batch), exc_info=True)
 
     def force_flush(self) -> None:
-        """Store everything queued so far, and send it on to OpenTelemetry; return when done."""
+        """Store everything queued so far, and send it on to OpenTelemetry; return when done.
+
+        It waits for the writer thread, which on an in-memory SQLite database writes through the async ORM's
+        thread: never call it from that thread (in async code, `await asyncio.to_thread(store.force_flush)`).
+        """
         # Also when the queue looks empty: the writer may be storing the last batch right now.
         if self._queue or (self._thread is not None and self._thread.is_alive()):
             done = threading.Event()

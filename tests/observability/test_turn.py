@@ -43,7 +43,7 @@ def world(alice, unique):
     return {"provider": provider, "server": server, "assistant": assistant, "run": run, "user": alice}
 
 
-async def _turn(world: dict, content: str) -> tuple[str, agents.Usage]:
+async def _turn(world: dict, content: str, *, sensitive: bool = False) -> tuple[str, agents.Usage]:
     """One run, traced as the executor does it: metadata, Switchboard's spans, first token, run.end."""
     run, assistant, server = world["run"], world["assistant"], world["server"]
     trace_id = f"trace_{secrets.token_hex(16)}"
@@ -64,7 +64,7 @@ async def _turn(world: dict, content: str) -> tuple[str, agents.Usage]:
         result = Runner.run_streamed(
             build.agent,
             input=[{"role": "user", "content": content}],
-            run_config=RunConfig(trace_include_sensitive_data=False, workflow_name="switchboard-run"),
+            run_config=RunConfig(trace_include_sensitive_data=sensitive, workflow_name="switchboard-run"),
         )
         first = True
         async for event in result.stream_events():
@@ -144,3 +144,13 @@ async def test_it_marks_a_tool_call_that_failed(world, store):
     assert tool.outcome == "error" and tool.failed and tool.server == server.name
     trace = await Trace.objects.aget(pk=trace_id)
     assert (trace.tool_calls, trace.tool_failures) == (1, 1)
+
+
+async def test_it_keeps_only_sizes_when_the_sdk_hands_it_contents(world, store):
+    """With sensitive data on, the SDK puts prompts, answers and tool arguments on its spans: only sizes stay."""
+    trace_id, _ = await _turn(world, '/echo {"message": "a very private note"}', sensitive=True)
+    await asyncio.to_thread(store.force_flush)
+    tool = await Span.objects.aget(trace_id=trace_id, kind="tool")
+    assert tool.argument_bytes == len('{"message": "a very private note"}') and tool.result_bytes > 0
+    stored = [row async for row in Span.objects.filter(trace_id=trace_id).values()]
+    assert "a very private note" not in repr(stored)
