@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from assistants.models import Assistant, Provider
@@ -22,7 +21,7 @@ from assistants.services import (
     mcp_server_usable,
     provider_usable,
 )
-from core.api import ApiError, api_view, body_parse, fields_check, invalid, not_found, number, page, page_params, string
+from core.api import api_view, body_parse, fields_check, invalid, number, page, page_params, string
 from mcp_servers.models import MCPServer
 
 FIELDS = (
@@ -40,26 +39,6 @@ UNSUPPORTED = ("tool_resources", "reasoning_effort")
 DEFAULT_NAME = "Assistant"
 # The services name fields as the model does; the API names them as OpenAI does.
 PARAMS = {"mcp_servers": "tools", "provider": "model"}
-
-
-def assistant_api_error(exc: Exception) -> ApiError | None:
-    if isinstance(exc, Assistant.DoesNotExist):
-        return not_found(str(exc) or "No assistant found.")
-    if isinstance(exc, PermissionDenied):
-        return ApiError(403, str(exc) or "You may not change this assistant.", code="permission_denied")
-    if isinstance(exc, ValidationError):
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {"": exc.messages}
-        field, messages = next(iter(errors.items()))
-        param = PARAMS.get(field, field) if field not in ("", "__all__") else None
-        return invalid(f"{param or 'request'}: {' '.join(messages)}", param=param, code="invalid_value")
-    return None
-
-
-def _assistant(user: Any, assistant_id: str, *, for_update: bool = False) -> Assistant:
-    try:
-        return assistant_get(user=user, assistant_id=assistant_id, for_update=for_update)
-    except Assistant.DoesNotExist:
-        raise not_found(f"No assistant found with id '{assistant_id}'.") from None
 
 
 def _provider_and_model(user: Any, model: str) -> tuple[Provider, str]:
@@ -141,7 +120,7 @@ def assistant_fields_parse(user: Any, data: dict[str, Any], *, assistant: Assist
     return fields
 
 
-@api_view("GET", "POST", errors=assistant_api_error)
+@api_view("GET", "POST", params=PARAMS)
 def assistants(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         fields = assistant_fields_parse(request.user, body_parse(request))
@@ -153,11 +132,11 @@ def assistants(request: HttpRequest) -> HttpResponse:
     return JsonResponse(page(queryset, params, assistant_object))
 
 
-@api_view("GET", "POST", "DELETE", errors=assistant_api_error)
+@api_view("GET", "POST", "DELETE", params=PARAMS)
 def assistant_detail(request: HttpRequest, assistant_id: str) -> HttpResponse:
     if request.method == "GET":
-        return JsonResponse(assistant_object(_assistant(request.user, assistant_id)))
-    assistant = _assistant(request.user, assistant_id, for_update=True)
+        return JsonResponse(assistant_object(assistant_get(user=request.user, assistant_id=assistant_id)))
+    assistant = assistant_get(user=request.user, assistant_id=assistant_id, for_update=True)
     if request.method == "DELETE":
         assistant_delete(user=request.user, assistant=assistant)
         return JsonResponse({"id": assistant_id, "object": "assistant.deleted", "deleted": True})

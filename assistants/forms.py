@@ -6,11 +6,11 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from assistants.models import Assistant, Provider
 from assistants.services import mcp_server_usable, provider_usable
+from core.errors import ServiceError
 from mcp_servers.models import MCPServer
 
 
@@ -61,10 +61,10 @@ class AssistantForm(forms.ModelForm):
         """The cleaned values, ready for assistant_create or assistant_update."""
         return {name: self.cleaned_data[name] for name in self.Meta.fields}
 
-    def add_service_errors(self, error: ValidationError) -> None:
+    def add_service_errors(self, error: ServiceError) -> None:
         """Show a service's field errors next to their fields, and any other under the form."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
+        if not error.fields:
+            self.add_error(None, error.message)
             return
-        for field, errors in error.error_dict.items():
+        for field, errors in error.fields.items():
             self.add_error(field if field in self.fields else None, errors)

@@ -11,13 +11,14 @@ from agents import Agent, ModelSettings, ModelTracing, RunContextWrapper
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.tool import FunctionTool, get_function_tool_origin
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
 
 from assistants.errors import provider_error_describe
 from assistants.factory import model_build, model_settings_build
 from assistants.models import Assistant, Provider
+from core.errors import ServiceError
 from mcp_servers.models import MCPServer
 from mcp_servers.services import mcp_server_connect
 
@@ -139,12 +140,15 @@ def assistant_can_edit(*, user: AbstractBaseUser, assistant: Assistant) -> bool:
 def assistant_get(*, user: AbstractBaseUser, assistant_id: str, for_update: bool = False) -> Assistant:
     """One assistant the user may use; `for_update` also requires that they may change it.
 
-    Another user's assistant raises Assistant.DoesNotExist, so it looks the same as one that does not exist;
-    a shared one a non-superuser may see but not change raises PermissionDenied.
+    Another user's assistant is `not_found`, so it looks the same as one that does not exist; a shared one a
+    non-superuser may see but not change is `permission_denied`.
     """
-    assistant = Assistant.objects.usable_by(user).select_related("provider").get(pk=assistant_id)
+    try:
+        assistant = Assistant.objects.usable_by(user).select_related("provider").get(pk=assistant_id)
+    except (Assistant.DoesNotExist, ValueError, TypeError):
+        raise ServiceError.not_found("assistant", assistant_id) from None
     if for_update and not assistant_can_edit(user=user, assistant=assistant):
-        raise PermissionDenied("Only an administrator can change a shared assistant.")
+        raise ServiceError("permission_denied", "Only an administrator can change a shared assistant.")
     return assistant
 
 
@@ -171,7 +175,7 @@ def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
 def _assistant_clean(
     *, user: AbstractBaseUser, assistant: Assistant, mcp_servers: list[MCPServer] | None, provider_changed: bool
 ) -> None:
-    """Validate an unsaved assistant and its servers; raise ValidationError with errors per field."""
+    """Validate an unsaved assistant and its servers; refuse with the errors per field."""
     errors: dict[str, list[str]] = {}
     try:
         assistant.full_clean(exclude=["owner", "mcp_servers"])
@@ -191,13 +195,13 @@ def _assistant_clean(
         if added - allowed:
             errors.setdefault("mcp_servers", []).append("Choose only MCP servers you may use.")
     if errors:
-        raise ValidationError(errors)
+        raise ServiceError.invalid(errors)
 
 
 def _unknown_fields(fields: Iterable[str]) -> None:
     unknown = sorted(set(fields) - ASSISTANT_FIELDS)
     if unknown:
-        raise ValidationError({name: ["Unknown field."] for name in unknown})
+        raise ServiceError.invalid({name: ["Unknown field."] for name in unknown})
 
 
 def assistant_create(
@@ -220,7 +224,7 @@ def assistant_create(
         # The first one set up: on a fresh install, the offline provider.
         provider = provider_usable(user=user).order_by("pk").first()
         if provider is None:
-            raise ValidationError({"provider": ["No provider is enabled; ask an administrator to add one."]})
+            raise ServiceError.invalid({"provider": ["No provider is enabled; ask an administrator to add one."]})
     assistant = Assistant(
         owner=user,
         name=name.strip() if isinstance(name, str) else name,

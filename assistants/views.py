@@ -6,7 +6,7 @@ import copy
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from assistants import services
 from assistants.forms import AssistantForm
 from assistants.models import Assistant
+from core.errors import ServiceError
 
 
 def _posted(request: HttpRequest) -> QueryDict | None:
@@ -21,10 +22,12 @@ def _posted(request: HttpRequest) -> QueryDict | None:
 
 
 def _assistant_or_404(request: HttpRequest, asst_id: str, *, for_update: bool = False) -> Assistant:
-    # PermissionDenied (a shared assistant a user may see but not change) propagates and becomes a 403.
     try:
         return services.assistant_get(user=request.user, assistant_id=asst_id, for_update=for_update)
-    except Assistant.DoesNotExist:
+    except ServiceError as exc:
+        # A shared assistant a user may see but not change is a 403; anything else looks missing.
+        if exc.code == "permission_denied":
+            raise PermissionDenied(exc.message) from None
         raise Http404("Assistant not found") from None
 
 
@@ -49,7 +52,7 @@ def assistant_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             assistant = services.assistant_create(user=request.user, **form.service_fields())
-        except ValidationError as exc:
+        except ServiceError as exc:
             form.add_service_errors(exc)
         else:
             messages.success(request, f"Created {assistant.name}.")
@@ -81,7 +84,7 @@ def assistant_edit(request: HttpRequest, asst_id: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             updated = services.assistant_update(user=request.user, assistant=assistant, **form.service_fields())
-        except ValidationError as exc:
+        except ServiceError as exc:
             form.add_service_errors(exc)
         else:
             messages.success(request, f"Saved {updated.name}.")

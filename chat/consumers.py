@@ -10,10 +10,9 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import markdown, selectors, services
-from chat.errors import ServiceError
+from chat import markdown, selectors, services, timeline
 from chat.events import conversation_group, events_of
-from chat.models import Conversation
+from core.errors import ServiceError
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
@@ -31,8 +30,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
         try:
-            await database_sync_to_async(selectors.conversation_get)(user=user, thread_id=thread_id)
-        except Conversation.DoesNotExist:
+            await database_sync_to_async(selectors.conversation_get_for_user)(user=user, conversation_id=thread_id)
+        except ServiceError:
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.thread_id = thread_id
@@ -88,39 +87,50 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def on_message_create(self, frame: dict[str, Any]) -> None:
         if "content" not in frame:
             raise ServiceError("invalid_content", "message.create needs 'content'.")
-        await services.message_create(user=self.scope["user"], thread_id=self.thread_id, content=frame["content"])
-
-    async def on_run_cancel(self, frame: dict[str, Any]) -> None:
-        await services.run_cancel(user=self.scope["user"], run_id=frame.get("run_id"))
-
-    async def on_run_decision(self, frame: dict[str, Any]) -> None:
-        await services.run_approve(
-            user=self.scope["user"],
-            run_id=frame.get("run_id"),
-            tool_call_id=frame.get("tool_call_id"),
-            approve=frame["type"] == "run.approve",
-            reason=frame.get("reason") if isinstance(frame.get("reason"), str) else "",
+        await services.message_create(
+            user=self.user, conversation_id=self.thread_id, content=frame["content"], answer=True
         )
 
-    async def on_thread_snapshot(self, frame: dict[str, Any]) -> None:
-        # The page asks on every (re)connect. The socket joined the group before this read, so nothing
-        # falls between the snapshot and the live events; an overlap is harmless: the page upserts by id
-        # and a completed message carries its full text.
-        snapshot = await database_sync_to_async(selectors.conversation_snapshot)(conversation_id=self.thread_id)
-        await self.send_event("thread.snapshot", snapshot)
+    async def on_run_cancel(self, frame: dict[str, Any]) -> None:
+        await services.run_cancel(user=self.user, run_id=frame.get("run_id"), conversation_id=self.thread_id)
+
+    async def on_run_approve(self, frame: dict[str, Any]) -> None:
+        await services.run_approve(user=self.user, run_id=frame.get("run_id"), tool_call_id=frame.get("tool_call_id"))
+
+    async def on_run_deny(self, frame: dict[str, Any]) -> None:
+        reason = frame.get("reason") if isinstance(frame.get("reason"), str) else ""
+        await services.run_deny(
+            user=self.user, run_id=frame.get("run_id"), tool_call_id=frame.get("tool_call_id"), reason=reason
+        )
+
+    async def on_thread_resync(self, frame: dict[str, Any]) -> None:
+        # The page asks on every (re)connect and when a run ends. The socket joined the group before this read,
+        # so nothing falls between the answer and the live events; an overlap is harmless: the page replaces
+        # entries by key, and a final entry carries its whole text.
+        snapshot = frame["type"] == "thread.snapshot"
+        after = frame.get("after") if isinstance(frame.get("after"), str) and not snapshot else None
+        answer = await database_sync_to_async(timeline.resync_answer)(
+            conversation_id=self.thread_id, after=after or None, objects=snapshot
+        )
+        await self.send_event(frame["type"], answer)
 
     async def on_message_regenerate(self, frame: dict[str, Any]) -> None:
-        await services.run_regenerate(user=self.scope["user"], thread_id=self.thread_id)
+        await services.run_regenerate(user=self.user, conversation_id=self.thread_id)
 
     async def on_ping(self, frame: dict[str, Any]) -> None:
         await self.send_event("pong", {})
 
+    @property
+    def user(self) -> Any:
+        return self.scope["user"]
+
     handlers = {
         "message.create": on_message_create,
         "run.cancel": on_run_cancel,
-        "run.approve": on_run_decision,
-        "run.deny": on_run_decision,
-        "thread.snapshot": on_thread_snapshot,
+        "run.approve": on_run_approve,
+        "run.deny": on_run_deny,
+        "thread.resync": on_thread_resync,
+        "thread.snapshot": on_thread_resync,  # the whole timeline: a resync without a cursor
         "message.regenerate": on_message_regenerate,
         # Retry after a failed, stopped or expired run is the same workflow: answer the last message again.
         "run.retry": on_message_regenerate,
@@ -132,4 +142,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             if event in ("thread.message.completed", "thread.message.incomplete"):
                 # The page swaps its live plain text for the server's sanitized Markdown.
                 data = markdown.message_html_add(data)
-            await self.send_event(event, data)
+            entry = timeline.event_entry(event, data)
+            frame = {"event": event, "data": data}
+            if entry is not None:
+                frame["entry"] = entry  # the page inserts the server's fragment: one source of the markup
+            await self.send(text_data=json.dumps(frame))

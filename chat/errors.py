@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from agents.exceptions import MaxTurnsExceeded, ModelBehaviorError, UserError
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from assistants.errors import provider_error_describe
 from assistants.services import AssistantUnavailable
+from chat.models import Run
+from core.errors import ServiceError
 from mcp_servers.errors import MCPConnectError, MCPConnectionLost
 
+SHUTDOWN_MESSAGE = "The server shut down before the run finished."
 
-class ServiceError(Exception):
-    """A refused request: a stable code and a message safe to show."""
 
-    def __init__(self, code: str, message: str, *, param: str | None = None, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        # The request field at fault, where there is one: the API reports it as OpenAI does.
-        self.param = param
-        # Seconds until a rate-limited request may be retried (the API's Retry-After).
-        self.retry_after = retry_after
+class ToolCallLimit(Exception):
+    """The run asked for more tool calls than one run may make."""
 
 
 def error_describe(exc: BaseException, *, model: str = "", timeout: float | None = None) -> tuple[str, str]:
@@ -48,3 +47,24 @@ def error_describe(exc: BaseException, *, model: str = "", timeout: float | None
     if isinstance(exc, OperationalError | InterfaceError):
         return "database_unavailable", "The connection to the database dropped during the run. Send the message again."
     return "server_error", f"The run failed unexpectedly ({type(exc).__name__})."
+
+
+def run_ending(exc: BaseException, *, run: Run, expiring: bool = False) -> tuple[str, dict[str, Any]]:
+    """The status a run ends with when this exception stops it, and the fields that say why.
+
+    A cancel is the user's Stop, unless this process is shutting down (`expiring`); a timeout or a limit
+    leaves the run incomplete; anything else is a failure with a message the user can act on.
+    """
+    now = timezone.now()
+    if isinstance(exc, asyncio.CancelledError):
+        if expiring:
+            return Run.Status.EXPIRED, {"last_error_code": "expired", "last_error": SHUTDOWN_MESSAGE}
+        return Run.Status.CANCELLED, {"cancelled_at": now}
+    reason = {TimeoutError: "run_timeout", ToolCallLimit: "max_tool_calls", MaxTurnsExceeded: "max_turns"}.get(
+        type(exc)
+    )
+    if reason is not None:
+        return Run.Status.INCOMPLETE, {"incomplete_reason": reason, "completed_at": now}
+    timeout = run.assistant.provider.timeout if run.assistant else None
+    code, message = error_describe(exc, model=run.model, timeout=timeout)
+    return Run.Status.FAILED, {"failed_at": now, "last_error_code": code, "last_error": message}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -12,6 +12,10 @@ from chat.serializers import message_delta_object
 
 Event = tuple[str, dict[str, Any]]
 DELTA = "thread.message.delta"
+
+
+# Every process's run executor listens here for requests to cancel the runs it owns.
+CONTROL_GROUP = "runs.control"
 
 
 def conversation_group(thread_id: str) -> str:
@@ -36,31 +40,42 @@ def events_of(message: dict[str, Any]) -> list[Event]:
 
 
 class Outbox:
-    """One run's events, sent in order by a task of their own.
+    """A conversation's events, sent in order by a task of their own.
 
-    The run never waits on the channel layer: whatever piles up while a send is in flight goes out in the
-    next one, and text deltas for the same message merge. An idle layer still gets every delta at once.
+    Whoever adds events never waits on the channel layer: whatever piles up while a send is in flight goes out
+    in the next one, and text deltas for the same message merge. An idle layer still gets every delta at once.
     """
 
-    def __init__(self, thread_id: str, *, after: asyncio.Future | None = None) -> None:
+    def __init__(self, thread_id: str) -> None:
         self.thread_id = thread_id
         self.pending: list[list[Any]] = []
         self.task: asyncio.Task | None = None
-        self.after = after  # events sent elsewhere that go first; their failure is their sender's to report
+        self.queued = 0  # events put so far
+        self.sent = 0  # events sent (or failed) so far
+        self.waiters: list[tuple[int, asyncio.Future]] = []
 
-    def put(self, event: str, data: dict[str, Any]) -> None:
+    def put(self, event: str, data: dict[str, Any]) -> int:
+        """Queue one event; return its place in the conversation's order."""
         self._raise_failure()
         self.pending.append([event, data])
-        self._wake()
+        return self._wake()
 
-    def put_delta(self, message_id: str, text: str) -> None:
+    def put_delta(self, message_id: str, text: str) -> int:
         self._raise_failure()
         last = self.pending[-1] if self.pending else None
         if last is not None and last[0] == DELTA and last[1] == message_id:
             last[2].append(text)
         else:
             self.pending.append([DELTA, message_id, [text]])
-        self._wake()
+        return self._wake()
+
+    async def sent_through(self, place: int) -> None:
+        """Wait until every event up to `place` is sent; raise what made its send fail."""
+        if place <= self.sent:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append((place, waiter))
+        await waiter
 
     async def flush(self) -> None:
         """Wait until everything put so far is sent; raise what made a send fail."""
@@ -69,22 +84,70 @@ class Outbox:
 
     def _raise_failure(self) -> None:
         if self.task is not None and self.task.done() and not self.task.cancelled() and self.task.exception():
-            # A send failed: the run hears about it once, at its next event, and may still report its end.
+            # A send failed: the next sender hears about it once, and may still report its end.
             failed, self.task = self.task, None
             failed.result()
 
-    def _wake(self) -> None:
+    def _wake(self) -> int:
+        self.queued += 1
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._drain(), name=f"events:{self.thread_id}")
+        return self.queued
+
+    def _settle(self, error: BaseException | None) -> None:
+        self.sent = self.queued - sum(len(entry[2]) if entry[0] == DELTA else 1 for entry in self.pending)
+        waiting = []
+        for place, waiter in self.waiters:
+            if waiter.done():
+                continue
+            if place > self.sent and error is None:
+                waiting.append((place, waiter))
+            elif error is not None:
+                waiter.set_exception(error)
+            else:
+                waiter.set_result(None)
+        self.waiters = waiting
 
     async def _drain(self) -> None:
-        if self.after is not None:
-            await asyncio.wait([self.after])
-            self.after = None
-        while self.pending:
-            batch, self.pending = self.pending, []
-            events = [
-                (DELTA, message_delta_object(entry[1], "".join(entry[2]))) if entry[0] == DELTA else tuple(entry)
-                for entry in batch
-            ]
-            await events_send(self.thread_id, events)
+        try:
+            while self.pending:
+                batch, self.pending = self.pending, []
+                events = [
+                    (DELTA, message_delta_object(entry[1], "".join(entry[2]))) if entry[0] == DELTA else tuple(entry)
+                    for entry in batch
+                ]
+                await events_send(self.thread_id, events)
+                self._settle(None)
+        except BaseException as exc:
+            self.pending = []
+            self._settle(exc if isinstance(exc, Exception) else ConnectionError("The event send was cancelled."))
+            raise  # kept in the registry: the next sender hears of the failure
+        if _outboxes.get(self.thread_id) is self:
+            del _outboxes[self.thread_id]
+
+
+# One outbox per conversation in this process: everything it says goes out in the order it was said, whether
+# a service announced it (a new message, a cancel) or a run's recorder reported it.
+_outboxes: dict[str, Outbox] = {}
+
+
+def outbox_for(thread_id: str) -> Outbox:
+    outbox = _outboxes.get(thread_id)
+    if outbox is None or (outbox.task is not None and outbox.task.get_loop() is not asyncio.get_running_loop()):
+        outbox = _outboxes[thread_id] = Outbox(thread_id)
+    return outbox
+
+
+def announce_queue(thread_id: str, events: Sequence[Event]) -> Awaitable[None]:
+    """Queue events for everyone watching the conversation, now and after whatever this process queued for it
+    before; await the result to know they were sent."""
+    outbox = outbox_for(thread_id)
+    place = outbox.sent
+    for event, data in events:
+        place = outbox.put(event, data)
+    return outbox.sent_through(place)
+
+
+async def announce(thread_id: str, events: Sequence[Event]) -> None:
+    """Tell everyone watching the conversation, in the order this process said things to it; return once sent."""
+    await announce_queue(thread_id, events)

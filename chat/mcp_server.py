@@ -16,7 +16,6 @@ from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types import ToolAnnotations
@@ -26,19 +25,17 @@ from assistants import api as assistants_api
 from assistants.models import Assistant
 from assistants.serializers import assistant_object
 from assistants.services import assistant_create, assistant_delete, assistant_get, assistant_update
-from chat import services
-from chat.errors import ServiceError
-from chat.models import Conversation, Message, Run, RunStep
+from chat import selectors, services
+from chat.models import Message, Run, RunStep
 from chat.serializers import message_object, run_object, run_step_data, thread_object
 from core.api import LIMIT_DEFAULT, LIMIT_MAX, ApiError, PageParams, page
+from core.errors import ServiceError
 
 # Where the Streamable HTTP endpoint leaves the authenticated user in the request's ASGI scope.
 SCOPE_USER_KEY = "switchboard.user"
 # How long `create_run` waits by default, and at most, before answering with the run as it is.
 RUN_WAIT_DEFAULT_SECONDS = 120.0
 RUN_WAIT_MAX_SECONDS = 600.0
-# After a cancel, how long to wait for the run's task to record that it stopped.
-CANCEL_SETTLE_SECONDS = 5.0
 
 acting_user: ContextVar[AbstractBaseUser | None] = ContextVar("switchboard_mcp_user", default=None)
 
@@ -71,26 +68,12 @@ def request_user(ctx: Context) -> AbstractBaseUser:
     return user
 
 
-def _validation_text(exc: ValidationError) -> str:
-    if hasattr(exc, "error_dict"):
-        parts = [f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items()]
-    else:
-        parts = exc.messages
-    return "Invalid input. " + "; ".join(parts)
-
-
 def _error_text(exc: Exception) -> str | None:
     """Readable text for a refused request; None for anything unexpected."""
     if isinstance(exc, ServiceError):
+        return exc.text()
+    if isinstance(exc, ApiError):  # the API's argument parsers, reused for assistant fields
         return f"{exc.message} (param: {exc.param})" if exc.param else exc.message
-    if isinstance(exc, ApiError):
-        return f"{exc.message} (param: {exc.param})" if exc.param else exc.message
-    if isinstance(exc, ValidationError):
-        return _validation_text(exc)
-    if isinstance(exc, PermissionDenied):
-        return str(exc) or "You may not do that."
-    if isinstance(exc, ObjectDoesNotExist):
-        return str(exc) or "Not found."
     return None
 
 
@@ -165,13 +148,6 @@ def _deleted(object_id: str, kind: str) -> dict[str, Any]:
 # --- Assistants -------------------------------------------------------------------------------------------------
 
 
-def _assistant(user: AbstractBaseUser, assistant_id: str, *, for_update: bool = False) -> Assistant:
-    try:
-        return assistant_get(user=user, assistant_id=assistant_id, for_update=for_update)
-    except Assistant.DoesNotExist:
-        raise ToolError(f"No assistant found with id '{assistant_id}'.") from None
-
-
 def _assistant_fields(
     user: AbstractBaseUser, values: dict[str, Any], *, assistant: Assistant | None = None
 ) -> dict[str, Any]:
@@ -243,7 +219,7 @@ async def create_assistant(
 @_tool("Get an assistant by id.", read_only=True)
 async def get_assistant(ctx: Context, assistant_id: AssistantId) -> dict[str, Any]:
     user = request_user(ctx)
-    return await sync_to_async(lambda: _assistant_read(_assistant(user, assistant_id)))()
+    return await sync_to_async(lambda: _assistant_read(assistant_get(user=user, assistant_id=assistant_id)))()
 
 
 @_tool(
@@ -283,7 +259,7 @@ async def update_assistant(
         values["tools"] = []
 
     def updated() -> dict[str, Any]:
-        assistant = _assistant(user, assistant_id, for_update=True)
+        assistant = assistant_get(user=user, assistant_id=assistant_id, for_update=True)
         fields = _assistant_fields(user, values, assistant=assistant)
         return _assistant_read(assistant_update(user=user, assistant=assistant, **fields))
 
@@ -295,7 +271,7 @@ async def delete_assistant(ctx: Context, assistant_id: AssistantId) -> dict[str,
     user = request_user(ctx)
 
     def deleted() -> dict[str, Any]:
-        assistant_delete(user=user, assistant=_assistant(user, assistant_id, for_update=True))
+        assistant_delete(user=user, assistant=assistant_get(user=user, assistant_id=assistant_id, for_update=True))
         return _deleted(assistant_id, "assistant")
 
     return await sync_to_async(deleted)()
@@ -304,18 +280,12 @@ async def delete_assistant(ctx: Context, assistant_id: AssistantId) -> dict[str,
 # --- Threads and messages ---------------------------------------------------------------------------------------
 
 
-def _thread(user: AbstractBaseUser, thread_id: str) -> Conversation:
-    try:
-        return Conversation.objects.get(pk=thread_id, owner=user)
-    except Conversation.DoesNotExist:
-        raise ToolError(f"No thread found with id '{thread_id}'.") from None
+def _thread(user: AbstractBaseUser, thread_id: str) -> Any:
+    return selectors.conversation_get_for_user(user=user, conversation_id=thread_id)
 
 
 def _run(user: AbstractBaseUser, thread_id: str, run_id: str) -> Run:
-    try:
-        return Run.objects.get(pk=run_id, conversation_id=thread_id, conversation__owner=user)
-    except Run.DoesNotExist:
-        raise ToolError(f"No run found with id '{run_id}' in thread '{thread_id}'.") from None
+    return selectors.run_get_for_user(user=user, run_id=run_id, conversation_id=thread_id)
 
 
 @_tool("Create a thread (a conversation), optionally for an assistant and with initial messages.")
@@ -331,7 +301,9 @@ async def create_thread(
     initial = [message.model_dump() for message in messages or []]
 
     def created() -> dict[str, Any]:
-        conversation = services.thread_create(user=user, assistant_id=assistant_id, metadata=metadata, messages=initial)
+        conversation = services.conversation_create(
+            user=user, assistant_id=assistant_id, metadata=metadata, messages=initial
+        )
         return thread_object(conversation)
 
     return await sync_to_async(created)()
@@ -348,7 +320,7 @@ async def delete_thread(ctx: Context, thread_id: ThreadId) -> dict[str, Any]:
     user = request_user(ctx)
 
     def deleted() -> dict[str, Any]:
-        services.thread_delete(user=user, thread_id=thread_id)
+        services.conversation_delete(user=user, conversation_id=thread_id)
         return _deleted(thread_id, "thread")
 
     return await sync_to_async(deleted)()
@@ -365,13 +337,10 @@ async def create_message(
     role: Annotated[Literal["user", "assistant"], Field(description="Who wrote the message.")] = "user",
     metadata: Metadata = None,
 ) -> dict[str, Any]:
-    user = request_user(ctx)
-
-    def created() -> dict[str, Any]:
-        message = services.message_add(user=user, thread_id=thread_id, content=content, role=role, metadata=metadata)
-        return message_object(message)
-
-    return await sync_to_async(created)()
+    message, _ = await services.message_create(
+        user=request_user(ctx), conversation_id=thread_id, content=content, role=role, metadata=metadata
+    )
+    return message_object(message)
 
 
 @_tool("List a thread's messages, newest first by default.", read_only=True)
@@ -419,15 +388,10 @@ async def create_run(
     ] = RUN_WAIT_DEFAULT_SECONDS,
 ) -> dict[str, Any]:
     user = request_user(ctx)
-    if assistant_id is None:
-        conversation = await sync_to_async(_thread)(user, thread_id)
-        if conversation.assistant_id is None:
-            raise ToolError(f"Thread '{thread_id}' has no assistant; pass assistant_id.")
-        assistant_id = conversation.assistant_id
     # Awaited on this server's event loop: the executor runs the run there, in a task of the process.
     run = await services.run_create(
         user=user,
-        thread_id=thread_id,
+        conversation_id=thread_id,
         assistant_id=assistant_id,
         instructions=instructions,
         additional_instructions=additional_instructions,
@@ -464,11 +428,7 @@ async def list_runs(
 
 @_tool("Cancel an active run and return it once it has stopped.", destructive=True)
 async def cancel_run(ctx: Context, thread_id: ThreadId, run_id: RunId) -> dict[str, Any]:
-    user = request_user(ctx)
-    run = await sync_to_async(_run)(user, thread_id, run_id)
-    await services.run_cancel(user=user, run_id=run.pk)
-    # The run's task records the cancellation itself; give it a moment so the answer is final.
-    run = await services.run_wait(user=user, run_id=run.pk, timeout=CANCEL_SETTLE_SECONDS)
+    run = await services.run_cancel(user=request_user(ctx), run_id=run_id, conversation_id=thread_id)
     return run_object(run)
 
 
@@ -491,10 +451,11 @@ async def decide_tool_call(
     ] = RUN_WAIT_DEFAULT_SECONDS,
 ) -> dict[str, Any]:
     user = request_user(ctx)
-    run = await sync_to_async(_run)(user, thread_id, run_id)
-    run = await services.run_approve(
-        user=user, run_id=run.pk, tool_call_id=tool_call_id, approve=approve, reason=reason or ""
-    )
+    await sync_to_async(_run)(user, thread_id, run_id)
+    if approve:
+        run = await services.run_approve(user=user, run_id=run_id, tool_call_id=tool_call_id)
+    else:
+        run = await services.run_deny(user=user, run_id=run_id, tool_call_id=tool_call_id, reason=reason or "")
     if wait and run.status == Run.Status.QUEUED:
         run = await services.run_wait(user=user, run_id=run.pk, timeout=timeout_seconds)
     return run_object(run)

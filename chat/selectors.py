@@ -7,34 +7,77 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
-from chat.markdown import message_html_add
 from chat.models import Conversation, Message, Run, RunStep
-from chat.serializers import message_object, run_object, run_step_object
+from core.errors import ServiceError
 
 
 def conversation_list(*, user: AbstractBaseUser) -> QuerySet[Conversation]:
     return Conversation.objects.filter(owner=user).select_related("assistant").order_by("-updated_at")
 
 
-def conversation_get(*, user: AbstractBaseUser, thread_id: str) -> Conversation:
-    """Return the user's conversation; another user's is DoesNotExist, like a missing one."""
-    return Conversation.objects.select_related("assistant").get(pk=thread_id, owner=user)
+# Lookups every interface uses: another user's object is `not_found`, exactly like a missing one.
+
+
+def conversation_get_for_user(*, user: AbstractBaseUser, conversation_id: Any) -> Conversation:
+    try:
+        return Conversation.objects.select_related("assistant").get(pk=_id(conversation_id), owner=user)
+    except Conversation.DoesNotExist:
+        raise ServiceError.not_found("thread", conversation_id) from None
+
+
+def message_get_for_user(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any) -> Message:
+    try:
+        return Message.objects.get(pk=_id(message_id), conversation_id=_id(conversation_id), conversation__owner=user)
+    except Message.DoesNotExist:
+        raise ServiceError.not_found("message", message_id) from None
+
+
+def run_get_for_user(
+    *, user: AbstractBaseUser, run_id: Any, conversation_id: Any = None, for_update: bool = False
+) -> Run:
+    """The user's run; with `conversation_id`, only if it belongs to that conversation; `for_update` locks it."""
+    scope = {"conversation__owner": user}
+    if conversation_id is not None:
+        scope["conversation_id"] = _id(conversation_id)
+    runs = Run.objects.select_for_update(of=("self",)) if for_update else Run.objects
+    try:
+        return runs.get(pk=_id(run_id, param="run_id"), **scope)
+    except Run.DoesNotExist:
+        raise ServiceError.not_found("run", run_id) from None
+
+
+def run_step_get_for_user(*, user: AbstractBaseUser, conversation_id: Any, run_id: Any, step_id: Any) -> RunStep:
+    run = run_get_for_user(user=user, run_id=run_id, conversation_id=conversation_id)
+    try:
+        return RunStep.objects.select_related("run").get(pk=_id(step_id), run=run)
+    except RunStep.DoesNotExist:
+        raise ServiceError.not_found("run step", step_id) from None
+
+
+def _id(value: Any, *, param: str | None = None) -> str:
+    """An object id as callers send it; anything but a string is refused before it reaches a query."""
+    if not isinstance(value, str):
+        name = param or "id"
+        raise ServiceError(f"invalid_{name}", f"{name} must be a string.", param=param)
+    return value
 
 
 def conversation_active_run(*, conversation_id: str) -> Run | None:
     return Run.objects.filter(conversation_id=conversation_id, status__in=Run.ACTIVE).order_by("-id").first()
 
 
-def _sort_key(obj: Message | RunStep) -> str:
+def sort_key(obj: Message | RunStep) -> str:
     # Public ids share one generator whose suffix sorts in creation order.
     return obj.pk.split("_", 1)[1]
 
 
-def conversation_history(*, conversation_id: str) -> list[Message | RunStep]:
-    """Messages and tool steps of a conversation, in the order they happened."""
-    messages = list(Message.objects.filter(conversation_id=conversation_id))
-    steps = list(RunStep.objects.filter(run__conversation_id=conversation_id, type=RunStep.Type.TOOL_CALLS))
-    return sorted([*messages, *steps], key=_sort_key)
+def conversation_history(*, conversation_id: str, since: Any = None) -> list[Message | RunStep]:
+    """Messages and tool steps of a conversation, in the order they happened (from `since` on, if given)."""
+    messages = Message.objects.filter(conversation_id=conversation_id)
+    steps = RunStep.objects.filter(run__conversation_id=conversation_id, type=RunStep.Type.TOOL_CALLS)
+    if since is not None:
+        messages, steps = messages.filter(created_at__gte=since), steps.filter(created_at__gte=since)
+    return sorted([*messages, *steps], key=sort_key)
 
 
 def conversation_model_input(*, conversation_id: str) -> list[dict[str, Any]]:
@@ -74,52 +117,3 @@ def conversation_filter(*, user: AbstractBaseUser, query: str = "", archived: bo
         matching = Message.objects.filter(conversation__owner=user, content__icontains=query).values("conversation_id")
         conversations = conversations.filter(Q(title__icontains=query) | Q(pk__in=matching))
     return conversations.select_related("assistant").order_by("-updated_at", "-pk")
-
-
-TimelineEntry = tuple[str, "Message | RunStep | Run"]
-
-
-def conversation_timeline(*, conversation_id: str) -> list[TimelineEntry]:
-    """What the chat page shows, in order: messages, tool steps, and notes for runs that ended badly.
-
-    A run's note sits after the run's last message or step, where its answer would be. A run that
-    left nothing behind (its answer was regenerated) gets no note unless it is the latest run.
-    """
-    entries: list[TimelineEntry] = [
-        ("message" if isinstance(item, Message) else "step", item)
-        for item in conversation_history(conversation_id=conversation_id)
-    ]
-    latest = Run.objects.filter(conversation_id=conversation_id).order_by("-id").values_list("pk", flat=True).first()
-    ended = Run.objects.filter(conversation_id=conversation_id).exclude(status__in=[Run.Status.COMPLETED, *Run.ACTIVE])
-    for run in ended.order_by("id"):
-        positions = [i for i, (kind, item) in enumerate(entries) if kind != "run" and item.run_id == run.pk]
-        if positions:
-            entries.insert(positions[-1] + 1, ("run", run))
-        elif run.pk == latest:
-            entries.append(("run", run))
-    return entries
-
-
-def conversation_snapshot(*, conversation_id: str) -> dict[str, Any]:
-    """The whole visible state of a conversation as one frame, so a (re)connected page can redraw from it."""
-    conversation = Conversation.objects.select_related("assistant").get(pk=conversation_id)
-    assistant_id = conversation.assistant_id
-    timeline = []
-    for kind, item in conversation_timeline(conversation_id=conversation_id):
-        if kind == "message":
-            data = message_html_add(message_object(item))
-        elif kind == "step":
-            data = run_step_object(item, thread_id=conversation_id, assistant_id=assistant_id)
-        else:
-            data = run_object(item)
-        timeline.append({"kind": kind, "data": data})
-    active = conversation_active_run(conversation_id=conversation_id)
-    latest = Run.objects.filter(conversation_id=conversation_id).order_by("-id").first()
-    return {
-        "thread_id": conversation_id,
-        "title": conversation.title,
-        "timeline": timeline,
-        "active_run": run_object(active) if active else None,
-        "latest_run": run_object(latest) if latest else None,
-        "has_user_message": Message.objects.filter(conversation_id=conversation_id, role=Message.Role.USER).exists(),
-    }

@@ -7,6 +7,9 @@ from typing import Any
 
 from chat.models import Conversation, Message, Run, RunStep
 
+# Kept in a run's metadata by Switchboard itself (the paused calls, the decisions on them, when it paused).
+RESERVED_METADATA = ("required_action", "approvals", "paused_at")
+
 
 def ts(value: datetime | None) -> int | None:
     return int(value.timestamp()) if value else None
@@ -82,7 +85,7 @@ def run_object(run: Run) -> dict[str, Any]:
         "model": run.model,
         "instructions": run.instructions,
         "tools": [],
-        "metadata": {k: v for k, v in (run.metadata or {}).items() if k not in ("required_action", "approvals")},
+        "metadata": {k: v for k, v in (run.metadata or {}).items() if k not in RESERVED_METADATA},
         "usage": usage_object(run),
         "temperature": None,
         "top_p": None,

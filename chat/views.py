@@ -8,17 +8,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assistants.models import Assistant
-from chat import exports, selectors, services
-from chat.errors import ServiceError
-from chat.models import Conversation, Run
+from chat import exports, selectors, services, timeline
+from chat.models import Conversation
+from core.errors import ServiceError
 
 CONVERSATIONS_PER_PAGE = 20
 
 
 def _conversation(request: HttpRequest, thread_id: str) -> Conversation:
     try:
-        return selectors.conversation_get(user=request.user, thread_id=thread_id)
-    except Conversation.DoesNotExist:
+        return selectors.conversation_get_for_user(user=request.user, conversation_id=thread_id)
+    except ServiceError:
         raise Http404("Conversation not found") from None
 
 
@@ -52,24 +52,15 @@ def conversation_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     conversation = _conversation(request, thread_id)
-    entries = [
-        {"kind": kind, "item": item} for kind, item in selectors.conversation_timeline(conversation_id=conversation.pk)
-    ]
-    active_run = selectors.conversation_active_run(conversation_id=conversation.pk)
-    latest_run = conversation.runs.order_by("-id").first()
-    required = (active_run.metadata or {}).get("required_action") if active_run else None
-    pending_calls = [call.get("id") for call in (required or {}).get("submit_tool_outputs", {}).get("tool_calls", [])]
+    state = timeline.conversation_state(conversation=conversation)
+    latest = state["latest_run"]
     return render(
         request,
         "chat/conversation_detail.html",
         {
             "conversation": conversation,
-            "entries": entries,
-            "active_run": active_run,
-            "pending_calls": pending_calls if active_run and active_run.status == Run.Status.REQUIRES_ACTION else [],
-            "latest_run": latest_run,
-            "latest_failed": latest_run is not None and latest_run.status != Run.Status.COMPLETED,
-            "has_user_message": conversation.messages.filter(role="user").exists(),
+            "state": state,
+            "latest_failed": bool(latest) and latest["status"] != "completed",
         },
     )
 
@@ -81,7 +72,9 @@ def conversation_rename(request: HttpRequest, thread_id: str) -> HttpResponse:
     error = ""
     if request.method == "POST":
         try:
-            services.conversation_rename(user=request.user, thread_id=conversation.pk, title=request.POST.get("title"))
+            services.conversation_rename(
+                user=request.user, conversation_id=conversation.pk, title=request.POST.get("title")
+            )
         except ServiceError as exc:
             error = exc.message
         else:
@@ -101,7 +94,7 @@ def conversation_rename(request: HttpRequest, thread_id: str) -> HttpResponse:
 @require_POST
 def conversation_archive(request: HttpRequest, thread_id: str) -> HttpResponse:
     conversation = _conversation(request, thread_id)
-    services.conversation_archive(user=request.user, thread_id=conversation.pk, archived=True)
+    services.conversation_archive(user=request.user, conversation_id=conversation.pk, archived=True)
     messages.success(request, f"Archived “{conversation}”. Find it under Archived.")
     return redirect("chat:conversation_list")
 
@@ -110,7 +103,7 @@ def conversation_archive(request: HttpRequest, thread_id: str) -> HttpResponse:
 @require_POST
 def conversation_unarchive(request: HttpRequest, thread_id: str) -> HttpResponse:
     conversation = _conversation(request, thread_id)
-    services.conversation_archive(user=request.user, thread_id=conversation.pk, archived=False)
+    services.conversation_archive(user=request.user, conversation_id=conversation.pk, archived=False)
     messages.success(request, f"Unarchived “{conversation}”.")
     return redirect("chat:conversation_detail", thread_id=conversation.pk)
 
@@ -121,7 +114,7 @@ def conversation_delete(request: HttpRequest, thread_id: str) -> HttpResponse:
     conversation = _conversation(request, thread_id)
     if request.method == "POST":
         try:
-            services.thread_delete(user=request.user, thread_id=conversation.pk)
+            services.conversation_delete(user=request.user, conversation_id=conversation.pk)
         except ServiceError as exc:
             messages.error(request, exc.message)
             return redirect("chat:conversation_detail", thread_id=conversation.pk)

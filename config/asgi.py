@@ -17,9 +17,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from chat.executor import get_executor  # noqa: E402
 from chat.mcp_http import MCPHttpRouter  # noqa: E402
 from chat.routing import mcp_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+from config.process import process_start  # noqa: E402
 
 
 class ExecutorStart:
@@ -29,7 +29,7 @@ class ExecutorStart:
         self.app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        get_executor().start()
+        process_start()
         return await self.app(scope, receive, send)
 
 

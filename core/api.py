@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from inspect import iscoroutinefunction
 from typing import Any
@@ -21,6 +21,7 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from core.errors import ServiceError
 from core.ratelimit import RateLimited, rate_limit_hit
 from core.tokens import bearer_token, token_authenticate
 
@@ -105,23 +106,45 @@ def _method_check(request: HttpRequest, methods: tuple[str, ...]) -> None:
         )
 
 
+# How long a refused caller should wait when the refusal carries no figure of its own.
+RETRY_AFTER_DEFAULT = {"too_many_runs": 5, "shutting_down": 5}
+# The codes OpenAI's clients know for these cases; others keep Switchboard's own code.
+WIRE_CODES = {"not_found": None, "assistant_not_found": None}
+REQUEST_LIMIT_CODES = frozenset({"rate_limited", "too_many_runs"})
+
+
+def service_api_error(exc: ServiceError, *, params: Mapping[str, str] | None = None) -> ApiError:
+    """The API's answer to a refused service call. `params` renames service fields to the API's names."""
+    param = (params or {}).get(exc.param, exc.param) if exc.param else None
+    message = exc.message
+    if exc.fields and param and exc.param != param:
+        message = message.replace(f"{exc.param}:", f"{param}:", 1)
+    return ApiError(
+        exc.status,
+        message,
+        param=param,
+        code=WIRE_CODES.get(exc.code, exc.code),
+        type="requests" if exc.code in REQUEST_LIMIT_CODES else "invalid_request_error",
+        retry_after=exc.retry_after if exc.retry_after is not None else RETRY_AFTER_DEFAULT.get(exc.code),
+    )
+
+
 def api_view(
-    *methods: str, errors: Callable[[Exception], ApiError | None] | None = None
+    *methods: str, params: Mapping[str, str] | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Make a view an API endpoint: Bearer auth (no cookies, so no CSRF), allowed methods, error envelope.
 
-    `errors` turns an app's own exceptions into ApiErrors; anything else is a 500 in the same envelope,
-    logged with its traceback, so a client always gets an error it can parse.
+    A refused service call (ServiceError) is answered with its status; anything else is a 500 in the same
+    envelope, logged with its traceback, so a client always gets an error it can parse.
     """
 
     def translate(exc: Exception) -> HttpResponse:
         if isinstance(exc, ApiError):
             return exc.response()
-        translated = errors(exc) if errors is not None else None
-        if translated is None:
-            logger.exception("API request failed")
-            translated = ApiError(500, "The server failed to answer this request.", type="server_error")
-        return translated.response()
+        if isinstance(exc, ServiceError):
+            return service_api_error(exc, params=params).response()
+        logger.exception("API request failed")
+        return ApiError(500, "The server failed to answer this request.", type="server_error").response()
 
     def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         if iscoroutinefunction(view):

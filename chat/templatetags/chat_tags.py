@@ -42,3 +42,21 @@ def step_label(status: str) -> str:
 @register.filter
 def run_label(status: str) -> str:
     return RUN_LABELS.get(status, status)
+
+
+@register.filter
+def message_text(message: dict) -> str:
+    """The text of an Assistants v2 message object."""
+    return "".join(part.get("text", {}).get("value", "") for part in message.get("content") or [])
+
+
+@register.filter
+def tool_call(step: dict) -> dict:
+    """The one tool call of an Assistants v2 tool step, with its function's name, arguments and output."""
+    calls = (step.get("step_details") or {}).get("tool_calls") or [{}]
+    return calls[0]
+
+
+@register.filter
+def html_of(message: dict) -> SafeString:
+    return mark_safe(message.get("content_html", ""))  # noqa: S308 - rendered and sanitized by nh3 on the server

@@ -1,7 +1,8 @@
 // The live part of the chat page: one WebSocket, Assistants v2 stream events in, frames out.
-// Text from users, models and tools is inserted with textContent, never as HTML; the one exception is
-// `content_html`, the server's nh3-sanitized rendering of an assistant message's Markdown.
-// Keep the markup in step with templates/chat/conversation_detail.html: a snapshot redraws the page with it.
+// Every entry (a message, a tool card, a run's note) is markup the server rendered from one template
+// (templates/chat/_entry.html) and sent with the event that adds or replaces it: the page inserts those
+// fragments and appends streamed text with textContent. Text from users, models and tools is escaped by the
+// server's template; an assistant's Markdown is sanitized there with nh3.
 
 const timeline = document.getElementById("timeline");
 const form = document.getElementById("composer");
@@ -17,8 +18,6 @@ const connection = document.getElementById("connection");
 const title = document.getElementById("chat-title");
 const threadId = timeline.dataset.threadId;
 
-const STEP_LABELS = { in_progress: "Running…", completed: "Completed", failed: "Failed", cancelled: "Cancelled", expired: "Expired" };
-const RUN_LABELS = { failed: "Failed", cancelled: "Stopped", expired: "Expired", incomplete: "Incomplete" };
 const RUN_WORKING = { queued: "Queued…", in_progress: "Working…", requires_action: "Waiting for your approval…", cancelling: "Stopping…" };
 const ACTIVE = new Set(Object.keys(RUN_WORKING));
 
@@ -31,7 +30,7 @@ const state = {
   activeStatus: null,
   latestStatus: timeline.dataset.latestStatus || null,
   hasUserMessage: timeline.dataset.hasUserMessage === "1",
-  pendingCalls: new Map(), // tool_call_id -> run_id, while the run waits for a decision
+  cursor: timeline.dataset.cursor || null, // the last entry known to be final: a resync asks for what follows
 };
 
 // --- DOM helpers -----------------------------------------------------------------------------------------------
@@ -41,6 +40,12 @@ function el(tag, className, text) {
   if (className) node.className = className;
   if (text !== undefined && text !== null) node.textContent = text;
   return node;
+}
+
+function fragment(html) {
+  const holder = document.createElement("template");
+  holder.innerHTML = html; // rendered by the server's template: escaped text, nh3-sanitized Markdown
+  return holder.content.firstElementChild;
 }
 
 function keyOf(node) {
@@ -54,41 +59,6 @@ function find(selector) {
   return timeline.querySelector(selector);
 }
 
-function textOf(message) {
-  return (message.content || []).map((part) => part.text?.value || "").join("");
-}
-
-function prettyJson(text) {
-  try {
-    return JSON.stringify(JSON.parse(text), null, 2);
-  } catch {
-    return text || "";
-  }
-}
-
-// --- Scrolling -------------------------------------------------------------------------------------------------
-
-function atBottom() {
-  return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
-}
-
-function contentAdded() {
-  if (followScroll) window.scrollTo({ top: document.documentElement.scrollHeight });
-  else jumpButton.hidden = false;
-}
-
-window.addEventListener("scroll", () => {
-  followScroll = atBottom();
-  if (followScroll) jumpButton.hidden = true;
-}, { passive: true });
-
-jumpButton.addEventListener("click", () => {
-  followScroll = true;
-  jumpButton.hidden = true;
-  window.scrollTo({ top: document.documentElement.scrollHeight });
-  input.focus({ preventScroll: true });
-});
-
 // --- Rendering -------------------------------------------------------------------------------------------------
 
 function enhanceCode(root) {
@@ -101,84 +71,14 @@ function enhanceCode(root) {
   }
 }
 
-function messageEl(message) {
-  const node = el("li", `message message-${message.role}`);
-  node.dataset.messageId = message.id;
-  node.dataset.sig = message.status;
-  const bubble = el("div", "bubble");
-  if (message.role === "assistant" && message.status !== "in_progress" && message.content_html !== undefined) {
-    const markdown = el("div", "markdown");
-    markdown.innerHTML = message.content_html; // sanitized by nh3 on the server
-    enhanceCode(markdown);
-    bubble.appendChild(markdown);
-  } else {
-    const live = message.role === "assistant" && message.status === "in_progress";
-    bubble.appendChild(el("p", live ? "plain streaming" : "plain", textOf(message)));
-  }
-  node.appendChild(bubble);
-  return node;
-}
-
-function approvalEl(runId, callId) {
-  const box = el("div", "approval");
-  box.setAttribute("role", "group");
-  box.setAttribute("aria-label", "Approve this tool call?");
-  box.append(el("span", "", "Run this tool call?"), " ");
-  for (const [action, label, className] of [["approve", "Approve", "primary"], ["deny", "Deny", ""]]) {
-    const button = el("button", className, label);
-    button.type = "button";
-    button.dataset.action = action;
-    button.dataset.runId = runId;
-    button.dataset.callId = callId;
-    box.append(button, " ");
-  }
-  return box;
-}
-
-function stepEl(step) {
-  const call = step.step_details.tool_calls[0];
-  const pendingRun = state.pendingCalls.get(call.id);
-  const node = el("li", `tool-card tool-${step.status}`);
-  node.dataset.stepId = step.id;
-  node.dataset.callId = call.id || "";
-  node.dataset.sig = pendingRun ? `${step.status}:pending` : step.status;
-  const details = el("details");
-  details.open = step.status === "in_progress";
-  const summary = el("summary");
-  summary.appendChild(el("span", "tool-name", call.function.name));
-  if (step.metadata?.server) summary.append(" ", el("span", "muted", `on ${step.metadata.server}`));
-  const label = pendingRun ? "Waiting for approval" : STEP_LABELS[step.status] || step.status;
-  summary.append(" ", el("span", "tool-status", label));
-  if (step.metadata?.duration_ms != null) summary.append(" ", el("span", "muted", `${step.metadata.duration_ms} ms`));
-  details.appendChild(summary);
-  details.append(el("h4", "", "Arguments"), el("pre", "tool-args", prettyJson(call.function.arguments)));
-  if (step.last_error) {
-    details.append(el("h4", "", "Error"), el("pre", "tool-error", step.last_error.message));
-  } else if (call.function.output) {
-    details.append(el("h4", "", "Result"), el("pre", "tool-output", call.function.output));
-  }
-  node.appendChild(details);
-  if (pendingRun) node.appendChild(approvalEl(pendingRun, call.id));
-  node.step = step; // kept to redraw the card when its approval state changes
-  return node;
-}
-
-function runEl(run) {
-  const node = el("li", `run-status run-${run.status}`);
-  node.dataset.runId = run.id;
-  node.dataset.sig = run.status;
-  node.appendChild(el("strong", "", RUN_LABELS[run.status] || run.status));
-  if (run.last_error) node.append(`: ${run.last_error.message}`);
-  else if (run.incomplete_details) node.append(`: ${run.incomplete_details.reason}`);
-  return node;
-}
-
 function upsert(node) {
   document.getElementById("empty-hint")?.remove();
   const key = keyOf(node);
   const old = [...timeline.children].find((child) => keyOf(child) === key);
+  if (old && old.dataset.sig === node.dataset.sig && !node.querySelector(".streaming")) return old;
   if (old) old.replaceWith(node);
   else timeline.appendChild(node);
+  enhanceCode(node);
   contentAdded();
   return node;
 }
@@ -189,60 +89,59 @@ function emptyHint() {
   return hint;
 }
 
-// Redraw from the server's snapshot, keeping nodes that did not change so screen readers are not
-// read the whole conversation again and open tool cards stay open.
-function renderSnapshot(snapshot) {
-  state.pendingCalls.clear();
-  const active = snapshot.active_run;
-  if (active?.status === "requires_action") {
-    for (const call of active.required_action?.submit_tool_outputs?.tool_calls || []) state.pendingCalls.set(call.id, active.id);
+function resync(after = state.cursor) {
+  send({ type: "thread.resync", after: after || "" });
+}
+
+// Redraw the entries after `after` (all of them when it is null) from the server's answer, keeping nodes that
+// did not change, so screen readers are not read the conversation again and open tool cards stay open.
+function applyState(answer) {
+  const children = [...timeline.children].filter((child) => child.id !== "empty-hint");
+  let kept = [];
+  if (answer.after) {
+    const index = children.findIndex((child) => keyOf(child) === answer.after);
+    if (index < 0) {
+      resync(null); // the page lost the cursor's entry: ask for everything
+      return;
+    }
+    kept = children.slice(0, index + 1);
   }
-  const nodes = snapshot.timeline.map(({ kind, data }) => (kind === "message" ? messageEl(data) : kind === "step" ? stepEl(data) : runEl(data)));
-  if (!nodes.length) nodes.push(emptyHint());
-  const existing = new Map([...timeline.children].map((child) => [keyOf(child), child]));
-  const final = nodes.map((node) => {
-    const old = existing.get(keyOf(node));
-    if (!old || old.dataset.sig !== node.dataset.sig) return node;
-    old.step = node.step;
-    if (node.querySelector(".streaming")) old.replaceWith(node); // live text: the server's copy wins
-    return old.isConnected ? old : node;
+  const existing = new Map(children.map((child) => [keyOf(child), child]));
+  const fresh = answer.entries.map(({ key, html }) => {
+    const node = fragment(html);
+    const old = existing.get(key);
+    return old && old.dataset.sig === node.dataset.sig && !node.querySelector(".streaming") ? old : node;
   });
+  const final = [...kept, ...fresh];
+  if (!final.length) final.push(emptyHint());
   final.forEach((node, index) => {
     const current = timeline.children[index];
     if (current !== node) timeline.insertBefore(node, current || null);
   });
   while (timeline.children.length > final.length) timeline.lastElementChild.remove();
-  for (const call of state.pendingCalls.keys()) {
-    if (!find(`[data-call-id="${CSS.escape(call)}"]`)) approvalFallback(active, call);
-  }
-  if (snapshot.title) {
+  if (answer.title) {
     delete title.dataset.untitled;
-    title.textContent = snapshot.title;
-    document.title = `${snapshot.title} · Switchboard`;
+    title.textContent = answer.title;
+    document.title = `${answer.title} · Switchboard`;
   }
-  state.hasUserMessage = snapshot.has_user_message;
-  state.latestStatus = snapshot.latest_run?.status || null;
-  setRun(active);
+  state.cursor = answer.cursor;
+  state.hasUserMessage = answer.has_user_message;
+  state.latestStatus = answer.latest_run?.status || null;
+  setRun(answer.active_run);
   enhanceCode(timeline);
   timeline.dataset.synced = "1";
   contentAdded();
 }
 
-function approvalFallback(run, callId) {
-  // A paused call whose step card we never saw: draw a card from the run's own record of it.
-  const call = run.required_action.submit_tool_outputs.tool_calls.find((c) => c.id === callId);
-  const step = {
-    id: `pending-${callId}`, run_id: run.id, status: "in_progress", metadata: {}, last_error: null,
-    step_details: { tool_calls: [{ id: callId, function: { name: call.function.name, arguments: call.function.arguments } }] },
-  };
-  upsert(stepEl(step));
-}
-
-function redrawStepsFor(callIds) {
-  for (const callId of callIds) {
-    const node = find(`[data-call-id="${CSS.escape(callId)}"]`);
-    if (node?.step) node.replaceWith(stepEl(node.step));
+function truncate({ after }) {
+  // Another answer replaces what followed this message (regenerate, retry): drop it on every open page.
+  const node = find(`[data-message-id="${CSS.escape(after)}"]`);
+  if (!node) {
+    resync(null);
+    return;
   }
+  while (node.nextElementSibling) node.nextElementSibling.remove();
+  state.cursor = null; // what the page knew to be final may be gone: the next resync reads everything
 }
 
 // --- Run state -------------------------------------------------------------------------------------------------
@@ -268,30 +167,13 @@ function setRun(run) {
 }
 
 function runEvent(run) {
-  // At the end of a run, redraw from the server: it heals any drift and picks up the new title.
-  if (state.activeRun && !ACTIVE.has(run.status)) send({ type: "thread.snapshot" });
-  if (run.status !== "requires_action" && state.pendingCalls.size) {
-    const calls = [...state.pendingCalls.keys()];
-    state.pendingCalls.clear();
-    redrawStepsFor(calls);
+  // At the end of a run, ask for what changed since the cursor: it heals any drift and picks up the new title.
+  if (state.activeRun && !ACTIVE.has(run.status)) resync();
+  if (run.status !== "requires_action") {
+    for (const box of timeline.querySelectorAll(".approval")) box.remove(); // decided, or the run moved on
   }
   setRun(run);
-}
-
-function runEnded(run) {
-  upsert(runEl(run));
-  runEvent(run);
-}
-
-function requiresAction(run) {
-  const calls = run.required_action?.submit_tool_outputs?.tool_calls || [];
-  for (const call of calls) state.pendingCalls.set(call.id, run.id);
-  for (const call of calls) {
-    if (find(`[data-call-id="${CSS.escape(call.id)}"]`)) redrawStepsFor([call.id]);
-    else approvalFallback(run, call.id);
-  }
-  setRun(run);
-  contentAdded();
+  if (run.status === "requires_action") contentAdded();
 }
 
 function showError(error) {
@@ -301,46 +183,34 @@ function showError(error) {
   upsert(node);
 }
 
-const toolStep = (step) => step.type === "tool_calls" && upsert(stepEl(step));
-
 const handlers = {
-  "thread.snapshot": renderSnapshot,
+  "thread.snapshot": applyState,
+  "thread.resync": applyState,
+  "thread.timeline.truncated": truncate,
   "thread.message.created": (message) => {
     if (message.role === "user") state.hasUserMessage = true;
     // The first message names the conversation on the server; fetch the name rather than guess it.
-    if (message.role === "user" && title.dataset.untitled) send({ type: "thread.snapshot" });
-    if (!find(`[data-message-id="${CSS.escape(message.id)}"]`)) upsert(messageEl(message));
-  },
-  "thread.message.in_progress": (message) => {
-    if (!find(`[data-message-id="${CSS.escape(message.id)}"]`)) upsert(messageEl(message));
+    if (message.role === "user" && title.dataset.untitled) resync();
   },
   "thread.message.delta": (delta) => {
-    let node = find(`[data-message-id="${CSS.escape(delta.id)}"] .streaming`);
+    const node = find(`[data-message-id="${CSS.escape(delta.id)}"] .streaming`);
     if (!node) {
-      const message = { id: delta.id, role: "assistant", status: "in_progress", content: [] };
-      node = upsert(messageEl(message)).querySelector(".streaming");
+      resync(); // a message this page never saw start: the server's copy fills it in
+      return;
     }
     node.textContent += delta.delta.content.map((part) => part.text?.value || "").join("");
     contentAdded();
   },
-  "thread.message.completed": (message) => upsert(messageEl(message)),
-  "thread.message.incomplete": (message) => upsert(messageEl(message)),
   "thread.run.created": runEvent,
   "thread.run.queued": runEvent,
   "thread.run.in_progress": runEvent,
   "thread.run.cancelling": runEvent,
-  "thread.run.requires_action": requiresAction,
+  "thread.run.requires_action": runEvent,
   "thread.run.completed": runEvent,
-  "thread.run.failed": runEnded,
-  "thread.run.cancelled": runEnded,
-  "thread.run.expired": runEnded,
-  "thread.run.incomplete": runEnded,
-  "thread.run.step.created": toolStep,
-  "thread.run.step.in_progress": toolStep,
-  "thread.run.step.completed": toolStep,
-  "thread.run.step.failed": toolStep,
-  "thread.run.step.cancelled": toolStep,
-  "thread.run.step.expired": toolStep,
+  "thread.run.failed": runEvent,
+  "thread.run.cancelled": runEvent,
+  "thread.run.expired": runEvent,
+  "thread.run.incomplete": runEvent,
   error: showError,
 };
 
@@ -357,12 +227,13 @@ function connect() {
   socket.addEventListener("open", () => {
     setConnection("open", "");
     retryDelay = 500;
-    // Ask for the whole state first: whatever happened while we were away is in it.
-    socket.send(JSON.stringify({ type: "thread.snapshot" }));
+    // Ask for what happened while we were away: the entries after the last one known to be final.
+    socket.send(JSON.stringify({ type: "thread.resync", after: state.cursor || "" }));
     while (outbox.length) socket.send(outbox.shift());
   });
   socket.addEventListener("message", (event) => {
     const frame = JSON.parse(event.data);
+    if (frame.entry) upsert(fragment(frame.entry.html));
     handlers[frame.event]?.(frame.data);
   });
   socket.addEventListener("close", (event) => {

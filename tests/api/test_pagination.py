@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.models import Message
-from chat.services import thread_create
+from chat.services import conversation_create
 from tests.api.conftest import error_of
 
 pytestmark = pytest.mark.django_db
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def thread_with_messages(alice):
     """A thread with 25 messages; returns (thread id, message ids oldest first)."""
-    thread = thread_create(user=alice, messages=[{"role": "user", "content": f"m{i}"} for i in range(25)])
+    thread = conversation_create(user=alice, messages=[{"role": "user", "content": f"m{i}"} for i in range(25)])
     return thread.pk, list(Message.objects.filter(conversation=thread).order_by("id").values_list("id", flat=True))
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import pytest
-from django.core.exceptions import PermissionDenied, ValidationError
 
 from assistants.models import Assistant, Provider
 from assistants.services import (
@@ -13,6 +12,7 @@ from assistants.services import (
     mcp_server_usable,
     provider_usable,
 )
+from core.errors import ServiceError
 from mcp_servers.models import MCPServer
 
 pytestmark = pytest.mark.django_db
@@ -40,38 +40,38 @@ def test_it_creates_an_assistant_owned_by_the_user_on_the_first_enabled_provider
 
 
 def test_it_reports_out_of_range_settings_per_field(alice, offline_provider):
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ServiceError) as caught:
         assistant_create(user=alice, name="", temperature=2.5, top_p=-0.1, max_output_tokens=0)
-    assert set(caught.value.message_dict) == {"name", "temperature", "top_p", "max_output_tokens"}
+    assert set(caught.value.fields) == {"name", "temperature", "top_p", "max_output_tokens"}
     assert not Assistant.objects.exists()
 
 
 def test_it_requires_a_model_when_the_provider_has_no_default(alice):
     provider = Provider.objects.create(name="Bare", kind=Provider.Kind.OPENAI)
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ServiceError) as caught:
         assistant_create(user=alice, name="x", provider=provider)
-    assert "model" in caught.value.message_dict
+    assert "model" in caught.value.fields
     assert assistant_create(user=alice, name="x", provider=provider, model="gpt-5-mini").model_name == "gpt-5-mini"
 
 
 def test_it_refuses_a_disabled_provider(alice, offline_provider):
     offline_provider.enabled = False
     offline_provider.save()
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ServiceError) as caught:
         assistant_create(user=alice, name="x", provider=offline_provider)
-    assert "provider" in caught.value.message_dict
+    assert "provider" in caught.value.fields
 
 
 def test_it_refuses_unknown_fields(alice, offline_provider):
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ServiceError) as caught:
         assistant_create(user=alice, name="x", owner=None)
-    assert "owner" in caught.value.message_dict
+    assert "owner" in caught.value.fields
 
 
 def test_it_refuses_metadata_beyond_the_assistants_limits(alice, offline_provider):
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ServiceError) as caught:
         assistant_create(user=alice, name="x", metadata={f"k{i}": "v" for i in range(17)})
-    assert "metadata" in caught.value.message_dict
+    assert "metadata" in caught.value.fields
 
 
 def test_it_offers_servers_on_usable_assistants_only(alice, bob, demo_assistant, private_server, offline_provider):
@@ -89,9 +89,9 @@ def test_it_offers_every_enabled_server_and_provider_to_a_superuser(superuser, d
 
 
 def test_it_refuses_a_server_the_user_may_not_use(alice, private_server, offline_provider):
-    with pytest.raises(ValidationError) as caught:
+    with pytest.raises(ServiceError) as caught:
         assistant_create(user=alice, name="x", mcp_servers=[private_server])
-    assert "mcp_servers" in caught.value.message_dict
+    assert "mcp_servers" in caught.value.fields
 
 
 def test_it_attaches_a_server_from_a_shared_assistant(alice, demo_assistant, demo_server):
@@ -100,21 +100,21 @@ def test_it_attaches_a_server_from_a_shared_assistant(alice, demo_assistant, dem
 
 
 def test_it_hides_another_users_assistant(bob, alices):
-    with pytest.raises(Assistant.DoesNotExist):
+    with pytest.raises(ServiceError, match="No assistant found"):
         assistant_get(user=bob, assistant_id=alices.pk)
-    with pytest.raises(Assistant.DoesNotExist):
+    with pytest.raises(ServiceError, match="No assistant found"):
         assistant_update(user=bob, assistant=alices, name="Bob's now")
-    with pytest.raises(Assistant.DoesNotExist):
+    with pytest.raises(ServiceError, match="No assistant found"):
         assistant_delete(user=bob, assistant=alices)
 
 
 def test_it_keeps_a_shared_assistant_read_only_to_other_users(bob, demo_assistant):
     assert assistant_get(user=bob, assistant_id=demo_assistant.pk) == demo_assistant
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(ServiceError, match="Only an administrator"):
         assistant_get(user=bob, assistant_id=demo_assistant.pk, for_update=True)
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(ServiceError, match="Only an administrator"):
         assistant_update(user=bob, assistant=demo_assistant, name="Mine")
-    with pytest.raises(PermissionDenied):
+    with pytest.raises(ServiceError, match="Only an administrator"):
         assistant_delete(user=bob, assistant=demo_assistant)
 
 
@@ -129,7 +129,7 @@ def test_it_updates_only_the_given_fields(alice, alices):
 
 
 def test_it_changes_nothing_on_an_invalid_update(alice, alices):
-    with pytest.raises(ValidationError):
+    with pytest.raises(ServiceError):
         assistant_update(user=alice, assistant=alices, name="New", top_p=3)
     alices.refresh_from_db()
     assert (alices.name, alices.top_p) == ("Alice's helper", None)
@@ -155,5 +155,5 @@ def test_it_duplicates_a_shared_assistant_into_one_the_user_owns(bob, demo_assis
 
 
 def test_it_refuses_to_duplicate_another_users_assistant(bob, alices):
-    with pytest.raises(Assistant.DoesNotExist):
+    with pytest.raises(ServiceError, match="No assistant found"):
         assistant_duplicate(user=bob, assistant=alices)

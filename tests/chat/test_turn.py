@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import OperationalError, connection
 
 from chat.models import Conversation, Message, Run, RunStep
 from chat.selectors import conversation_model_input
-from tests.ws import collect_until, names, ws_connect
+from tests.ws import collect_until, names, receive, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -135,29 +138,47 @@ async def test_it_fails_the_run_clearly_when_the_provider_is_unreachable(alice, 
     await ws.disconnect()
 
 
-async def test_it_stores_the_answer_when_its_first_write_failed(alice, conversation, monkeypatch):
+def _on_first_answer_insert(action):
+    """Run `action` on the first INSERT of an assistant message, through Django's own query hooks, in the
+    database thread the async ORM uses: the write fails, or is slow, for real. `writes` lists the message writes."""
+    writes = []
+
+    def wrapper(execute, sql, params, many, context):
+        is_answer = sql.startswith('INSERT INTO "chat_message"') and "assistant" in (params or ())
+        if is_answer or sql.startswith('UPDATE "chat_message"'):
+            writes.append(sql)
+        if is_answer and len(writes) == 1:
+            return action(execute, sql, params, many, context)
+        return execute(sql, params, many, context)
+
+    def install():
+        connection.execute_wrappers.append(wrapper)
+
+    def remove():
+        connection.execute_wrappers.remove(wrapper)
+
+    return writes, sync_to_async(install), sync_to_async(remove)
+
+
+async def test_it_stores_the_answer_when_its_first_write_failed(alice, conversation):
     """The answer's rows are first written while it streams; if that write fails, the final write
     inserts them whole, with the same ids and creation time the events announced."""
-    from django.db import OperationalError
 
-    import chat.executor as executor
+    def fail(execute, sql, params, many, context):
+        raise OperationalError("database is locked")
 
-    writes = []
-    rows_save = executor.rows_save
-
-    async def first_write_fails(*rows):
-        writes.append(rows)
-        if len(writes) == 1:
-            raise OperationalError("database is locked")
-        await rows_save(*rows)
-
-    monkeypatch.setattr(executor, "rows_save", first_write_fails)
-    ws = await ws_connect(conversation.pk, alice)
-    await ws.send_json_to({"type": "message.create", "content": "hello"})
-    frames = await collect_until(ws, *TERMINAL)
-    await ws.disconnect()
+    writes, install, remove = _on_first_answer_insert(fail)
+    await install()
+    try:
+        ws = await ws_connect(conversation.pk, alice)
+        await ws.send_json_to({"type": "message.create", "content": "hello"})
+        frames = await collect_until(ws, *TERMINAL)
+        await ws.disconnect()
+    finally:
+        await remove()
 
     assert frames[-1]["event"] == "thread.run.completed"
+    assert len(writes) == 2  # the failed first write, then the whole insert
     created = next(
         f["data"] for f in frames if f["event"] == "thread.message.created" and f["data"]["role"] == "assistant"
     )
@@ -167,32 +188,33 @@ async def test_it_stores_the_answer_when_its_first_write_failed(alice, conversat
     assert await RunStep.objects.filter(message=answer, status=RunStep.Status.COMPLETED).aexists()
 
 
-async def test_it_keeps_the_answers_last_write_when_stopped_while_it_waits(alice, conversation, monkeypatch):
+async def test_it_keeps_the_answers_last_write_when_stopped_while_it_waits(alice, conversation):
     """Stop lands while the finished answer waits for its slow first write: the answer is still stored ended."""
-    import asyncio
 
-    import chat.executor as executor
+    def slow(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        time.sleep(0.5)  # written as it was at the start, but slow to report back: a slow database
+        return result
 
-    rows_save = executor.rows_save
-    writes = []
+    writes, install, remove = _on_first_answer_insert(slow)
+    await install()
+    try:
+        ws = await ws_connect(conversation.pk, alice)
+        await ws.send_json_to({"type": "message.create", "content": "hello"})
+        frames = await collect_until(ws, "thread.run.created")
+        run_id = frames[-1]["data"]["id"]
+        # The offline model's whole answer has streamed: it now waits for the first write.
+        text = ""
+        while not text.endswith("to see the tools I can call."):
+            frame = await receive(ws)
+            if frame["event"] == "thread.message.delta":
+                text += frame["data"]["delta"]["content"][0]["text"]["value"]
+        await ws.send_json_to({"type": "run.cancel", "run_id": run_id})
+        ending = await collect_until(ws, *TERMINAL)
+        await ws.disconnect()
+    finally:
+        await remove()
 
-    async def slow_first_write(*rows):
-        writes.append(rows)
-        await rows_save(*rows)
-        if len(writes) == 1:
-            await asyncio.sleep(0.5)  # written as it was at the start, but slow to report back
-
-    monkeypatch.setattr(executor, "rows_save", slow_first_write)
-    ws = await ws_connect(conversation.pk, alice)
-    await ws.send_json_to({"type": "message.create", "content": "hello"})
-    frames = await collect_until(ws, "thread.message.delta")
-    run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
-    await asyncio.sleep(0.2)  # the offline model is done: its answer now waits for the first write
-    await ws.send_json_to({"type": "run.cancel", "run_id": run_id})
-    ending = await collect_until(ws, *TERMINAL)
-    await ws.disconnect()
-
-    await asyncio.sleep(0.5)
     answer = await Message.objects.aget(conversation=conversation, role="assistant")
     assert ending[-1]["event"] == "thread.run.cancelled"
     assert len(writes) == 2, "the answer's last write was dropped"

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from chat.markdown import markdown_render
 from chat.models import Conversation, Message, Run, RunStep
-from chat.selectors import conversation_timeline
+from chat.timeline import conversation_state
 from tests.ws import collect_until, receive, ws_connect
 
 TERMINAL = ("thread.run.completed", "thread.run.failed", "thread.run.cancelled")
@@ -46,8 +46,11 @@ def test_it_places_a_failed_runs_note_after_its_last_entry(conversation):
     later = conversation.runs.create(assistant=conversation.assistant, status="completed")
     Message.objects.create(conversation=conversation, role="user", content="again", run=later)
     kinds = [
-        (kind, getattr(item, "content", item.pk))
-        for kind, item in conversation_timeline(conversation_id=conversation.pk)
+        (
+            entry["kind"],
+            entry["item"]["content"][0]["text"]["value"] if entry["kind"] == "message" else entry["key"][2:],
+        )
+        for entry in conversation_state(conversation=conversation)["entries"]
     ]
     assert kinds == [("message", "please answer"), ("run", failed.pk), ("message", "again")]
 
@@ -96,8 +99,9 @@ async def test_it_regenerates_the_last_answer_in_place_and_keeps_the_old_run(ali
     await ws.send_json_to({"type": "message.regenerate"})
     frames = await collect_until(ws, *TERMINAL)
 
-    assert frames[0]["event"] == "thread.snapshot"
-    assert [i["kind"] for i in frames[0]["data"]["timeline"]] == ["message"]  # the old answer and tool call are gone
+    question = await Message.objects.aget(conversation=conversation, role="user")
+    # Every open page drops what followed the question: the old answer and its tool call are gone.
+    assert frames[0]["event"] == "thread.timeline.truncated" and frames[0]["data"]["after"] == question.pk
     assert frames[-1]["event"] == "thread.run.completed"
     answers = [m async for m in Message.objects.filter(conversation=conversation, role="assistant")]
     assert len(answers) == 1 and answers[0].pk != old_answer.pk and answers[0].content == old_answer.content

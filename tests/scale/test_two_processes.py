@@ -141,3 +141,25 @@ async def test_it_survives_postgresql_dropping_the_servers_connections_mid_run(c
         await send(on_b, {"type": "message.create", "content": "after the drop"})
         after = await collect_until(on_b, *TERMINAL)
     assert after[-1]["event"] == "thread.run.completed"
+
+
+async def test_it_tells_a_page_on_the_surviving_process_when_the_owner_of_its_run_dies(cluster):
+    """The owner of a run is killed (kill -9): the other process expires the run and says so on the open socket,
+    so the page stops showing "Working…" without a reload."""
+    site, a, _, _ = cluster
+    fast = {"RUN_HEARTBEAT_SECONDS": "0.5", "RUN_STALE_SECONDS": "3"}
+    cookie, thread_id = chat_setup(a, site, "alice")
+    with daphne(site, name="owner", env=fast) as owner, daphne(site, name="survivor", env=fast) as survivor:
+        async with chat_socket(survivor, cookie, thread_id) as watching:
+            async with chat_socket(owner, cookie, thread_id) as on_owner:
+                await send(on_owner, {"type": "message.create", "content": '/wait {"seconds": 60}'})
+                frames = await collect_until(watching, "thread.run.step.in_progress")
+                run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
+                assert f":{owner.process.pid}:" in run_row(site, run_id)["worker"]
+                owner.process.kill()
+                owner.process.wait()
+            ending = await collect_until(watching, *TERMINAL)
+
+    assert ending[-1]["event"] == "thread.run.expired" and ending[-1]["data"]["id"] == run_id
+    assert ending[-1]["data"]["last_error"]["code"] == "expired"
+    assert run_row(site, run_id)["status"] == "expired"

@@ -1,0 +1,344 @@
+"""The recorder: one run's stream events become rows (messages, steps, usage, audit) and Assistants v2 events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from agents import ItemHelpers, custom_span
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import models, transaction
+from django.utils import timezone
+
+from chat.errors import ToolCallLimit
+from chat.events import outbox_for
+from chat.models import Message, Run, RunStep
+from chat.serializers import message_object, run_object, run_step_data
+from core.audit import audit_entry, tool_arguments_audited
+from core.models import AuditEntry
+
+USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
+# A streaming message's text is written this often, so a reload or a resync shows it.
+FLUSH_SECONDS = 1.0
+
+
+def _rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
+    """Insert (no fields) or update rows in one transaction: one commit, one trip to the database thread."""
+    with transaction.atomic():
+        for row, fields in rows:
+            if fields is None:
+                row.save(force_insert=True)
+            else:
+                row.save(update_fields=fields)
+
+
+_rows_save_async = sync_to_async(_rows_save)
+
+
+async def rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
+    with custom_span("rows.write", {"rows": len(rows)}):
+        await _rows_save_async(*rows)
+
+
+def field_of(raw: Any, name: str) -> str:
+    value = raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
+    return value or ""
+
+
+def _output_text(output: Any) -> str:
+    """Flatten a tool's output (text, content parts, or anything JSON) into text."""
+    if isinstance(output, str):
+        return output
+    if isinstance(output, list) and output:
+        return "\n".join(_output_text(part) for part in output)
+    text = output.get("text") if isinstance(output, dict) else getattr(output, "text", None)
+    if isinstance(text, str):
+        return text
+    try:
+        return json.dumps(output, default=str)
+    except TypeError:
+        return str(output)
+
+
+class RunRecorder:
+    """Turns one run's stream events into rows and Assistants v2 events."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.thread_id = run.conversation_id
+        self.message: Message | None = None
+        self.message_step: RunStep | None = None
+        self.message_saving: asyncio.Future | None = None
+        self.text: list[str] = []
+        self.tool_steps: dict[str, RunStep] = {}
+        self.tool_started: dict[str, float] = {}
+        self.tool_servers: dict[str, str] = {}
+        self.pending_usage: Any = None
+        self.flushed_at = 0.0
+        self.tool_calls = 0
+        # When the model call now under way started, until its first text arrives (time to first token).
+        self.model_started: float | None = time.monotonic()
+
+    def send(self, event: str, data: dict[str, Any]) -> None:
+        # The conversation's one outbox: the run's events follow whatever announced it, in this process.
+        outbox_for(self.thread_id).put(event, data)
+
+    async def sent(self) -> None:
+        """Wait until every event so far is out; raise what made a send fail."""
+        with custom_span("events.broadcast", {"run_id": self.run.pk}):
+            await outbox_for(self.thread_id).flush()
+
+    def step_data(self, step: RunStep) -> dict[str, Any]:
+        return run_step_data(step, self.run)
+
+    async def run_status(self, status: str, **fields: Any) -> None:
+        self.run.status = status
+        for name, value in fields.items():
+            setattr(self.run, name, value)
+        await self.run.asave(update_fields=["status", *fields])
+        self.send(f"thread.run.{status}", run_object(self.run))
+
+    async def message_start(self) -> None:
+        self.message = Message(
+            conversation_id=self.thread_id,
+            role=Message.Role.ASSISTANT,
+            run=self.run,
+            assistant_id=self.run.assistant_id,
+            status=Message.Status.IN_PROGRESS,
+        )
+        self.message_step = RunStep(run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message)
+        # Written while the text streams: the first delta does not wait for the database. Later writes of
+        # the message wait for this one (`message_written`).
+        self.message_saving = asyncio.ensure_future(rows_save((self.message, None), (self.message_step, None)))
+        self.text = []
+        self.flushed_at = time.monotonic()
+        self.send("thread.run.step.created", self.step_data(self.message_step))
+        self.send("thread.message.created", message_object(self.message))
+        self.send("thread.message.in_progress", message_object(self.message))
+
+    async def message_written(self) -> bool:
+        """Wait for the streaming message's first write; whether its rows are in the database now."""
+        saving = self.message_saving
+        if saving is None:
+            return True
+        await asyncio.wait([saving])  # the write goes on, and is waited for again, if this run is cancelled
+        return saving.exception() is None
+
+    async def _message_rows_finish(self, message: Message, step: RunStep) -> None:
+        # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
+        written = await self.message_written()
+        self.message_saving = None
+        await rows_save(
+            (message, ["content", "status", "completed_at"] if written else None),
+            (step, ["status", "completed_at", *USAGE_FIELDS] if written else None),
+        )
+
+    async def message_delta(self, delta: str) -> None:
+        if self.message is None:
+            await self.message_start()
+        self.text.append(delta)
+        if self.model_started is not None:
+            ttft_ms = round((time.monotonic() - self.model_started) * 1000, 1)
+            self.model_started = None
+            with custom_span("model.first_token", {"ttft_ms": ttft_ms}):
+                pass
+        outbox_for(self.thread_id).put_delta(self.message.id, delta)
+        if time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flushed_at = time.monotonic()
+            self.message.content = "".join(self.text)
+            if await self.message_written():
+                await self.message.asave(update_fields=["content"])
+
+    async def message_finish(self, *, final_text: str | None = None, status: str = Message.Status.COMPLETED) -> None:
+        if self.message is None:
+            if not final_text:
+                return
+            await self.message_start()
+        message, step = self.message, self.message_step
+        self.message = self.message_step = None
+        now = timezone.now()
+        message.content = final_text if final_text is not None else "".join(self.text)
+        message.status = status
+        message.completed_at = now
+        step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
+        step.completed_at = now
+        self.usage_apply(step)
+        # Shielded: a Stop while this waits for the first write must not drop the answer's last one.
+        await asyncio.shield(self._message_rows_finish(message, step))
+        event = "completed" if status == Message.Status.COMPLETED else "incomplete"
+        self.send(f"thread.message.{event}", message_object(message))
+        self.send(f"thread.run.step.{step.status}", self.step_data(step))
+
+    async def tool_called(self, raw: Any) -> RunStep:
+        await self.message_finish()
+        call_id, name = field_of(raw, "call_id"), field_of(raw, "name")
+        if call_id in self.tool_steps:
+            return self.tool_steps[call_id]
+        self.tool_calls += 1
+        if self.tool_calls > settings.SWITCHBOARD["RUN_MAX_TOOL_CALLS"]:
+            raise ToolCallLimit
+        step = await RunStep.objects.acreate(
+            run=self.run,
+            type=RunStep.Type.TOOL_CALLS,
+            tool_call_id=call_id,
+            tool_name=name,
+            server_name=self.tool_servers.get(name, ""),
+            arguments=field_of(raw, "arguments") or "{}",
+            **self.usage_take(),
+        )
+        self.tool_steps[step.tool_call_id] = step
+        self.tool_started[step.tool_call_id] = time.monotonic()
+        self.send("thread.run.step.created", self.step_data(step))
+        self.send("thread.run.step.in_progress", self.step_data(step))
+        return step
+
+    async def tool_steps_resume(self) -> None:
+        """Pick up the tool steps a paused run left waiting, so their outputs land on them."""
+        async for step in RunStep.objects.filter(
+            run=self.run, type=RunStep.Type.TOOL_CALLS, status=RunStep.Status.IN_PROGRESS
+        ):
+            self.tool_steps[step.tool_call_id] = step
+            self.tool_started[step.tool_call_id] = time.monotonic()
+
+    async def pause(self, interruptions: list[Any], state: str) -> None:
+        """Stop at tool calls that need the user's approval, keeping the agent's state."""
+        await self.message_finish()
+        raws = [item.raw_item for item in interruptions]
+        calls = [
+            {
+                "id": field_of(raw, "call_id"),
+                "type": "function",
+                "function": {"name": field_of(raw, "name"), "arguments": field_of(raw, "arguments") or "{}"},
+            }
+            for raw in raws
+        ]
+        # Paused in memory first, so each step's event already says its approval is pending.
+        self.run.status = Run.Status.REQUIRES_ACTION
+        self.run.metadata = {
+            **self.run.metadata,
+            "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}},
+            "paused_at": time.time(),  # how long the user took to decide goes in the resumed run's trace
+        }
+        for raw in raws:
+            announced = field_of(raw, "call_id") in self.tool_steps
+            step = await self.tool_called(raw)
+            if announced:
+                self.send("thread.run.step.delta", self.step_data(step))
+        await self.run_status(Run.Status.REQUIRES_ACTION, paused_state=state, metadata=self.run.metadata)
+
+    async def tool_output(self, item: Any) -> None:
+        raw = item.raw_item
+        call_id = raw.get("call_id") if isinstance(raw, dict) else getattr(raw, "call_id", "")
+        step = self.tool_steps.pop(call_id, None)
+        if step is None:
+            return
+        output = _output_text(item.output)
+        step.output = output
+        step.server_name = (item.custom_data or {}).get("server") or step.server_name
+        if self.run.approval_of(call_id) == "denied":
+            step.status = RunStep.Status.CANCELLED
+        elif item.custom_data is None or item.custom_data.get("is_error"):
+            # No outcome means the call raised (timed out, refused) before the server answered.
+            step.status = RunStep.Status.FAILED
+            step.error = output
+        else:
+            step.status = RunStep.Status.COMPLETED
+        step.completed_at = timezone.now()
+        step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
+        await rows_save(
+            (step, ["output", "server_name", "status", "error", "completed_at", "duration_ms"]),
+            (self.tool_audit(step), None),
+        )
+        self.send(f"thread.run.step.{step.status}", self.step_data(step))
+        self.model_started = time.monotonic()  # the model is asked again once its tool calls are answered
+
+    def tool_audit(self, step: RunStep) -> AuditEntry:
+        """The audit entry of a tool call that ended, however it ended."""
+        try:
+            arguments = json.loads(step.arguments or "{}")
+        except ValueError:
+            arguments = {}
+        denied = self.run.approval_of(step.tool_call_id) == "denied"
+        return audit_entry(
+            user=self.run.conversation.owner,
+            action=AuditEntry.Action.TOOL_CALL,
+            target_type="tool",
+            target_id=step.tool_call_id,
+            target_name=step.tool_name,
+            details={
+                "assistant": self.run.assistant_id,
+                "server": step.server_name,
+                "thread": self.thread_id,
+                "run": self.run.pk,
+                "outcome": "denied" if denied else step.status,
+                "duration_ms": step.duration_ms,
+                **tool_arguments_audited(arguments),
+            },
+        )
+
+    def usage_take(self) -> dict[str, int]:
+        """The usage of the model call that produced the next step, once."""
+        usage, self.pending_usage = self.pending_usage, None
+        if usage is None:
+            return {}
+        return {
+            "prompt_tokens": usage.input_tokens or 0,
+            "completion_tokens": usage.output_tokens or 0,
+            "total_tokens": usage.total_tokens or 0,
+        }
+
+    def usage_apply(self, step: RunStep) -> None:
+        for name, value in self.usage_take().items():
+            setattr(step, name, getattr(step, name) + value)
+
+    async def handle(self, event: Any) -> None:
+        if event.type == "raw_response_event":
+            kind = getattr(event.data, "type", "")
+            if kind == "response.output_text.delta" and event.data.delta:
+                await self.message_delta(event.data.delta)
+            elif kind == "response.completed":
+                # A model call ended: its usage belongs to the step it produces next.
+                self.pending_usage = getattr(event.data.response, "usage", None)
+            return
+        if event.type != "run_item_stream_event":
+            return
+        if event.name == "tool_called":
+            await self.tool_called(event.item.raw_item)
+        elif event.name == "tool_output":
+            await self.tool_output(event.item)
+        elif event.name == "message_output_created":
+            await self.message_finish(final_text=ItemHelpers.text_message_output(event.item))
+
+    async def close_open(self, *, step_status: str) -> None:
+        """End whatever was still open when the run stopped early."""
+        if self.message is not None:
+            await self.message_finish(status=Message.Status.INCOMPLETE)
+        now = timezone.now()
+        for step in self.tool_steps.values():
+            step.status = step_status
+            step.completed_at = now
+            await rows_save((step, ["status", "completed_at"]), (self.tool_audit(step), None))
+            self.send(f"thread.run.step.{step_status}", self.step_data(step))
+        self.tool_steps.clear()
+
+    async def complete(self, usage: Any) -> None:
+        """The run answered: its last message and its token usage."""
+        await self.message_finish()
+        await self.run_status(
+            Run.Status.COMPLETED,
+            completed_at=timezone.now(),
+            paused_state="",
+            prompt_tokens=usage.input_tokens,
+            completion_tokens=usage.output_tokens,
+            total_tokens=usage.total_tokens,
+        )
+
+    async def end(self, status: str, **fields: Any) -> None:
+        """The run stopped early (failed, cancelled, expired, incomplete): close what is open, record why."""
+        fields["paused_state"] = ""
+        step_status = RunStep.Status.FAILED if status == Run.Status.FAILED else RunStep.Status.CANCELLED
+        await self.close_open(step_status=step_status)
+        await self.run_status(status, **fields)

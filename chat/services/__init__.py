@@ -1,0 +1,58 @@
+"""Workflows for conversations, messages and runs. Every interface (pages, WebSocket, `/v1/`, MCP) calls these.
+
+Each checks its typed input, stores, announces what changed through `chat.events`, and hands runs to the
+executor: `messages.py` stores and announces messages, `runs.py` starts, stops and decides runs,
+`conversations.py` holds the rest of a conversation's life.
+"""
+
+from chat.expiry import runs_expire_stale
+from chat.services.common import content_validate, metadata_validate
+from chat.services.conversations import (
+    conversation_archive,
+    conversation_create,
+    conversation_delete,
+    conversation_rename,
+    conversation_run_create,
+    conversation_update,
+    conversations_cleanup,
+)
+from chat.services.messages import message_create, message_update
+from chat.services.runs import (
+    SETTLED_STATUSES,
+    TERMINAL_STATUSES,
+    run_approve,
+    run_cancel,
+    run_create,
+    run_decisions_submit,
+    run_deny,
+    run_regenerate,
+    run_store,
+    run_update,
+    run_wait,
+)
+
+__all__ = [
+    "SETTLED_STATUSES",
+    "TERMINAL_STATUSES",
+    "content_validate",
+    "conversation_archive",
+    "conversation_create",
+    "conversation_delete",
+    "conversation_rename",
+    "conversation_run_create",
+    "conversation_update",
+    "conversations_cleanup",
+    "message_create",
+    "message_update",
+    "metadata_validate",
+    "run_approve",
+    "run_cancel",
+    "run_create",
+    "run_decisions_submit",
+    "run_deny",
+    "run_regenerate",
+    "run_store",
+    "run_update",
+    "run_wait",
+    "runs_expire_stale",
+]

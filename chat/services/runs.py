@@ -1,0 +1,376 @@
+"""Runs: start, cancel, approve or deny a waiting tool call, wait, answer again, expire.
+
+Each workflow checks its input, stores, announces what changed to the conversation (`chat.events`) and hands
+runs to the executor. Every interface calls these, so a cancel means the same on the page, `/v1/` and MCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from assistants.models import Assistant
+from chat.events import CONTROL_GROUP, announce, conversation_group, events_of
+from chat.executor import get_executor
+from chat.expiry import runs_expire_stale
+from chat.models import Conversation, Message, Run, RunStep
+from chat.selectors import conversation_active_run, conversation_get_for_user, run_get_for_user
+from chat.serializers import RESERVED_METADATA, message_object, run_object
+from chat.services.common import (
+    assistant_usable,
+    conversation_locked,
+    executor_taking_runs,
+    message_count,
+    message_fields,
+    metadata_validate,
+    refuse_if_busy,
+)
+from core.errors import ServiceError
+
+TERMINAL_STATUSES = frozenset(
+    {Run.Status.COMPLETED, Run.Status.FAILED, Run.Status.CANCELLED, Run.Status.INCOMPLETE, Run.Status.EXPIRED}
+)
+# A waiting caller stops waiting at these: the run is over, or it needs the caller's decision.
+SETTLED_STATUSES = TERMINAL_STATUSES | {Run.Status.REQUIRES_ACTION}
+RUN_WAIT_RECHECK_SECONDS = 2.0
+# How long a cancel waits for the run's task to record that it stopped, so every interface answers the same.
+CANCEL_SETTLE_SECONDS = 5.0
+
+
+def run_announcement(run: Run) -> list[tuple[str, dict[str, Any]]]:
+    created = run_object(run)
+    return [("thread.run.created", created), ("thread.run.queued", created)]
+
+
+# --- Refusals that every workflow starting a run shares -----------------------------------------------------------
+
+
+def refuse_if_run_active(conversation: Conversation) -> None:
+    if conversation_active_run(conversation_id=conversation.pk) is not None:
+        runs_expire_stale()  # a process that died leaves its runs active until someone expires them
+        active = conversation_active_run(conversation_id=conversation.pk)
+        if active is not None:
+            raise ServiceError(
+                "run_active", f"Thread {conversation.pk} has an active run {active.pk}; wait for it or cancel it."
+            )
+
+
+def refuse_if_active_or_busy(conversation: Conversation, user: AbstractBaseUser) -> None:
+    """No second run in a conversation, and only so many per user at once: one query when neither applies."""
+    limit = settings.SWITCHBOARD["RUNS_CONCURRENT_PER_USER"]
+    active = list(Run.objects.filter(conversation__owner=user, status__in=Run.ACTIVE).values_list("conversation_id"))
+    if (conversation.pk,) in active or (limit and len(active) >= limit):
+        refuse_if_run_active(conversation)
+        refuse_if_busy(user)
+
+
+# --- Start ----------------------------------------------------------------------------------------------------------
+
+
+def run_store(
+    *,
+    user: AbstractBaseUser,
+    conversation_id: str,
+    assistant_id: str,
+    instructions: str | None = None,
+    additional_instructions: str | None = None,
+    metadata: dict | None = None,
+    model: str | None = None,
+    additional_messages: Sequence[dict] = (),
+) -> tuple[Run, list[Message]]:
+    """Store a queued run, after any additional messages, in one transaction; one active run per conversation."""
+    metadata = metadata_validate(metadata)
+    added = [
+        message_fields(entry, index, field="additional_messages") for index, entry in enumerate(additional_messages)
+    ]
+    for name, value in (("instructions", instructions), ("additional_instructions", additional_instructions)):
+        if value is not None and not isinstance(value, str):
+            raise ServiceError("invalid_instructions", f"{name} must be a string.", param=name)
+    assistant = assistant_usable(user=user, assistant_id=assistant_id)
+    if model is not None and model != assistant.model_name:
+        # The executor builds the model from the assistant; a different one here would be silently ignored.
+        raise ServiceError(
+            "unsupported_model",
+            f"A run uses its assistant's model ('{assistant.model_name}'); change the assistant to use another.",
+            param="model",
+        )
+    text = assistant.instructions if instructions is None else instructions
+    if additional_instructions:
+        text = f"{text}\n\n{additional_instructions}" if text else additional_instructions
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id)
+        refuse_if_active_or_busy(conversation, user)
+        if conversation.assistant_id is None:
+            conversation.assistant = assistant
+        messages = [
+            Message.objects.create(conversation=conversation, role=role, content=content, metadata=message_metadata)
+            for role, content, message_metadata in added
+        ]
+        run = Run.objects.create(
+            conversation=conversation,
+            assistant=assistant,
+            model=assistant.model_name,
+            instructions=text,
+            metadata=metadata,
+        )
+        conversation.updated_at = timezone.now()
+        conversation.save(update_fields=["assistant", "updated_at"])
+    return run, messages
+
+
+async def run_create(*, user: AbstractBaseUser, conversation_id: str, assistant_id: str | None, **options: Any) -> Run:
+    """Store a queued run for a conversation (its own assistant unless one is given), announce it, start it."""
+    executor = executor_taking_runs()
+    if assistant_id is None:
+        assistant_id = await sync_to_async(_conversation_assistant)(user=user, conversation_id=conversation_id)
+    run, messages = await sync_to_async(run_store)(
+        user=user, conversation_id=conversation_id, assistant_id=assistant_id, **options
+    )
+    await announce(
+        conversation_id, [*(("thread.message.created", message_object(m)) for m in messages), *run_announcement(run)]
+    )
+    executor.submit(run.pk)
+    return run
+
+
+def _conversation_assistant(*, user: AbstractBaseUser, conversation_id: str) -> str:
+    conversation = conversation_get_for_user(user=user, conversation_id=conversation_id)
+    if conversation.assistant_id is None:
+        raise ServiceError(
+            "missing_assistant",
+            f"Thread '{conversation_id}' has no assistant; pass assistant_id.",
+            param="assistant_id",
+        )
+    return conversation.assistant_id
+
+
+def _regenerate_store(*, user: AbstractBaseUser, conversation_id: str) -> Run:
+    """Replace the answer to the last user message with a new queued run, in one transaction.
+
+    The old answer's messages and steps are deleted rather than kept beside the new one: history is
+    the model's input, and two answers to one question would feed it both. The old run row stays,
+    so its token usage still counts.
+    """
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id)
+        refuse_if_active_or_busy(conversation, user)
+        message_count(user)  # a new answer costs what a new message does
+        assistant = Assistant.objects.filter(pk=conversation.assistant_id).select_related("provider").first()
+        if assistant is None:
+            raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
+        question = Message.objects.filter(conversation=conversation, role=Message.Role.USER).order_by("-id").first()
+        if question is None:
+            raise ServiceError("nothing_to_regenerate", "There is no message to answer yet.")
+        Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT, pk__gt=question.pk).delete()
+        RunStep.objects.filter(run__conversation=conversation, run__created_at__gte=question.created_at).delete()
+        if question.run_id:
+            RunStep.objects.filter(run_id=question.run_id).delete()
+        run = Run.objects.create(
+            conversation=conversation,
+            assistant=assistant,
+            model=assistant.model_name,
+            instructions=assistant.instructions,
+        )
+        question.run = run
+        question.save(update_fields=["run"])
+        conversation.updated_at = timezone.now()
+        conversation.save(update_fields=["updated_at"])
+    run.question_id = question.pk  # where every open page cuts its timeline
+    return run
+
+
+async def run_regenerate(*, user: AbstractBaseUser, conversation_id: str) -> Run:
+    """Answer the last user message again with a new run; every open page drops the old answer."""
+    executor = executor_taking_runs()
+    run = await sync_to_async(_regenerate_store)(user=user, conversation_id=conversation_id)
+    await announce(conversation_id, [("thread.timeline.truncated", {"after": run.question_id}), *run_announcement(run)])
+    executor.submit(run.pk)
+    return run
+
+
+# --- Stop -----------------------------------------------------------------------------------------------------------
+
+
+async def run_cancel(*, user: AbstractBaseUser, run_id: Any, conversation_id: str | None = None) -> Run:
+    """Stop a run and return it once it has stopped (or is on its way there, if its process is slow to say so).
+
+    A run of this process is cancelled in its task; one another live process owns is asked to stop through
+    the control group; one whose process is gone is cancelled in place.
+    """
+    run = await sync_to_async(run_get_for_user)(user=user, run_id=run_id, conversation_id=conversation_id)
+    if not run.is_active:
+        raise ServiceError("run_not_active", f"The run is already {run.status}.")
+    if not await _cancel_request(run):
+        updated = await Run.objects.filter(pk=run.pk, status__in=Run.ACTIVE).aupdate(
+            status=Run.Status.CANCELLED, cancelled_at=timezone.now(), paused_state=""
+        )
+        if updated:
+            run = await Run.objects.aget(pk=run.pk)
+            await announce(run.conversation_id, [("thread.run.cancelled", run_object(run))])
+        return await Run.objects.aget(pk=run.pk)
+    run = await run_wait(user=user, run_id=run.pk, timeout=CANCEL_SETTLE_SECONDS, until=TERMINAL_STATUSES)
+    if run.is_active:
+        run.status = Run.Status.CANCELLING  # the owner's answer is on its way: say so, as OpenAI does
+    return run
+
+
+async def _cancel_request(run: Run) -> bool:
+    """Ask whoever runs this run to stop it; False if nobody does."""
+    if get_executor().cancel(run.pk):
+        return True
+    fresh = timezone.now() - timedelta(seconds=settings.SWITCHBOARD["RUN_STALE_SECONDS"])
+    if run.status != Run.Status.IN_PROGRESS or not run.heartbeat_at or run.heartbeat_at <= fresh:
+        return False
+    # Another live process owns the task: it reports `cancelled` when it has stopped.
+    if await Run.objects.filter(pk=run.pk, status=Run.Status.IN_PROGRESS).aupdate(status=Run.Status.CANCELLING):
+        run.status = Run.Status.CANCELLING
+        await announce(run.conversation_id, [("thread.run.cancelling", run_object(run))])
+    await get_channel_layer().group_send(CONTROL_GROUP, {"type": "run.cancel", "run_id": run.pk})
+    return True
+
+
+# --- Approve or deny a waiting tool call ----------------------------------------------------------------------------
+
+
+Decision = tuple[str, bool, str]  # (tool_call_id, approve, reason told to the model when refused)
+
+
+def _decisions_store(
+    *, user: AbstractBaseUser, run_id: Any, decisions: Sequence[Decision], conversation_id: str | None, param: str
+) -> Run:
+    """Record the user's decisions on waiting tool calls, all or none; queue the run once every call is decided."""
+    with transaction.atomic():
+        run = run_get_for_user(user=user, run_id=run_id, conversation_id=conversation_id, for_update=True)
+        if run.status != Run.Status.REQUIRES_ACTION:
+            raise ServiceError("run_not_paused", f"Run {run.pk} is {run.status}, not waiting for a tool approval.")
+        approvals = dict(run.metadata.get("approvals") or {})
+        for index, (tool_call_id, approve, reason) in enumerate(decisions):
+            param = param.format(index=index)
+            if not isinstance(tool_call_id, str):
+                raise ServiceError("invalid_tool_call_id", "tool_call_id must be a string.", param=param)
+            if tool_call_id not in run.pending_tool_call_ids:
+                raise ServiceError(
+                    "invalid_tool_call_id", f"Run {run.pk} is not waiting for tool call '{tool_call_id}'.", param=param
+                )
+            approvals[tool_call_id] = {"approve": bool(approve), "reason": str(reason)[:2000]}
+        run.metadata = {**run.metadata, "approvals": approvals}
+        fields = ["metadata"]
+        if all(call_id in approvals for call_id in run.pending_tool_call_ids):
+            run.status = Run.Status.QUEUED
+            run.heartbeat_at = None
+            fields += ["status", "heartbeat_at"]
+        run.save(update_fields=fields)
+    return run
+
+
+async def run_decisions_submit(
+    *,
+    user: AbstractBaseUser,
+    run_id: Any,
+    decisions: Sequence[Decision],
+    conversation_id: str | None = None,
+    param: str = "tool_outputs[{index}].tool_call_id",
+) -> Run:
+    """Approve or deny waiting tool calls, all or none; the run resumes from its stored state once every call
+    is decided. `param` names a bad call id in the refusal, as the caller's input has it."""
+    executor = executor_taking_runs()
+    run = await sync_to_async(_decisions_store)(
+        user=user, run_id=run_id, decisions=decisions, conversation_id=conversation_id, param=param
+    )
+    if run.status == Run.Status.QUEUED:
+        await announce(run.conversation_id, [("thread.run.queued", run_object(run))])
+        executor.submit(run.pk)
+    return run
+
+
+async def run_approve(*, user: AbstractBaseUser, run_id: Any, tool_call_id: Any) -> Run:
+    """Let a waiting tool call go ahead."""
+    return await run_decisions_submit(
+        user=user, run_id=run_id, decisions=[(tool_call_id, True, "")], param="tool_call_id"
+    )
+
+
+async def run_deny(*, user: AbstractBaseUser, run_id: Any, tool_call_id: Any, reason: str = "") -> Run:
+    """Refuse a waiting tool call: it is not made, and the model is told why."""
+    return await run_decisions_submit(
+        user=user, run_id=run_id, decisions=[(tool_call_id, False, reason)], param="tool_call_id"
+    )
+
+
+# --- Wait, update -------------------------------------------------------------------------------------------------
+
+
+async def run_wait(
+    *,
+    user: AbstractBaseUser,
+    run_id: str,
+    timeout: float,  # noqa: ASYNC109 - a deadline, not a cancel
+    until: frozenset[str] = SETTLED_STATUSES,
+) -> Run:
+    """Return the run once its status is in `until` (by default: over, or waiting on the user), or as it is
+    when `timeout` seconds have passed."""
+    run = await sync_to_async(run_get_for_user)(user=user, run_id=run_id)
+    layer = get_channel_layer()
+    if run.status in until or timeout <= 0:
+        return run
+    deadline = asyncio.get_running_loop().time() + timeout
+    group = conversation_group(run.conversation_id)
+    channel = await layer.new_channel() if layer is not None else None
+    if channel is not None:
+        await layer.group_add(group, channel)
+    try:
+        while True:
+            # Subscribed first, then read: no status change can fall between the two.
+            run = await Run.objects.aget(pk=run.pk)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if run.status in until or remaining <= 0:
+                return run
+            # Re-read now and then even without events, in case an announcement was missed.
+            await _event_wait(layer, channel, run.pk, until, min(remaining, RUN_WAIT_RECHECK_SECONDS))
+    finally:
+        if channel is not None:
+            await layer.group_discard(group, channel)
+
+
+async def _event_wait(layer: Any, channel: str | None, run_id: str, until: frozenset[str], seconds: float) -> None:
+    """Wait up to `seconds` for an event saying this run reached one of `until`."""
+    if channel is None:
+        await asyncio.sleep(seconds)
+        return
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                message = await layer.receive(channel)
+                for event, data in events_of(message):
+                    if data.get("id") == run_id and event.removeprefix("thread.run.") in until:
+                        return
+    except TimeoutError:
+        return
+
+
+def run_update(*, user: AbstractBaseUser, run_id: str, conversation_id: str, metadata: dict) -> Run:
+    """Replace a run's metadata, keeping the paused tool calls Switchboard stores beside it."""
+    metadata = metadata_validate(metadata)
+    with transaction.atomic():
+        try:
+            run = Run.objects.select_for_update(of=("self",)).get(
+                pk=run_id, conversation_id=conversation_id, conversation__owner=user
+            )
+        except Run.DoesNotExist:
+            raise ServiceError.not_found("run", run_id) from None
+        for key in RESERVED_METADATA:
+            metadata.pop(key, None)
+            if key in (run.metadata or {}):
+                metadata[key] = run.metadata[key]
+        run.metadata = metadata
+        run.save(update_fields=["metadata"])
+    return run

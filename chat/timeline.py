@@ -1,0 +1,176 @@
+"""What the chat page shows, and the one source of its markup.
+
+The page renders each entry (a message, a tool call, a note for a run that ended badly) with the same
+template fragment (`templates/chat/_entry.html`), from the same Assistants v2 objects the stream carries:
+on load, in the answer to a resync, and on every live event that adds or replaces an entry. The script only
+inserts those fragments and appends streamed text.
+
+A resync is by cursor: the page sends the key of the last entry it knows to be final, and gets the entries
+after it (the whole timeline only when it is too far behind, or the cursor is gone).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from chat.markdown import message_html_add
+from chat.models import Conversation, Message, Run, RunStep
+from chat.selectors import conversation_active_run, conversation_history
+from chat.serializers import message_object, run_object, run_step_object
+
+# Past this many entries after its cursor, a page gets the whole timeline instead.
+RESYNC_TAIL_MAX = 100
+KIND_PREFIX = {"message": "m", "step": "s", "run": "r"}
+# Events that add or replace an entry; the socket sends each with its fragment.
+ENTRY_EVENTS = {
+    "thread.message.created": "message",
+    "thread.message.in_progress": "message",
+    "thread.message.completed": "message",
+    "thread.message.incomplete": "message",
+    "thread.run.step.created": "step",
+    "thread.run.step.in_progress": "step",
+    "thread.run.step.delta": "step",
+    "thread.run.step.completed": "step",
+    "thread.run.step.failed": "step",
+    "thread.run.step.cancelled": "step",
+    "thread.run.step.expired": "step",
+    "thread.run.failed": "run",
+    "thread.run.cancelled": "run",
+    "thread.run.expired": "run",
+    "thread.run.incomplete": "run",
+}
+
+
+def entry_key(kind: str, data: dict[str, Any]) -> str:
+    return f"{KIND_PREFIX[kind]}:{data['id']}"
+
+
+def entry_html(kind: str, data: dict[str, Any]) -> str:
+    """The fragment of one entry, from its Assistants v2 object."""
+    if kind == "message" and "content_html" not in data:
+        data = message_html_add(data)
+    return render_to_string("chat/_entry.html", {"kind": kind, "item": data})
+
+
+def event_entry(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The entry an event adds or replaces, with its fragment; None for other events."""
+    kind = ENTRY_EVENTS.get(event)
+    if kind is None or (kind == "step" and data.get("type") != RunStep.Type.TOOL_CALLS):
+        return None
+    return {"key": entry_key(kind, data), "html": entry_html(kind, data)}
+
+
+def _entries(conversation: Conversation, *, since: Any = None) -> list[tuple[str, Any, bool]]:
+    """(kind, object, final) in page order: messages, tool steps, and a note for each run that ended badly.
+
+    A run's note sits after the run's last message or step, where its answer would be. A run that left
+    nothing behind (its answer was regenerated) gets no note unless it is the latest run. An entry is final
+    when neither it nor its run can change any more.
+    """
+    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation)}
+    latest = max(runs, default=None, key=lambda pk: pk.split("_", 1)[1])
+    entries: list[tuple[str, Any, bool]] = []
+    last_of_run: dict[str, int] = {}
+    for item in conversation_history(conversation_id=conversation.pk, since=since):
+        run = runs.get(item.run_id) if item.run_id else None
+        final = item.status != "in_progress" and (run is None or not run.is_active)
+        last_of_run[item.run_id] = len(entries)
+        entries.append(("message" if isinstance(item, Message) else "step", item, final))
+    ended = [run for run in runs.values() if run.status != Run.Status.COMPLETED and not run.is_active]
+    # Inserted from the back, so earlier positions stay valid.
+    placed = sorted(
+        ((last_of_run[run.pk] + 1 if run.pk in last_of_run else None, run) for run in ended),
+        key=lambda pair: (pair[0] is None, pair[0] or 0),
+        reverse=True,
+    )
+    for position, run in placed:
+        if position is not None:
+            entries.insert(position, ("run", run, True))
+        elif run.pk == latest and since is None:
+            entries.append(("run", run, True))
+    return entries
+
+
+def _data(kind: str, item: Any, conversation: Conversation) -> dict[str, Any]:
+    if kind == "message":
+        return message_object(item)
+    if kind == "step":
+        run = item.run if RunStep.run.field.is_cached(item) else None
+        approval = run.approval_of(item.tool_call_id) if run is not None else None
+        return run_step_object(
+            item, thread_id=conversation.pk, assistant_id=conversation.assistant_id, approval=approval
+        )
+    return run_object(item)
+
+
+def conversation_state(*, conversation: Conversation, after: str | None = None) -> dict[str, Any]:
+    """The page's state: the entries after the cursor `after` (all of them without one, or when the page is
+    too far behind), the cursor to ask from next time, and the run state the controls follow."""
+    since = _cursor_time(conversation, after) if after else None
+    entries = _entries(conversation, since=since)
+    start = 0
+    if since is not None:
+        keys = [f"{KIND_PREFIX[kind]}:{item.pk}" for kind, item, _ in entries]
+        start = keys.index(after) + 1 if after in keys else -1
+        if start < 0 or len(entries) - start > RESYNC_TAIL_MAX:
+            return conversation_state(conversation=conversation)
+    active = conversation_active_run(conversation_id=conversation.pk)
+    if active is not None:
+        _steps_with_run(entries, active)
+    cursor = after if since is not None else None
+    for kind, item, final in entries:
+        if not final:
+            break
+        cursor = f"{KIND_PREFIX[kind]}:{item.pk}"
+    latest = Run.objects.filter(conversation=conversation).order_by("-id").first()
+    shown = []
+    for kind, item, _ in entries[start:]:
+        data = _data(kind, item, conversation)
+        shown.append(
+            {"key": entry_key(kind, data), "kind": kind, "item": message_html_add(data) if kind == "message" else data}
+        )
+    return {
+        "thread_id": conversation.pk,
+        "title": conversation.title,
+        "after": after if since is not None else None,
+        "cursor": cursor,
+        "entries": shown,
+        "active_run": run_object(active) if active else None,
+        "latest_run": run_object(latest) if latest else None,
+        "has_user_message": Message.objects.filter(conversation=conversation, role=Message.Role.USER).exists(),
+    }
+
+
+def resync_answer(*, conversation_id: str, after: str | None, objects: bool = False) -> dict[str, Any]:
+    """The state a (re)connected page asks for, each entry as its fragment; with `objects`, also each entry's
+    Assistants v2 object (`timeline`: the whole-state snapshot programs read)."""
+    conversation = Conversation.objects.select_related("assistant").get(pk=conversation_id)
+    state = conversation_state(conversation=conversation, after=after)
+    if objects:
+        state["timeline"] = [{"kind": entry["kind"], "data": entry["item"]} for entry in state["entries"]]
+    state["entries"] = [
+        {"key": entry["key"], "html": render_to_string("chat/_entry.html", entry)} for entry in state["entries"]
+    ]
+    return state
+
+
+def _steps_with_run(entries: list[tuple[str, Any, bool]], run: Run) -> None:
+    """Let the active run's steps say whether they wait for the user's approval."""
+    for kind, item, _ in entries:
+        if kind == "step" and item.run_id == run.pk:
+            item.run = run
+
+
+def _cursor_time(conversation: Conversation, key: str) -> Any:
+    """When the cursor's entry was created; None if it is gone (the page then gets everything)."""
+    prefix, _, pk = key.partition(":")
+    model = {"m": Message, "s": RunStep}.get(prefix)
+    if model is None:
+        run = Run.objects.filter(pk=pk, conversation=conversation).first()
+        # A run's note follows the run's last entry: read from the run's start.
+        return run.created_at if run is not None else None
+    scope = {"conversation": conversation} if model is Message else {"run__conversation": conversation}
+    found = model.objects.filter(pk=pk, **scope).values_list("created_at", flat=True).first()
+    return found
