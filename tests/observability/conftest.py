@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import glob
+import os
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,16 @@ import pytest
 from chat.models import Conversation, Run
 from observability.processor import TraceStore
 from observability.services import trace_store_get
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _metric_files_forget() -> Iterator[None]:
+    """These tests count under labels of their own (see `unique`); drop this process's metric files at the end
+    instead of letting the next process fold those series into the directory's archive for good."""
+    yield
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    for name in glob.glob(os.path.join(directory, f"*_{os.getpid()}.db")):
+        os.remove(name)
 
 
 @pytest.fixture

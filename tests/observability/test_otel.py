@@ -175,11 +175,13 @@ def test_it_connects_nowhere_when_no_endpoint_is_set(store, run):
 
 
 def test_it_does_not_even_load_the_exporter_when_no_endpoint_is_set():
-    # (The mcp library imports the OpenTelemetry API for its own no-op spans; the SDK and exporter stay out.)
+    # (mcp imports the OpenTelemetry API for its own no-op spans, redis-py the SDK's metrics for an option it
+    # leaves off; the tracing SDK, the exporter and Switchboard's bridge stay out.)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     code = (
         "import sys, django; django.setup(); import observability.services; "
-        "print(sorted(m for m in sys.modules if m.startswith(('opentelemetry.sdk', 'opentelemetry.exporter'))))"
+        "print(sorted(m for m in sys.modules"
+        " if m.startswith(('opentelemetry.sdk.trace', 'opentelemetry.exporter', 'observability.otel'))))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
