@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from typing import Any
+
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 
 from assistants.models import Assistant, Provider
 from assistants.presets import PRESETS
-from assistants.services import provider_check
-from core.admin_forms import SecretFormMixin, SuperuserOnlyAdmin
+from assistants.services import assistant_choices_check, provider_check
+from core.admin_forms import SecretFieldsAdmin, SecretFormMixin, SuperuserOnlyAdmin
 
 
 class ProviderForm(SecretFormMixin, forms.ModelForm):
@@ -44,8 +46,9 @@ class ProviderForm(SecretFormMixin, forms.ModelForm):
 
 
 @admin.register(Provider)
-class ProviderAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
+class ProviderAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     form = ProviderForm
+    secret_fields = ("api_key",)
     list_display = ("name", "kind", "api_style", "base_url", "default_model", "enabled")
     list_filter = ("kind", "api_style", "enabled")
     search_fields = ("name", "base_url", "default_model")
@@ -61,8 +64,50 @@ class ProviderAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
             self.message_user(request, f"{provider.name}: {verdict} in {result.latency_ms} ms. {result.message}", level)
 
 
+class AssistantAdminForm(forms.ModelForm):
+    """For staff who are not superusers, the app's own rules: no shared assistants, and only the providers and
+    servers both they and the assistant's owner may use (the assistant acts as its owner)."""
+
+    # Set by AssistantAdmin.get_form: who is editing.
+    acting_user: Any = None
+
+    class Meta:
+        model = Assistant
+        fields = (
+            "owner", "name", "description", "instructions", "provider", "model", "temperature", "top_p",
+            "max_output_tokens", "parallel_tool_calls", "tool_choice", "mcp_servers", "metadata",
+        )  # fmt: skip
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        user = self.acting_user
+        if user is None or user.is_superuser:
+            return cleaned
+        owner = cleaned.get("owner")
+        if owner is None:
+            self.add_error("owner", "Only a superuser can make a shared assistant: choose its owner.")
+            return cleaned
+        provider = cleaned.get("provider")
+        provider_changed = provider is not None and provider.pk != self.instance.provider_id
+        current = set() if self.instance._state.adding else set(self.instance.mcp_servers.values_list("pk", flat=True))
+        added = {server.pk for server in cleaned.get("mcp_servers") or []} - current
+        if owner.pk != self.instance.owner_id:
+            # A new owner gets every server and the provider: all of it must be theirs to use.
+            added |= current
+            provider_changed = provider is not None
+        for who, whose in ((user, "you"), (owner, "its owner")):
+            checked = assistant_choices_check(
+                user=who, provider=provider if provider_changed else None, servers_added=added, whose=whose
+            )
+            for field, errors in checked.items():
+                if field not in self.errors:
+                    self.add_error(field, errors)
+        return cleaned
+
+
 @admin.register(Assistant)
 class AssistantAdmin(admin.ModelAdmin):
+    form = AssistantAdminForm
     list_display = ("name", "id", "owner", "provider", "model", "updated_at")
     list_filter = ("provider", "parallel_tool_calls")
     search_fields = ("id", "name", "description", "owner__username")
@@ -70,3 +115,18 @@ class AssistantAdmin(admin.ModelAdmin):
     filter_horizontal = ("mcp_servers",)
     readonly_fields = ("id", "created_at", "updated_at")
     list_select_related = ("owner", "provider")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        return type(form.__name__, (form,), {"acting_user": request.user})
+
+    # Shared assistants reach every user: the app reserves them to superusers, and so does the admin.
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.owner_id is None and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.owner_id is None and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)

@@ -182,20 +182,35 @@ def _assistant_clean(
     except ValidationError as exc:
         errors.update({field: list(messages) for field, messages in exc.message_dict.items()})
     provider = assistant.provider if assistant.provider_id else None
-    # A provider already on the assistant may stay (even if disabled since); a new one must be usable.
-    if provider is not None and provider_changed and not provider_usable(user=user).filter(pk=provider.pk).exists():
-        errors.setdefault("provider", []).append("Choose an enabled provider.")
     if provider is not None and "model" not in errors and not (assistant.model or provider.default_model):
         errors.setdefault("model", []).append("Enter a model: this provider has no default model.")
+    added: set[int] = set()
     if mcp_servers is not None:
         adding = assistant._state.adding
         current = set() if adding else set(assistant.mcp_servers.values_list("pk", flat=True))
         added = {server.pk for server in mcp_servers} - current
-        allowed = set(mcp_server_usable(user=user).filter(pk__in=added).values_list("pk", flat=True))
-        if added - allowed:
-            errors.setdefault("mcp_servers", []).append("Choose only MCP servers you may use.")
+    for field, messages in assistant_choices_check(
+        user=user, provider=provider if provider_changed else None, servers_added=added
+    ).items():
+        errors.setdefault(field, []).extend(messages)
     if errors:
         raise ServiceError.invalid(errors)
+
+
+def assistant_choices_check(
+    *, user: AbstractBaseUser, provider: Provider | None, servers_added: Iterable[int], whose: str = "you"
+) -> dict[str, list[str]]:
+    """The errors, per field, of giving an assistant this provider and these newly added servers as `user`.
+
+    A provider or server already on the assistant may stay (even if disabled since): pass only what changes.
+    """
+    errors: dict[str, list[str]] = {}
+    if provider is not None and not provider_usable(user=user).filter(pk=provider.pk).exists():
+        errors["provider"] = [f"Choose an enabled provider {whose} may use."]
+    added = set(servers_added)
+    if added and added - set(mcp_server_usable(user=user).filter(pk__in=added).values_list("pk", flat=True)):
+        errors["mcp_servers"] = [f"Choose only MCP servers {whose} may use."]
+    return errors
 
 
 def _unknown_fields(fields: Iterable[str]) -> None:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from django import forms
+from django.contrib import admin
 
 from core.audit import audit_entry, audit_record
 from core.models import AuditEntry
@@ -60,6 +61,48 @@ class SecretFormMixin:
             elif cleaned.get(name) is None:
                 cleaned[name] = {} if isinstance(self.initial_secret_values[name], dict) else ""
         return cleaned
+
+
+def secret_summary(value: Any) -> str:
+    """What a page may say about a stored secret: which keys are set, never a value."""
+    if isinstance(value, dict):
+        return f"Set: {', '.join(sorted(value))}." if value else "—"
+    return "A value is set." if value else "—"
+
+
+class SecretFieldsAdmin:
+    """Secrets never render, whatever the permission.
+
+    The write-only form fields cover the editable page only: for someone who may view but not change, the admin
+    shows every field read-only through its model value, which for an encrypted field is the decrypted secret.
+    There each secret field is swapped for a summary of what is set.
+    """
+
+    secret_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._secret_summaries = {name: self._summary_display(name) for name in self.secret_fields}
+
+    def _summary_display(self, name: str) -> Any:
+        label = self.model._meta.get_field(name).verbose_name
+
+        @admin.display(description=label)
+        def summary(obj: Any) -> str:
+            return secret_summary(getattr(obj, name, None))
+
+        summary.__name__ = f"{name}_summary"
+        return summary
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        editable = self.has_change_permission(request, obj) if obj is not None else self.has_add_permission(request)
+        if editable:
+            return fieldsets
+        return [
+            (title, {**options, "fields": [self._secret_summaries.get(f, f) for f in options["fields"]]})
+            for title, options in fieldsets
+        ]
 
 
 class SuperuserOnlyAdmin:

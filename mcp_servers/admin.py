@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from core.admin_forms import SecretFormMixin, SecretJSONField, SuperuserOnlyAdmin
+from core.admin_forms import SecretFieldsAdmin, SecretFormMixin, SecretJSONField, SuperuserOnlyAdmin
 from core.crypto import fernet
 from mcp_servers.config_io import MAX_BYTES, ConfigError, config_apply, config_export, config_plan
 from mcp_servers.models import MCPServer
@@ -70,8 +70,9 @@ def check_summary(server: MCPServer, result: CheckResult) -> str:
 
 
 @admin.register(MCPServer)
-class MCPServerAdmin(SuperuserOnlyAdmin, admin.ModelAdmin):
+class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     form = MCPServerForm
+    secret_fields = ("env", "headers")
     list_display = ("name", "transport", "enabled", "scope", "approval", "last_status", "latency", "last_checked_at")
     list_filter = ("transport", "enabled", "scope", "approval", "last_status")
     search_fields = ("name", "description", "command", "url")
