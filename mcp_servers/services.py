@@ -10,7 +10,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+from agents import custom_span
 from agents.mcp import MCPServer as AgentsMCPServer
+from agents.tracing import SpanError
 from django.conf import settings
 from django.utils import timezone
 
@@ -32,18 +34,29 @@ def mcp_server_approval_setting(server: MCPServer) -> Any:
 async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) -> AgentsMCPServer:
     """Borrow a live connection to this server from the process pool."""
     per_user = server.scope == MCPServer.Scope.PER_USER
-    return await get_pool().acquire(
-        server_id=server.pk,
-        name=server.name,
-        params=server.launch_params(user_id=user_id, username=username),
-        options={
-            "allowed_tools": server.allowed_tools,
-            "denied_tools": server.denied_tools,
-            "require_approval": mcp_server_approval_setting(server),
-        },
-        user_id=user_id if per_user else None,
-        idle_seconds=settings.SWITCHBOARD["MCP_IDLE_SECONDS"],
+    pool = get_pool()
+    owner = user_id if per_user else None
+    reused = any(
+        c["server_id"] == server.pk and c["user_id"] == owner and c["connected"] for c in pool.stats()["details"]
     )
+    # A step of the run's trace (nothing outside one): how long borrowing took, and whether it had to connect.
+    with custom_span("mcp.connect", {"server": server.name, "transport": server.transport, "reused": reused}) as span:
+        try:
+            return await pool.acquire(
+                server_id=server.pk,
+                name=server.name,
+                params=server.launch_params(user_id=user_id, username=username),
+                options={
+                    "allowed_tools": server.allowed_tools,
+                    "denied_tools": server.denied_tools,
+                    "require_approval": mcp_server_approval_setting(server),
+                },
+                user_id=owner,
+                idle_seconds=settings.SWITCHBOARD["MCP_IDLE_SECONDS"],
+            )
+        except Exception as exc:
+            span.set_error(SpanError(message="MCP server did not connect", data={"error": error_text(exc)}))
+            raise
 
 
 @dataclass

@@ -65,7 +65,7 @@ async def test_it_traces_a_turn_the_executor_ran(alice, conversation, store, met
     for name in ("run.claim", "run.end", "model.first_token", "add"):
         assert name in names
     tool = await Span.objects.aget(trace=trace, kind="tool")
-    assert (tool.server, tool.tool, tool.outcome) == (server.name, "add", "ok")
+    assert (tool.server, tool.tool, tool.outcome, tool.transport) == (server.name, "add", "ok", "stdio")
     calls = [span async for span in Span.objects.filter(trace=trace, kind="model").order_by("started_at")]
     assert [call.ttft_ms is not None for call in calls] == [False, True]
 

@@ -56,10 +56,9 @@ async def _turn(world: dict, content: str, *, sensitive: bool = False) -> tuple[
         "model": assistant.model,
     }
     with agents.trace("switchboard-run", trace_id=trace_id, group_id=run.conversation_id, metadata=metadata):
-        with agents.custom_span("mcp.connect", {"server": server.name, "transport": "stdio", "reused": False}):
-            build = await assistant_agent_build(
-                assistant=assistant, user_id=world["user"].pk, username="alice", instructions="", servers=[server]
-            )
+        build = await assistant_agent_build(
+            assistant=assistant, user_id=world["user"].pk, username="alice", instructions="", servers=[server]
+        )
         started = time.monotonic()
         result = Runner.run_streamed(
             build.agent,
@@ -154,3 +153,24 @@ async def test_it_keeps_only_sizes_when_the_sdk_hands_it_contents(world, store):
     assert tool.argument_bytes == len('{"message": "a very private note"}') and tool.result_bytes > 0
     stored = [row async for row in Span.objects.filter(trace_id=trace_id).values()]
     assert "a very private note" not in repr(stored)
+
+
+async def test_it_traces_borrowing_an_mcp_connection(world, store):
+    first, _ = await _turn(world, "/tools")
+    second, _ = await _turn(world, "/tools")
+    await asyncio.to_thread(store.force_flush)
+    connects = [await Span.objects.aget(trace_id=trace_id, name="mcp.connect") for trace_id in (first, second)]
+    assert [(c.server, c.transport) for c in connects] == [(world["server"].name, "stdio")] * 2
+    assert [c.data["reused"] for c in connects] == [False, True]
+
+
+async def test_it_marks_an_mcp_server_that_would_not_connect(world, store):
+    server = world["server"]
+    server.command = "/nonexistent/mcp-server"
+    await server.asave()
+    with pytest.raises(Exception, match="could not be started"):
+        await _turn(world, "/tools")
+    await asyncio.to_thread(store.force_flush)
+    connect = await Span.objects.aget(trace__run=world["run"], name="mcp.connect")
+    assert connect.failed and connect.error["message"] == "MCP server did not connect"
+    assert connect.server == server.name
