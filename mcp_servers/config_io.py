@@ -15,7 +15,9 @@ tool lists, approval) keep their stored values, or the defaults for a new server
 
 Secrets: an export leaves env and header values empty unless asked to include them, and on import
 an empty value for a key the stored server already has keeps the stored value, so exporting and
-importing again never wipes a secret.
+importing again never wipes a secret. Unless the file points the server at another URL, command or
+arguments: then a secret the file does not restate is dropped (the preview says so), so it never
+reaches a host or program it was not given to.
 
 The admin's import page and both management commands use this one module.
 """
@@ -237,12 +239,39 @@ def _changes(entry: Entry, stored: MCPServer) -> list[str]:
     return changes
 
 
+def _target_change(entry: Entry, stored: MCPServer) -> str:
+    """What in the entry points the server somewhere new ("" if nothing does): the secrets were for the old one."""
+    fields = entry.fields
+    if fields.get("transport", stored.transport) != stored.transport:
+        return "transport"
+    if stored.transport == T.STDIO:
+        if fields.get("command", stored.command) != stored.command:
+            return "command"
+        if fields.get("args", stored.args) != list(stored.args or []):
+            return "arguments"
+        return ""
+    return "URL" if fields.get("url", stored.url) != stored.url else ""
+
+
 def _keep_stored_secrets(entry: Entry, stored: MCPServer) -> None:
-    # An empty value for a key the server already has means "keep it": exports leave values out.
+    # An empty value for a key the server already has means "keep it": exports leave values out. Not when the
+    # file points the server at another URL or command: the next connection would hand the old host's secret
+    # to the new one. Then only the values the file states are kept.
+    changed = _target_change(entry, stored)
     for name in SECRET_FIELDS:
-        if name in entry.fields:
-            current = getattr(stored, name) or {}
+        if name not in entry.fields:
+            continue
+        current = getattr(stored, name) or {}
+        if not changed:
             entry.fields[name] = {k: (v or current.get(k, "")) for k, v in entry.fields[name].items()}
+            continue
+        dropped = sorted(k for k, v in entry.fields[name].items() if not v and current.get(k))
+        entry.fields[name] = {k: v for k, v in entry.fields[name].items() if v}
+        if dropped:
+            entry.warnings.append(
+                f"The {changed} changed, so the stored {name} value(s) of {', '.join(dropped)} are dropped; "
+                "give them in the file to keep them."
+            )
 
 
 def config_plan(data: str | bytes) -> Plan:
