@@ -174,3 +174,44 @@ async def test_it_marks_an_mcp_server_that_would_not_connect(world, store):
     connect = await Span.objects.aget(trace__run=world["run"], name="mcp.connect")
     assert connect.failed and connect.error["message"] == "MCP server did not connect"
     assert connect.server == server.name
+
+
+async def _traced(world: dict, run_input, *, agent=None):
+    """Stream one run segment inside its own trace; return the trace id, the result and the agent."""
+    run, assistant, server = world["run"], world["assistant"], world["server"]
+    trace_id = f"trace_{secrets.token_hex(16)}"
+    with agents.trace("switchboard-run", trace_id=trace_id, group_id=run.conversation_id, metadata={"run_id": run.pk}):
+        if agent is None:
+            build = await assistant_agent_build(
+                assistant=assistant, user_id=world["user"].pk, username="alice", instructions="", servers=[server]
+            )
+            agent = build.agent
+        result = Runner.run_streamed(agent, input=run_input, run_config=RunConfig(trace_include_sensitive_data=False))
+        async for _ in result.stream_events():
+            pass
+    return trace_id, result, agent
+
+
+async def test_it_counts_a_call_that_waited_for_approval_once_when_it_runs(world, store):
+    server = world["server"]
+    server.approval = MCPServer.Approval.ALWAYS
+    await server.asave()
+    paused, result, agent = await _traced(world, [{"role": "user", "content": "/draw_dot"}])
+    assert result.interruptions
+    state = result.to_state()
+    state.approve(result.interruptions[0])
+    resumed, _, _ = await _traced(world, state, agent=agent)
+    await asyncio.to_thread(store.force_flush)
+
+    # The SDK opens the call's span when it stops for approval, and again when the call runs.
+    waiting = await Span.objects.aget(trace_id=paused, kind="tool")
+    assert (waiting.name, waiting.outcome, waiting.server, waiting.failed) == (
+        "draw_dot",
+        "pending",
+        server.name,
+        False,
+    )
+    ran = await Span.objects.aget(trace_id=resumed, kind="tool")
+    assert (ran.name, ran.outcome, ran.server) == ("draw_dot", "ok", server.name)
+    counts = [await Trace.objects.values_list("tool_calls", "tool_failures").aget(pk=t) for t in (paused, resumed)]
+    assert counts == [(0, 0), (1, 0)]
