@@ -9,18 +9,37 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.utils.crypto import constant_time_compare
+from django.utils.module_loading import import_string
 
 from chat import markdown, selectors, services, timeline
 from chat.events import conversation_group, events_of
 from core.errors import ServiceError
+from core.sockets import socket_close, socket_open
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TOO_MANY = 4429
+SOCKET_KIND = "chat"
+
+
+def _still_signed_in(session_key: str | None, user_id: int) -> bool:
+    """Whether the socket's login still holds: the session exists, is this user's, the user is active, and
+    their password has not changed since (Django's session auth hash)."""
+    if not session_key:
+        return False
+    data = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key=session_key).load()
+    if data.get(SESSION_KEY) != str(user_id):
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return user is not None and constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
 
 
 class ConversationConsumer(AsyncWebsocketConsumer):
     thread_id: str = ""
     group: str = ""
+    counted = False
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -28,6 +47,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if not socket_open(kind=SOCKET_KIND, user_id=user.pk, limit=settings.SWITCHBOARD["WS_SOCKETS_PER_USER"]):
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.counted = True
         thread_id = self.scope["url_route"]["kwargs"]["thread_id"]
         try:
             await database_sync_to_async(selectors.conversation_get_for_user)(user=user, conversation_id=thread_id)
@@ -48,6 +71,9 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def disconnect(self, code: int) -> None:
+        if self.counted:
+            self.counted = False
+            socket_close(kind=SOCKET_KIND, user_id=self.user.pk)
         if self.group:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
@@ -60,6 +86,12 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.group:
             return
+        session = self.scope.get("session")
+        # Every frame re-checks the login (two small reads): a logout, a deactivation or a new password
+        # elsewhere ends this socket too.
+        if not await database_sync_to_async(_still_signed_in)(getattr(session, "session_key", None), self.user.pk):
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         if text_data is None:
             await self.send_error("invalid_frame", "Frames must be JSON text, not binary.")
             return
@@ -69,6 +101,10 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             return
         try:
             frame = json.loads(text_data)
+            json.dumps(frame, ensure_ascii=False).encode("utf-8")  # a lone surrogate ("\\ud800") is no character
+        except UnicodeEncodeError:
+            await self.send_error("invalid_text", "The frame holds an invalid character (a lone surrogate).")
+            return
         except (ValueError, RecursionError):
             await self.send_error("invalid_json", "The frame is not valid JSON.")
             return

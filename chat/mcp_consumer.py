@@ -12,15 +12,19 @@ import contextlib
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from chat.mcp_http import origin_allowed, scope_user
 from chat.mcp_server import acting_user, server
 from core.api import BODY_MAX_BYTES
+from core.sockets import socket_close, socket_open
 from mcp_servers.websocket import SUBPROTOCOL, websocket_session_serve
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_TOO_BIG = 1009
+CLOSE_TOO_MANY = 4429
+SOCKET_KIND = "mcp"
 # The same limit as a request body of the HTTP endpoint and the `/v1/` API.
 FRAME_MAX_BYTES = BODY_MAX_BYTES
 # Frames waiting for the session: a client that sends faster than it is served waits for room.
@@ -31,6 +35,7 @@ SESSION_CLOSE_SECONDS = 5.0
 class MCPConsumer(AsyncWebsocketConsumer):
     session: asyncio.Task[None] | None = None
     inbox: asyncio.Queue[str | None]
+    user_id: int | None = None
 
     async def connect(self) -> None:
         subprotocol = SUBPROTOCOL if SUBPROTOCOL in self.scope.get("subprotocols", []) else None
@@ -46,6 +51,10 @@ class MCPConsumer(AsyncWebsocketConsumer):
         if user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if not socket_open(kind=SOCKET_KIND, user_id=user.pk, limit=settings.SWITCHBOARD["MCP_SESSIONS_PER_USER"]):
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.user_id = user.pk
         self.inbox = asyncio.Queue(maxsize=INBOX_SIZE)
         self.session = asyncio.create_task(self._serve(user), name="mcp-websocket-session")
 
@@ -68,10 +77,18 @@ class MCPConsumer(AsyncWebsocketConsumer):
         if size > FRAME_MAX_BYTES:
             await self.close(code=CLOSE_TOO_BIG)
             return
+        # Every frame re-checks the token (one indexed read): a revoked or expired token ends the session too.
+        user = await scope_user(self.scope)
+        if user is None or user.pk != self.user_id:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         frame = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
         await self.inbox.put(frame)
 
     async def disconnect(self, code: int) -> None:
+        if self.user_id is not None:
+            socket_close(kind=SOCKET_KIND, user_id=self.user_id)
+            self.user_id = None
         session = self.session
         if session is None or session.done():
             return

@@ -24,6 +24,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from chat.mcp_server import SCOPE_USER_KEY, server
 from core.api import BODY_MAX_BYTES
+from core.ratelimit import RateLimited, rate_limit_hit
 from core.tokens import bearer_token, token_authenticate
 
 logger = logging.getLogger(__name__)
@@ -135,6 +136,16 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
             "with 'manage.py create_token'.",
             code="invalid_api_key",
             headers=[(b"www-authenticate", b'Bearer realm="switchboard"')],
+        )
+        return
+    try:
+        # The same per-user request limit as `/v1/`: an MCP client is a program like any other.
+        await sync_to_async(rate_limit_hit)(
+            scope="api", user_id=user.pk, limit=settings.SWITCHBOARD["RATE_API_PER_MINUTE"], what="API requests"
+        )
+    except RateLimited as exc:
+        await _respond(
+            send, 429, str(exc), code="rate_limit_exceeded", headers=[(b"retry-after", str(exc.retry_after).encode())]
         )
         return
     manager = await session_manager()

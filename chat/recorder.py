@@ -16,7 +16,7 @@ from django.utils import timezone
 from chat.errors import ToolCallLimit
 from chat.events import outbox_for
 from chat.models import Message, Run, RunStep
-from chat.serializers import message_object, run_object, run_step_data
+from chat.serializers import message_object, run_object, run_step_bounded, run_step_data
 from core.audit import audit_entry, tool_arguments_audited
 from core.models import AuditEntry
 
@@ -92,7 +92,7 @@ class RunRecorder:
             await outbox_for(self.thread_id).flush()
 
     def step_data(self, step: RunStep) -> dict[str, Any]:
-        return run_step_data(step, self.run)
+        return run_step_bounded(run_step_data(step, self.run), settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
 
     async def run_status(self, status: str, **fields: Any) -> None:
         self.run.status = status

@@ -144,3 +144,16 @@ def run_step_object(
         # `approval` is "pending" while the call waits for the user, "denied" once refused.
         "metadata": {"server": step.server_name, "duration_ms": step.duration_ms, "approval": approval},
     }
+
+
+def run_step_bounded(data: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A step object for events and the page, with a tool output over `limit` characters cut short: events
+    cross the channel layer, whose messages are bounded (1 MiB on Redis). The API's step lists keep it whole,
+    and the page links to the whole text."""
+    calls = (data.get("step_details") or {}).get("tool_calls") or []
+    output = calls[0]["function"].get("output") if calls else None
+    if not isinstance(output, str) or len(output) <= limit:
+        return data
+    call = {**calls[0], "function": {**calls[0]["function"], "output": output[:limit]}}
+    details = {**data["step_details"], "tool_calls": [call, *calls[1:]]}
+    return {**data, "step_details": details, "metadata": {**data["metadata"], "output_truncated": True}}

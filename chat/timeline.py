@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from chat.markdown import message_html_add
 from chat.models import Conversation, Message, Run, RunStep
 from chat.selectors import conversation_active_run, conversation_history
-from chat.serializers import message_object, run_object, run_step_object
+from chat.serializers import message_object, run_object, run_step_bounded, run_step_object
 
 # Past this many entries after its cursor, a page gets the whole timeline instead.
 RESYNC_TAIL_MAX = 100
@@ -99,9 +100,10 @@ def _data(kind: str, item: Any, conversation: Conversation) -> dict[str, Any]:
     if kind == "step":
         run = item.run if RunStep.run.field.is_cached(item) else None
         approval = run.approval_of(item.tool_call_id) if run is not None else None
-        return run_step_object(
+        data = run_step_object(
             item, thread_id=conversation.pk, assistant_id=conversation.assistant_id, approval=approval
         )
+        return run_step_bounded(data, settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
     return run_object(item)
 
 

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from assistants.models import Assistant
 from chat import exports, selectors, services, timeline
-from chat.models import Conversation
+from chat.models import Conversation, RunStep
 from core.errors import ServiceError
 
 CONVERSATIONS_PER_PAGE = 20
@@ -133,4 +133,17 @@ def conversation_export(request: HttpRequest, thread_id: str, fmt: str) -> HttpR
         body, content_type = exports.conversation_export_markdown(conversation=conversation), "text/markdown"
     response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{conversation.pk}.{fmt}"'
+    return response
+
+
+@login_required
+@require_GET
+def step_output(request: HttpRequest, thread_id: str, step_id: str) -> HttpResponse:
+    """A tool call's whole result, as plain text: the page shows it cut short past a limit."""
+    conversation = _conversation(request, thread_id)
+    step = RunStep.objects.filter(pk=step_id, run__conversation=conversation, type=RunStep.Type.TOOL_CALLS).first()
+    if step is None:
+        raise Http404("Tool call not found")
+    response = HttpResponse(step.output or step.error, content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"
     return response

@@ -194,6 +194,11 @@ SWITCHBOARD = {
     "RATE_MESSAGES_PER_MINUTE": env.int("RATE_MESSAGES_PER_MINUTE", default=30),
     "RATE_API_PER_MINUTE": env.int("RATE_API_PER_MINUTE", default=300),
     "RUNS_CONCURRENT_PER_USER": env.int("RUNS_CONCURRENT_PER_USER", default=4),
+    # Open sockets one user may hold on one process: chat pages, and `/mcp/ws` sessions.
+    "WS_SOCKETS_PER_USER": env.int("WS_SOCKETS_PER_USER", default=50),
+    "MCP_SESSIONS_PER_USER": env.int("MCP_SESSIONS_PER_USER", default=10),
+    # A tool's output is cut to this many characters in events and on the page; the whole text has a link.
+    "TOOL_OUTPUT_SHOWN_CHARS": env.int("TOOL_OUTPUT_SHOWN_CHARS", default=16_000),
     # The audit log keeps tool arguments only when asked (they may hold personal data), and entries this long.
     "AUDIT_TOOL_ARGUMENTS": env.bool("AUDIT_TOOL_ARGUMENTS", default=False),
     "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", default=365),

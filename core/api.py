@@ -193,6 +193,11 @@ def body_parse(request: HttpRequest) -> dict[str, Any]:
         raise invalid("The request body is not valid JSON.", code="invalid_json") from None
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object.", code="invalid_json")
+    try:
+        # JSON may spell a lone surrogate ("\\ud800"), which is no character and no database stores.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise invalid("The request body holds an invalid character (a lone surrogate).", code="invalid_json") from None
     return data
 
 

@@ -33,6 +33,7 @@ def metadata_validate(value: Any, *, param: str = "metadata") -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(key, str) or not isinstance(item, str):
             raise ServiceError("invalid_metadata", "Metadata keys and values must be strings.", param=param)
+        text_check(key + item, code="invalid_metadata", param=param)
         if len(key) > METADATA_KEY_MAX_CHARS:
             raise ServiceError(
                 "invalid_metadata", f"Metadata keys can be at most {METADATA_KEY_MAX_CHARS} characters.", param=param
@@ -46,11 +47,21 @@ def metadata_validate(value: Any, *, param: str = "metadata") -> dict[str, str]:
     return dict(value)
 
 
+def text_check(value: str, *, code: str, param: str | None = None) -> str:
+    """Refuse text no database can store: a lone surrogate (\\ud800) is not a character."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ServiceError(code, "The text holds an invalid character (a lone surrogate).", param=param) from None
+    return value
+
+
 def content_validate(content: Any, *, param: str | None = None) -> str:
     """A message's text: a non-empty string within the size limit."""
     limit = settings.SWITCHBOARD["MESSAGE_MAX_CHARS"]
     if not isinstance(content, str):
         raise ServiceError("invalid_content", "Message content must be a string.", param=param)
+    text_check(content, code="invalid_content", param=param)
     if not content.strip():
         raise ServiceError("invalid_content", "Message content must not be empty.", param=param)
     if len(content) > limit:
@@ -112,14 +123,18 @@ def executor_taking_runs() -> Executor:
     return executor
 
 
-def message_count(user: AbstractBaseUser) -> None:
-    """Count a message (or a new answer, which costs what a message does) against the user's rate."""
+def message_count(user: AbstractBaseUser, *, hits: int = 1) -> None:
+    """Count messages and runs against the user's one rate, whatever the interface: each message stored counts,
+    and each run, except the one answering the message stored with it (the page's send is one hit)."""
+    if hits <= 0:
+        return
     try:
         rate_limit_hit(
             scope="messages",
             user_id=user.pk,
             limit=settings.SWITCHBOARD["RATE_MESSAGES_PER_MINUTE"],
             what="messages",
+            hits=hits,
         )
     except RateLimited as exc:
         raise ServiceError("rate_limited", str(exc), retry_after=exc.retry_after) from None

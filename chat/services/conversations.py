@@ -18,8 +18,10 @@ from chat.services.common import (
     assistant_usable,
     conversation_locked,
     executor_taking_runs,
+    message_count,
     message_fields,
     metadata_validate,
+    text_check,
     title_from,
 )
 from chat.services.runs import refuse_if_run_active, run_announcement, run_store
@@ -42,6 +44,7 @@ def conversation_create(
     assistant = assistant_usable(user=user, assistant_id=assistant_id) if assistant_id is not None else None
     fields = [message_fields(entry, index) for index, entry in enumerate(messages)]
     first_user = next((content for role, content, _ in fields if role == Message.Role.USER), "")
+    message_count(user, hits=len(fields))
     with transaction.atomic():
         conversation = Conversation.objects.create(
             **({"pk": conversation_id} if conversation_id else {}),
@@ -104,6 +107,7 @@ def conversation_delete(*, user: AbstractBaseUser, conversation_id: str) -> None
 def conversation_rename(*, user: AbstractBaseUser, conversation_id: str, title: Any) -> Conversation:
     if not isinstance(title, str) or not title.strip():
         raise ServiceError("invalid_title", "A title must not be empty.", param="title")
+    text_check(title, code="invalid_title", param="title")
     title = " ".join(title.split())
     if len(title) > TITLE_MAX_CHARS:
         raise ServiceError("title_too_long", f"A title can be at most {TITLE_MAX_CHARS} characters.", param="title")

@@ -109,6 +109,7 @@ def run_store(
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
         refuse_if_active_or_busy(conversation, user)
+        message_count(user, hits=1 + len(added))
         if conversation.assistant_id is None:
             conversation.assistant = assistant
         messages = [
