@@ -1,4 +1,4 @@
-"""The staff page of MCP servers: their state, live connections in this process, and their tools."""
+"""The staff page of MCP servers, for those who may view them: state, live connections here, and tools."""
 
 from __future__ import annotations
 
@@ -19,12 +19,16 @@ from mcp_servers.pool import get_pool
 from mcp_servers.services import mcp_server_check
 
 
-async def _staff(request: HttpRequest) -> HttpResponse | None:
-    """A login redirect for visitors, a 404 for users who are not staff, None for staff."""
+async def _viewer(request: HttpRequest) -> HttpResponse | None:
+    """A login redirect for visitors, a 404 for anyone without permission to view MCP servers, None otherwise.
+
+    Being staff is not enough: the page shows every server's errors (hosts, paths) and tool schemas, which only
+    those an administrator let see MCP servers may read.
+    """
     user = await request.auser()
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    if not user.is_staff:
+    if not (user.is_staff and await user.ahas_perm("mcp_servers.view_mcpserver")):
         raise Http404
     return None
 
@@ -32,7 +36,7 @@ async def _staff(request: HttpRequest) -> HttpResponse | None:
 # Async, so the pool it reports on is the one this process's runs use (it belongs to the event loop).
 @require_GET
 async def server_list(request: HttpRequest) -> HttpResponse:
-    if (refused := await _staff(request)) is not None:
+    if (refused := await _viewer(request)) is not None:
         return refused
     servers = [server async for server in MCPServer.objects.order_by("name")]
     stats = get_pool().stats()
@@ -54,7 +58,7 @@ async def server_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 async def server_check(request: HttpRequest, pk: int) -> HttpResponse:
-    if (refused := await _staff(request)) is not None:
+    if (refused := await _viewer(request)) is not None:
         return refused
     user = await request.auser()
     if not user.is_superuser:

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import Permission
 from django.test import AsyncClient
 from django.urls import reverse
 
@@ -39,8 +40,23 @@ def test_it_hides_the_page_from_users_who_are_not_staff(client, alice, demo_serv
     assert "/mcp-servers/" not in client.get("/").text
 
 
+def _may_view_servers(user) -> None:
+    user.user_permissions.add(Permission.objects.get(codename="view_mcpserver"))
+
+
+@pytest.mark.django_db
+def test_it_hides_the_page_from_staff_without_permission_to_view_servers(client, charlie, demo_server):
+    demo_server.last_error = "Connection refused by 10.1.2.3:5432"
+    demo_server.save()
+    client.force_login(charlie)
+    response = client.get(LIST)
+    assert response.status_code == 404 and b"10.1.2.3" not in response.content
+    assert "/mcp-servers/" not in client.get("/").text
+
+
 @pytest.mark.django_db
 def test_it_shows_staff_each_servers_state_and_tools_from_the_last_check(client, charlie, demo_server):
+    _may_view_servers(charlie)
     demo_server.last_status = MCPServer.Status.ERROR
     demo_server.last_error = "Connection refused"
     demo_server.last_latency_ms = 12.5
@@ -61,6 +77,7 @@ def test_it_shows_staff_each_servers_state_and_tools_from_the_last_check(client,
 
 @pytest.mark.django_db
 def test_it_refuses_check_now_to_staff_who_are_not_superusers(client, charlie, demo_server):
+    _may_view_servers(charlie)
     client.force_login(charlie)
     assert client.post(check_url(demo_server)).status_code == 403
     demo_server.refresh_from_db()

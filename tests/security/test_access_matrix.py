@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import pytest
 from channels.testing import HttpCommunicator
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -129,7 +130,14 @@ def test_it_serves_pages_only_to_the_owner(world, actor, method, path, owner_sta
     [("alice", 404), ("bob", 404), ("charlie", 200), ("anonymous", 302)],
 )
 def test_it_shows_the_mcp_server_page_to_staff_only(world, actor, status):
+    if actor == "charlie":
+        world.users["charlie"].user_permissions.add(Permission.objects.get(codename="view_mcpserver"))
     assert _client(world, actor).get("/mcp-servers/").status_code == status
+
+
+@pytest.mark.django_db
+def test_it_hides_the_mcp_server_page_from_staff_without_the_permission(world):
+    assert _client(world, "charlie").get("/mcp-servers/").status_code == 404
 
 
 # --- The /v1/ API (Bearer tokens) ---------------------------------------------------------------------------------
