@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "axes",
     "core",
     "mcp_servers",
     "assistants",
@@ -56,6 +58,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -139,6 +143,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): failed password logins are counted per account and per address, on the login
+# page and the admin's; past the limit that account or address is locked for LOGIN_LOCKOUT_MINUTES (0: until an
+# admin unlocks it, in the admin's Axes section or with `manage.py axes_reset_username`).
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT must be 1 or more.")
+_LOCKOUT_MINUTES = env.int("LOGIN_LOCKOUT_MINUTES", default=15)
+if _LOCKOUT_MINUTES < 0:
+    raise ImproperlyConfigured("LOGIN_LOCKOUT_MINUTES must be 0 (until an admin unlocks) or more.")
+AXES_COOLOFF_TIME = timedelta(minutes=_LOCKOUT_MINUTES) if _LOCKOUT_MINUTES else None
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "core.throttle.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "core.throttle.client_address"
+AXES_RESET_ON_SUCCESS = True
+# Proxies in front that append the client's address to X-Forwarded-For (0: use the connection's address).
+PROXY_HOPS = env.int("PROXY_HOPS", default=0)
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "chat:conversation_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -194,6 +216,8 @@ SWITCHBOARD = {
     "RATE_MESSAGES_PER_MINUTE": env.int("RATE_MESSAGES_PER_MINUTE", default=30),
     "RATE_API_PER_MINUTE": env.int("RATE_API_PER_MINUTE", default=300),
     "RUNS_CONCURRENT_PER_USER": env.int("RUNS_CONCURRENT_PER_USER", default=4),
+    # Unknown, revoked or expired API tokens one address may send in 15 minutes before it is refused (0: no limit).
+    "TOKEN_FAILURE_LIMIT": env.int("TOKEN_FAILURE_LIMIT", default=20),
     # Open sockets one user may hold on one process: chat pages, and `/mcp/ws` sessions.
     "WS_SOCKETS_PER_USER": env.int("WS_SOCKETS_PER_USER", default=50),
     "MCP_SESSIONS_PER_USER": env.int("MCP_SESSIONS_PER_USER", default=10),

@@ -23,6 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from core.errors import ServiceError
 from core.ratelimit import RateLimited, rate_limit_hit
+from core.throttle import client_address
 from core.tokens import bearer_token, token_authenticate
 
 logger = logging.getLogger(__name__)
@@ -84,7 +85,12 @@ def _authenticate(request: HttpRequest) -> Any:
             "settings page or with 'manage.py create_token'.",
             code="missing_api_key",
         )
-    user = token_authenticate(raw)
+    try:
+        user = token_authenticate(raw, address=client_address(request))
+    except ServiceError as exc:
+        raise ApiError(
+            429, exc.message, code="rate_limit_exceeded", type="requests", retry_after=exc.retry_after
+        ) from None
     if user is None:
         raise ApiError(401, "Incorrect, revoked or expired API key provided.", code="invalid_api_key")
     try:

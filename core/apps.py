@@ -21,3 +21,8 @@ class CoreConfig(AppConfig):
         # Every login route (the login page, the admin's) ends in these signals: the one place to listen.
         user_logged_in.connect(login_recorded, dispatch_uid="core.audit.login")
         user_login_failed.connect(login_failure_recorded, dispatch_uid="core.audit.login_failed")
+        from axes.signals import user_locked_out
+
+        from core.throttle import lockout_recorded
+
+        user_locked_out.connect(lockout_recorded, dispatch_uid="core.throttle.locked_out")

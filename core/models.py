@@ -39,6 +39,7 @@ class AuditEntry(models.Model):
         DELETED = "deleted", "Deleted"
         LOGIN = "login", "Logged in"
         LOGIN_FAILED = "login_failed", "Login failed"
+        LOCKED_OUT = "locked_out", "Locked out"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from core.audit import audit_record
 from core.models import ApiToken, AuditEntry
+from core.throttle import token_address_check, token_failure_record
 
 TOKEN_PREFIX = "sb_"
 # Writing last_used_at on every request would be a write per call; once a minute is precise enough.
@@ -43,8 +44,21 @@ def token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:
     return token
 
 
-def token_authenticate(raw: str | None) -> AbstractBaseUser | None:
-    """Return the active user a token belongs to, or None for a missing, unknown, revoked or expired token."""
+def token_authenticate(raw: str | None, *, address: str | None = None) -> AbstractBaseUser | None:
+    """Return the active user a token belongs to, or None for a missing, unknown, revoked or expired token.
+
+    With the caller's `address`, failed tokens are counted per address, and an address past TOKEN_FAILURE_LIMIT
+    is refused (`rate_limited`) before its token is even looked at.
+    """
+    if address is not None:
+        token_address_check(address=address)
+    user = _token_user(raw)
+    if user is None and raw and address is not None:
+        token_failure_record(address=address)
+    return user
+
+
+def _token_user(raw: str | None) -> AbstractBaseUser | None:
     if not raw or not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     now = timezone.now()
