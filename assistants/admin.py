@@ -29,7 +29,7 @@ class ProviderForm(SecretFormMixin, forms.ModelForm):
         model = Provider
         fields = (
             "name", "preset", "kind", "api_style", "base_url", "api_key", "default_model", "timeout", "max_retries",
-            "enabled",
+            "enabled", "everyone", "groups",
         )  # fmt: skip
 
     def clean(self) -> dict:
@@ -49,8 +49,9 @@ class ProviderForm(SecretFormMixin, forms.ModelForm):
 class ProviderAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     form = ProviderForm
     secret_fields = ("api_key",)
-    list_display = ("name", "kind", "api_style", "base_url", "default_model", "enabled")
-    list_filter = ("kind", "api_style", "enabled")
+    list_display = ("name", "kind", "api_style", "base_url", "default_model", "enabled", "everyone")
+    list_filter = ("kind", "api_style", "enabled", "everyone", "groups")
+    filter_horizontal = ("groups",)
     search_fields = ("name", "base_url", "default_model")
     readonly_fields = ("created_at", "updated_at")
     actions = ("test_provider",)
@@ -75,7 +76,7 @@ class AssistantAdminForm(forms.ModelForm):
         model = Assistant
         fields = (
             "owner", "name", "description", "instructions", "provider", "model", "temperature", "top_p",
-            "max_output_tokens", "parallel_tool_calls", "tool_choice", "mcp_servers", "metadata",
+            "max_output_tokens", "parallel_tool_calls", "tool_choice", "mcp_servers", "metadata", "everyone", "groups",
         )  # fmt: skip
 
     def clean(self) -> dict:
@@ -112,9 +113,14 @@ class AssistantAdmin(admin.ModelAdmin):
     list_filter = ("provider", "parallel_tool_calls")
     search_fields = ("id", "name", "description", "owner__username")
     autocomplete_fields = ("owner",)
-    filter_horizontal = ("mcp_servers",)
+    filter_horizontal = ("mcp_servers", "groups")
     readonly_fields = ("id", "created_at", "updated_at")
     list_select_related = ("owner", "provider")
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who may use a shared assistant is for superusers to say, as shared assistants are theirs to make.
+        fields = tuple(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else (*fields, "everyone", "groups")
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.crypto import EncryptedTextField
+from core.grants import granted_to
 from core.ids import new_assistant_id
 from mcp_servers.models import MCPServer
 
@@ -30,6 +31,12 @@ class Provider(models.Model):
     timeout = models.FloatField(default=60.0, validators=[MinValueValidator(1)])
     max_retries = models.PositiveSmallIntegerField(default=2, validators=[MaxValueValidator(10)])
     enabled = models.BooleanField(default=True)
+    everyone = models.BooleanField(
+        "available to everyone", default=True, help_text="Every user may use it. Off: only the groups below."
+    )
+    groups = models.ManyToManyField(
+        "auth.Group", blank=True, related_name="providers", help_text="Members of these groups may use it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -67,8 +74,14 @@ validate_tool_choice = RegexValidator(r"^[A-Za-z0-9_.\-]*$", "Use auto, required
 
 class AssistantQuerySet(models.QuerySet):
     def usable_by(self, user) -> AssistantQuerySet:
-        """Assistants this user may chat with: their own and shared ones."""
-        return self.filter(Q(owner=user) | Q(owner__isnull=True))
+        """Assistants this user may chat with: their own, and the shared ones granted to everyone or to one of
+        their groups (superusers: every shared one)."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        if user.is_superuser:
+            return self.filter(Q(owner=user) | Q(owner__isnull=True))
+        granted = Assistant.objects.filter(owner__isnull=True).filter(granted_to(Assistant, user)).values("pk")
+        return self.filter(Q(owner=user) | Q(pk__in=granted))
 
 
 class Assistant(models.Model):
@@ -94,6 +107,18 @@ class Assistant(models.Model):
         max_length=100, blank=True, validators=[validate_tool_choice], help_text="auto, required, none, or a tool name."
     )
     mcp_servers = models.ManyToManyField(MCPServer, blank=True, related_name="assistants")
+    # Who may use a shared assistant (one without an owner); an owned one is its owner's alone.
+    everyone = models.BooleanField(
+        "available to everyone",
+        default=True,
+        help_text="Shared assistants: every user may use it. Off: only the groups below.",
+    )
+    groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="assistants",
+        help_text="Shared assistants: members of these groups may use it, with its provider and MCP servers.",
+    )
     metadata = models.JSONField(default=dict, blank=True, validators=[validate_metadata])
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -10,17 +10,22 @@ from typing import Any
 from agents import Agent, ModelSettings, ModelTracing, RunContextWrapper
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.tool import FunctionTool, get_function_tool_origin
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from assistants.errors import provider_error_describe
 from assistants.factory import model_build, model_settings_build
 from assistants.models import Assistant, Provider
 from core.errors import ServiceError
+from core.grants import granted_to
 from mcp_servers.models import MCPServer
 from mcp_servers.services import mcp_server_connect
+
+User = get_user_model()
 
 
 class AssistantUnavailable(Exception):
@@ -48,6 +53,11 @@ async def assistant_agent_build(
         raise AssistantUnavailable(f"The assistant '{assistant.name}' has no model and its provider no default.")
     if servers is None:
         servers = [config async for config in assistant.mcp_servers.filter(enabled=True).order_by("name")]
+    refusal = await sync_to_async(assistant_run_refusal)(
+        assistant=assistant, user_id=user_id, server_ids=[server.pk for server in servers]
+    )
+    if refusal:
+        raise AssistantUnavailable(refusal)
     connected = [await mcp_server_connect(server=config, user_id=user_id, username=username) for config in servers]
     seen: set[str] = set()
     collide = False
@@ -153,23 +163,56 @@ def assistant_get(*, user: AbstractBaseUser, assistant_id: str, for_update: bool
 
 
 def provider_usable(*, user: AbstractBaseUser) -> QuerySet[Provider]:
-    """Providers a user may pick: every enabled one (admins decide which exist and are enabled)."""
-    return Provider.objects.filter(enabled=True).order_by("name")
+    """Providers a user may pick: the enabled ones granted to everyone or to one of their groups (superusers:
+    every enabled one)."""
+    providers = Provider.objects.filter(enabled=True)
+    if not user.is_superuser:
+        providers = providers.filter(granted_to(Provider, user))
+    return providers.order_by("name")
 
 
 def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
     """Enabled MCP servers a user may attach to their assistants.
 
-    Superusers may attach any enabled server. Everyone else may attach the servers already attached to an
-    assistant they may use (their own or a shared one): an administrator offers a server to users by putting it
-    on a shared assistant (or on one of theirs), and a server configured but not offered stays private, since it
-    may reach resources (a stdio command, an internal URL) not meant for every user.
+    Superusers may attach any enabled server. Everyone else may attach the servers granted to everyone or to one
+    of their groups, and those on a shared assistant granted to them: an administrator offers a server by
+    granting it, or by putting it on a shared assistant. A server
+    configured but not offered stays private, since it may reach resources (a stdio command, an internal URL) not
+    meant for every user.
     """
     servers = MCPServer.objects.filter(enabled=True)
     if not user.is_superuser:
-        usable = Assistant.objects.usable_by(user).values("pk")
-        servers = servers.filter(assistants__in=usable).distinct()
+        # Shared assistants only: a server on the user's own assistant is not offered by being there.
+        shared = Assistant.objects.usable_by(user).filter(owner__isnull=True).values("pk")
+        on_usable = MCPServer.assistants.through.objects.filter(assistant__in=shared).values("mcpserver_id")
+        servers = servers.filter(granted_to(MCPServer, user) | Q(pk__in=on_usable))
     return servers.order_by("name")
+
+
+def assistant_run_refusal(*, assistant: Assistant, user_id: int, server_ids: Iterable[int]) -> str:
+    """Why this user may not run this assistant now ("" if they may): its grant, provider or a server was taken
+    from them since the conversation began. Every interface's runs end up here, so a revoked grant holds."""
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        return "The account that owns this conversation is inactive."
+    if user.is_superuser:
+        return ""
+    if assistant.owner_id is None:
+        # A shared assistant brings its provider and servers with its grant.
+        if not Assistant.objects.usable_by(user).filter(pk=assistant.pk).exists():
+            return f"The assistant '{assistant.name}' is no longer available to you."
+        return ""
+    if assistant.owner_id != user.pk:
+        return f"The assistant '{assistant.name}' is not yours."
+    if not provider_usable(user=user).filter(pk=assistant.provider_id).exists():
+        return f"The provider '{assistant.provider.name}' is not available to you; choose another for the assistant."
+    wanted = set(server_ids)
+    if wanted:
+        allowed = set(mcp_server_usable(user=user).filter(pk__in=wanted).values_list("pk", flat=True))
+        if wanted - allowed:
+            names = ", ".join(sorted(MCPServer.objects.filter(pk__in=wanted - allowed).values_list("name", flat=True)))
+            return f"The MCP server(s) {names} are not available to you; remove them from the assistant."
+    return ""
 
 
 def _assistant_clean(

@@ -30,6 +30,7 @@ class MCPServerForm(SecretFormMixin, forms.ModelForm):
         fields = (
             "name", "description", "transport", "enabled", "command", "args", "cwd", "env", "url", "headers",
             "connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools", "approval", "approval_tools",
+            "everyone", "groups",
         )  # fmt: skip
 
 
@@ -74,7 +75,8 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     form = MCPServerForm
     secret_fields = ("env", "headers")
     list_display = ("name", "transport", "enabled", "scope", "approval", "last_status", "latency", "last_checked_at")
-    list_filter = ("transport", "enabled", "scope", "approval", "last_status")
+    list_filter = ("transport", "enabled", "scope", "approval", "last_status", "everyone", "groups")
+    filter_horizontal = ("groups",)
     search_fields = ("name", "description", "command", "url")
     readonly_fields = (
         "last_status", "last_error", "last_latency_ms", "last_checked_at", "tool_names", "created_at", "updated_at",
@@ -88,6 +90,7 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
         ("HTTP, SSE and WebSocket", {"fields": ("url", "headers")}),
         ("Behaviour", {"fields": ("connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools")}),
         ("Approval", {"fields": ("approval", "approval_tools")}),
+        ("Who may attach it to their own assistants", {"fields": ("everyone", "groups")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
         (
             "Status",

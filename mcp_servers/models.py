@@ -54,6 +54,20 @@ class MCPServer(models.Model):
     approval = models.CharField(max_length=10, choices=Approval.choices, default=Approval.NEVER)
     approval_tools = models.JSONField(default=list, blank=True, help_text="Tools that need approval.")
     scope = models.CharField(max_length=10, choices=Scope.choices, default=Scope.SHARED)
+    # Who may attach it to their own assistants. Off by default: a server reaches what it was given (a command on
+    # the host, an internal URL), so it is offered only on purpose: to everyone, to groups, or by putting it on a
+    # shared assistant they may use.
+    everyone = models.BooleanField(
+        "available to everyone",
+        default=False,
+        help_text="Every user may attach it to their own assistants.",
+    )
+    groups = models.ManyToManyField(
+        "auth.Group",
+        blank=True,
+        related_name="mcp_servers",
+        help_text="Members of these groups may attach it to their own assistants.",
+    )
     last_status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNKNOWN)
     last_error = models.TextField(blank=True)
     last_latency_ms = models.FloatField(null=True, blank=True)

@@ -74,11 +74,13 @@ def test_it_refuses_metadata_beyond_the_assistants_limits(alice, offline_provide
     assert "metadata" in caught.value.fields
 
 
-def test_it_offers_servers_on_usable_assistants_only(alice, bob, demo_assistant, private_server, offline_provider):
+def test_it_offers_servers_on_shared_assistants_only(alice, bob, demo_assistant, private_server, offline_provider):
+    # A server on someone's own assistant is not offered by being there (not even to that someone): a grant, or a
+    # shared assistant granted to them, offers it.
     bobs = Assistant.objects.create(name="Bob's", owner=bob, provider=offline_provider)
     bobs.mcp_servers.add(private_server)
     assert list(mcp_server_usable(user=alice)) == [demo_assistant.mcp_servers.get()]
-    assert set(mcp_server_usable(user=bob)) == {demo_assistant.mcp_servers.get(), private_server}
+    assert list(mcp_server_usable(user=bob)) == [demo_assistant.mcp_servers.get()]
 
 
 def test_it_offers_every_enabled_server_and_provider_to_a_superuser(superuser, demo_server, private_server):
