@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: run install install-dev system-deps test lint format migrate bench
+.PHONY: run install install-dev sandbox-deps system-deps test lint format migrate bench
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,17 @@ install-dev: $(VENV)/.installed-dev
 migrate: install
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+run: sandbox-deps migrate
 	$(PY) manage.py setup_demo
 	@echo "Serving Switchboard on http://$(HOST):$(PORT)/"
 	$(VENV)/bin/daphne -b $(HOST) -p $(PORT) config.asgi:application
 
+# Stdio MCP servers run in Debian's bubblewrap sandbox (MCP_SANDBOX=0 turns it off, for development only).
+sandbox-deps:
+	@[ "$(MCP_SANDBOX)" = "0" ] || command -v bwrap >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bubblewrap >/dev/null; }
+
 # Debian's chromium drives the browser tests; Playwright's own download does not work offline.
-system-deps:
+system-deps: sandbox-deps
 	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 # Third-party MCP servers the tests connect to (package.json pins them; npm ci installs the lock file).

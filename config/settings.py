@@ -209,6 +209,13 @@ SWITCHBOARD = {
     "RUN_HEARTBEAT_SECONDS": env.float("RUN_HEARTBEAT_SECONDS", default=5.0),
     "RUN_STALE_SECONDS": env.float("RUN_STALE_SECONDS", default=30.0),
     "MCP_IDLE_SECONDS": env.float("MCP_IDLE_SECONDS", default=600.0),
+    # Stdio MCP servers run in a bubblewrap sandbox (mcp_servers/sandbox.py); 0 turns it off, for development only.
+    "MCP_SANDBOX": env.bool("MCP_SANDBOX", default=True),
+    "MCP_SANDBOX_DIR": env.str("MCP_SANDBOX_DIR", default=str(VAR_DIR / "sandbox")),
+    "MCP_SANDBOX_READ_PATHS": env.list("MCP_SANDBOX_READ_PATHS", default=[]),
+    "MCP_SANDBOX_MEMORY_MB": env.int("MCP_SANDBOX_MEMORY_MB", default=1024),
+    "MCP_SANDBOX_PROCESSES": env.int("MCP_SANDBOX_PROCESSES", default=64),
+    "MCP_SANDBOX_CPU_SECONDS": env.int("MCP_SANDBOX_CPU_SECONDS", default=3600),
     "RUN_MAX_TOOL_CALLS": env.int("RUN_MAX_TOOL_CALLS", default=25),
     # On SIGTERM, running runs get this long to finish before they are marked expired.
     "SHUTDOWN_GRACE_SECONDS": env.float("SHUTDOWN_GRACE_SECONDS", default=20.0),

@@ -28,7 +28,8 @@ class MCPServerForm(SecretFormMixin, forms.ModelForm):
     class Meta:
         model = MCPServer
         fields = (
-            "name", "description", "transport", "enabled", "command", "args", "cwd", "env", "url", "headers",
+            "name", "description", "transport", "enabled", "command", "args", "cwd", "env", "network", "read_paths",
+            "url", "headers",
             "connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools", "approval", "approval_tools",
             "everyone", "groups",
         )  # fmt: skip
@@ -86,7 +87,7 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     change_list_template = "admin/mcp_servers/mcpserver/change_list.html"
     fieldsets = (
         (None, {"fields": ("name", "description", "transport", "enabled")}),
-        ("stdio", {"fields": ("command", "args", "cwd", "env")}),
+        ("stdio", {"fields": ("command", "args", "cwd", "env", "network", "read_paths")}),
         ("HTTP, SSE and WebSocket", {"fields": ("url", "headers")}),
         ("Behaviour", {"fields": ("connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools")}),
         ("Approval", {"fields": ("approval", "approval_tools")}),

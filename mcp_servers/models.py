@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
@@ -45,6 +46,16 @@ class MCPServer(models.Model):
         help_text="HTTP, SSE and WebSocket transports (http://, https://, ws://, wss://).",
     )
     env = EncryptedJSONField(default=dict, blank=True, help_text="Encrypted at rest; write-only.")
+    network = models.BooleanField(
+        "may use the network",
+        default=False,
+        help_text="stdio: the sandboxed server may open network connections (it needs to, to download packages).",
+    )
+    read_paths = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="stdio: more paths the sandboxed server may read, as a JSON list (its own program is readable).",
+    )
     headers = EncryptedJSONField(default=dict, blank=True, help_text="Encrypted at rest; write-only.")
     connect_timeout = models.FloatField(default=15.0, validators=[MinValueValidator(0.1)])
     call_timeout = models.FloatField(default=60.0, validators=[MinValueValidator(0.1)])
@@ -94,6 +105,10 @@ class MCPServer(models.Model):
             errors["url"] = f"A {self.get_transport_display()} server needs a URL."
         elif (self.transport == self.Transport.WEBSOCKET) != self.url.lower().startswith(("ws://", "wss://")):
             errors["url"] = "WebSocket servers need a ws:// or wss:// URL, and only they may have one."
+        if not isinstance(self.read_paths, list) or not all(
+            isinstance(p, str) and p.startswith("/") for p in self.read_paths
+        ):
+            errors["read_paths"] = "Enter a JSON list of absolute paths."
         if errors:
             raise ValidationError(errors)
 
@@ -115,6 +130,20 @@ class MCPServer(models.Model):
             "headers": {k: fill(str(v)) for k, v in (self.headers or {}).items()},
             "connect_timeout": self.connect_timeout,
             "call_timeout": self.call_timeout,
+            "sandbox": self.sandbox_params(user_id=user_id) if self.transport == self.Transport.STDIO else None,
+        }
+
+    def sandbox_params(self, *, user_id: int | None) -> dict[str, Any] | None:
+        """How a stdio server is sandboxed (None: MCP_SANDBOX is off); per-user servers get a directory each."""
+        if not settings.SWITCHBOARD["MCP_SANDBOX"]:
+            return None
+        per_user = self.scope == self.Scope.PER_USER
+        return {
+            "name": self.name,
+            "server_id": self.pk,
+            "user_id": user_id if per_user else None,
+            "network": self.network,
+            "read_paths": [str(p) for p in self.read_paths or []],
         }
 
     def needs_approval(self, tool_name: str) -> bool:

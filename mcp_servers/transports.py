@@ -23,6 +23,7 @@ from agents.mcp import (
 from agents.mcp.server import _MCPServerWithClientSession
 
 from mcp_servers.errors import MCPConnectionLost
+from mcp_servers.sandbox import SandboxUnavailable, sandbox_launch
 from mcp_servers.websocket import websocket_client
 
 LIST_CHANGED = "notifications/tools/list_changed"
@@ -109,7 +110,28 @@ class StdioTransport(Transport):
             launch["env"] = params["env"]
         if params["cwd"]:
             launch["cwd"] = params["cwd"]
+        if params.get("sandbox"):
+            try:
+                launch = sandbox_launch(
+                    command=params["command"], args=params["args"], cwd=params["cwd"], env=params["env"],
+                    **params["sandbox"],
+                )  # fmt: skip
+            except (OSError, SandboxUnavailable) as exc:
+                # Reported when the server is started, like any other failure to start it.
+                return UnstartableStdio(error=exc, params=launch, **options)
+            launch = {key: value for key, value in launch.items() if value is not None}
         return MCPServerStdio(params=launch, **options)
+
+
+class UnstartableStdio(MCPServerStdio):
+    """A stdio server that cannot be started (its program is missing, the sandbox cannot be set up)."""
+
+    def __init__(self, *, error: BaseException, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    async def connect(self) -> None:
+        raise self.error
 
 
 class StreamableHttpTransport(Transport):
