@@ -9,6 +9,7 @@ from django.db.models import Q
 from core.crypto import EncryptedTextField
 from core.grants import granted_to
 from core.ids import new_assistant_id
+from core.network import url_refusal
 from mcp_servers.models import MCPServer
 
 
@@ -45,6 +46,10 @@ class Provider(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        if self.base_url and (refusal := url_refusal(self.base_url)):
+            raise ValidationError({"base_url": refusal})
 
 
 # The OpenAI Assistants v2 limits, so metadata written here reads back through any Assistants client.

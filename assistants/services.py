@@ -22,6 +22,7 @@ from assistants.factory import model_build, model_settings_build
 from assistants.models import Assistant, Provider
 from core.errors import ServiceError
 from core.grants import granted_to
+from core.network import url_refusal_async
 from mcp_servers.models import MCPServer
 from mcp_servers.services import mcp_server_connect
 
@@ -48,6 +49,8 @@ async def assistant_agent_build(
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
+    if provider.base_url and (refusal := await url_refusal_async(provider.base_url)):
+        raise AssistantUnavailable(f"The provider '{provider.name}': {refusal}")
     model_name = assistant.model_name
     if not model_name:
         raise AssistantUnavailable(f"The assistant '{assistant.name}' has no model and its provider no default.")
@@ -93,6 +96,8 @@ async def provider_check(*, provider: Provider, model_name: str = "") -> Provide
     model_name = model_name or provider.default_model
     if not model_name:
         return ProviderCheck(False, 0, "Set a default model first.")
+    if provider.base_url and (refusal := await url_refusal_async(provider.base_url)):
+        return ProviderCheck(False, 0, refusal)
     # One attempt only: the admin wants the real answer, not a retried one.
     probe = Provider(**{f.attname: getattr(provider, f.attname) for f in Provider._meta.concrete_fields})
     probe.max_retries = 0
@@ -172,20 +177,28 @@ def provider_usable(*, user: AbstractBaseUser) -> QuerySet[Provider]:
 
 
 def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
-    """Enabled MCP servers a user may attach to their assistants.
+    """Enabled MCP servers a user may attach to their assistants (and run on them).
 
     Superusers may attach any enabled server. Everyone else may attach the servers granted to everyone or to one
     of their groups, and those on a shared assistant granted to them: an administrator offers a server by
-    granting it, or by putting it on a shared assistant. A server
-    configured but not offered stays private, since it may reach resources (a stdio command, an internal URL) not
-    meant for every user.
+    granting it, or by putting it on a shared assistant. A server configured but not offered stays private, since
+    it may reach resources (a stdio command, an internal URL) not meant for every user.
+
+    A server granted to no group also counts where an administrator put it on the user's own assistant (as before
+    groups existed); once a server is granted to groups, only the grants and shared assistants decide, so leaving
+    the group takes it away.
     """
     servers = MCPServer.objects.filter(enabled=True)
-    if not user.is_superuser:
-        # Shared assistants only: a server on the user's own assistant is not offered by being there.
-        shared = Assistant.objects.usable_by(user).filter(owner__isnull=True).values("pk")
-        on_usable = MCPServer.assistants.through.objects.filter(assistant__in=shared).values("mcpserver_id")
-        servers = servers.filter(granted_to(MCPServer, user) | Q(pk__in=on_usable))
+    if user.is_superuser:
+        return servers.order_by("name")
+    attached = MCPServer.assistants.through.objects
+    shared = Assistant.objects.usable_by(user).filter(owner__isnull=True).values("pk")
+    on_shared = attached.filter(assistant__in=shared).values("mcpserver_id")
+    on_own = attached.filter(assistant__owner=user).values("mcpserver_id")
+    restricted = MCPServer.groups.through.objects.values("mcpserver_id")
+    servers = servers.filter(
+        granted_to(MCPServer, user) | Q(pk__in=on_shared) | (Q(pk__in=on_own) & ~Q(pk__in=restricted))
+    )
     return servers.order_by("name")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -158,6 +159,19 @@ AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "core.throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "core.throttle.client_address"
 AXES_RESET_ON_SUCCESS = True
+# Networks a remote MCP server or a provider's base URL may (allow list; empty: any) and may not (deny list) be in;
+# checked when saved and when connecting. Link-local and cloud metadata addresses are denied by default.
+OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
+OUTBOUND_DENIED_NETWORKS = env.list(
+    "OUTBOUND_DENIED_NETWORKS", default=["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128"]
+)
+for _name, _networks in (("OUTBOUND_ALLOWED_NETWORKS", OUTBOUND_ALLOWED_NETWORKS),
+                         ("OUTBOUND_DENIED_NETWORKS", OUTBOUND_DENIED_NETWORKS)):  # fmt: skip
+    for _network in _networks:
+        try:
+            ipaddress.ip_network(_network, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"{_name}: {_network!r} is not a network (like 10.0.0.0/8 or ::1).") from None
 # Proxies in front that append the client's address to X-Forwarded-For (0: use the connection's address).
 PROXY_HOPS = env.int("PROXY_HOPS", default=0)
 

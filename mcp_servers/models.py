@@ -8,6 +8,7 @@ from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
 from core.crypto import EncryptedJSONField
+from core.network import url_refusal
 
 
 class MCPServer(models.Model):
@@ -105,6 +106,8 @@ class MCPServer(models.Model):
             errors["url"] = f"A {self.get_transport_display()} server needs a URL."
         elif (self.transport == self.Transport.WEBSOCKET) != self.url.lower().startswith(("ws://", "wss://")):
             errors["url"] = "WebSocket servers need a ws:// or wss:// URL, and only they may have one."
+        elif refusal := url_refusal(self.url):
+            errors["url"] = refusal
         if not isinstance(self.read_paths, list) or not all(
             isinstance(p, str) and p.startswith("/") for p in self.read_paths
         ):

@@ -16,6 +16,8 @@ from agents.tracing import SpanError
 from django.conf import settings
 from django.utils import timezone
 
+from core.network import url_refusal_async
+from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import error_text, get_pool
 from mcp_servers.transports import Transport
@@ -34,6 +36,8 @@ def mcp_server_approval_setting(server: MCPServer) -> Any:
 async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) -> AgentsMCPServer:
     """Borrow a live connection to this server from the process pool."""
     per_user = server.scope == MCPServer.Scope.PER_USER
+    if server.transport != MCPServer.Transport.STDIO and (refusal := await url_refusal_async(server.url)):
+        raise MCPConnectError(f"MCP server '{server.name}': {refusal}")
     pool = get_pool()
     owner = user_id if per_user else None
     reused = any(
@@ -98,6 +102,12 @@ async def mcp_server_check(*, server: MCPServer, user_id: int | None = None, use
     The pool is left alone, so a check never disturbs runs in progress; a successful check lets
     the pool retry a server it had backed off from at once.
     """
+    if server.transport != MCPServer.Transport.STDIO and (refusal := await url_refusal_async(server.url)):
+        result = CheckResult(ok=False, checked_at=timezone.now(), error=refusal)
+        server.last_status, server.last_error = MCPServer.Status.ERROR, refusal
+        server.last_checked_at = result.checked_at
+        await server.asave(update_fields=["last_status", "last_error", "last_checked_at"])
+        return result
     params = server.launch_params(user_id=user_id, username=username)
     # No tool filter: the check shows everything the server offers, marking what the configuration allows.
     connection = Transport.for_kind(server.transport).build(name=server.name, params=params, options={})

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Group
 
 from assistants.models import Assistant, Provider
 from assistants.services import (
@@ -74,13 +75,20 @@ def test_it_refuses_metadata_beyond_the_assistants_limits(alice, offline_provide
     assert "metadata" in caught.value.fields
 
 
-def test_it_offers_servers_on_shared_assistants_only(alice, bob, demo_assistant, private_server, offline_provider):
-    # A server on someone's own assistant is not offered by being there (not even to that someone): a grant, or a
-    # shared assistant granted to them, offers it.
+def test_it_offers_servers_on_usable_assistants_only(alice, bob, demo_assistant, private_server, offline_provider):
     bobs = Assistant.objects.create(name="Bob's", owner=bob, provider=offline_provider)
     bobs.mcp_servers.add(private_server)
     assert list(mcp_server_usable(user=alice)) == [demo_assistant.mcp_servers.get()]
-    assert list(mcp_server_usable(user=bob)) == [demo_assistant.mcp_servers.get()]
+    assert set(mcp_server_usable(user=bob)) == {demo_assistant.mcp_servers.get(), private_server}
+
+
+def test_it_stops_offering_a_server_granted_to_groups_on_an_own_assistant_outside_them(
+    bob, private_server, offline_provider
+):
+    bobs = Assistant.objects.create(name="Bob's", owner=bob, provider=offline_provider)
+    bobs.mcp_servers.add(private_server)
+    private_server.groups.add(Group.objects.create(name="research"))
+    assert private_server not in mcp_server_usable(user=bob)
 
 
 def test_it_offers_every_enabled_server_and_provider_to_a_superuser(superuser, demo_server, private_server):
