@@ -26,3 +26,20 @@ class CoreConfig(AppConfig):
         from core.throttle import lockout_recorded
 
         user_locked_out.connect(lockout_recorded, dispatch_uid="core.throttle.locked_out")
+
+        from django.contrib.auth.signals import user_logged_out
+
+        from core.accounts import session_forget, session_record
+
+        user_logged_in.connect(
+            lambda sender, request, user, **kwargs: session_record(request=request, user=user),
+            dispatch_uid="core.accounts.session_record",
+            weak=False,
+        )
+        user_logged_out.connect(
+            lambda sender, request, user, **kwargs: session_forget(
+                session_key=getattr(getattr(request, "session", None), "session_key", None)
+            ),
+            dispatch_uid="core.accounts.session_forget",
+            weak=False,
+        )

@@ -7,6 +7,9 @@ from core import views
 app_name = "core"
 
 urlpatterns = [
+    path("", views.account, name="account"),
+    path("sessions/<int:session_id>/end", views.session_end_view, name="session_end"),
+    path("sessions/end-all", views.sign_out_everywhere, name="sign_out_everywhere"),
     path("tokens/", views.token_list, name="token_list"),
     path("tokens/<int:token_id>/revoke", views.token_revoke_view, name="token_revoke"),
 ]

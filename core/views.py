@@ -1,17 +1,59 @@
-"""Personal settings pages: API tokens."""
+"""Personal settings pages: the account (password, sessions, signing out everywhere) and API tokens."""
 
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from core.accounts import password_change, session_end, session_end_all, session_list
+from core.errors import ServiceError
 from core.forms import TokenCreateForm
 from core.models import ApiToken
 from core.tokens import token_create, token_revoke
+
+
+@never_cache
+@login_required
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        password_change(request=request, user=request.user, new_password=form.cleaned_data["new_password1"])
+        messages.success(request, "Your password is changed; every other session is signed out.")
+        return redirect("core:account")
+    context = {
+        "form": form,
+        "sessions": session_list(user=request.user),
+        "current": request.session.session_key,
+        "tokens": ApiToken.objects.filter(user=request.user, revoked_at__isnull=True),
+    }
+    return render(request, "core/account.html", context)
+
+
+@login_required
+@require_POST
+def session_end_view(request: HttpRequest, session_id: int) -> HttpResponse:
+    try:
+        session_end(user=request.user, session_id=session_id)
+    except ServiceError:
+        raise Http404("Session not found") from None
+    messages.success(request, "That session is signed out.")
+    return redirect("core:account")
+
+
+@login_required
+@require_POST
+def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    session_end_all(user=request.user)
+    logout(request)
+    messages.success(request, "You are signed out everywhere.")
+    return redirect("login")
 
 
 @never_cache  # The page that shows a new token must not be kept by the browser or a proxy.
