@@ -172,6 +172,28 @@ for _name, _networks in (("OUTBOUND_ALLOWED_NETWORKS", OUTBOUND_ALLOWED_NETWORKS
             ipaddress.ip_network(_network, strict=False)
         except ValueError:
             raise ImproperlyConfigured(f"{_name}: {_network!r} is not a network (like 10.0.0.0/8 or ::1).") from None
+# OpenID Connect single sign-on beside local passwords (core/oidc.py), on when OIDC_ISSUER is set. Its endpoints come
+# from the issuer's discovery document; users are created on first sign-in and their groups synced from a claim.
+OIDC_ISSUER = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_GROUPS_CLAIM = env.str("OIDC_GROUPS_CLAIM", default="groups")
+OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
+OIDC_PROVIDER_NAME = env.str("OIDC_PROVIDER_NAME", default="single sign-on")
+OIDC_TIMEOUT = env.float("OIDC_TIMEOUT", default=10.0)
+if OIDC_ISSUER:
+    if not OIDC_ISSUER.startswith(("https://", "http://")):
+        raise ImproperlyConfigured("OIDC_ISSUER must be the provider's https:// URL.")
+    OIDC_RP_CLIENT_ID = env.str("OIDC_CLIENT_ID", default="")
+    OIDC_RP_CLIENT_SECRET = env.str("OIDC_CLIENT_SECRET", default="")
+    if not OIDC_RP_CLIENT_ID or not OIDC_RP_CLIENT_SECRET:
+        raise ImproperlyConfigured("OIDC_ISSUER is set: OIDC_CLIENT_ID and OIDC_CLIENT_SECRET must be too.")
+    OIDC_RP_SCOPES = env.str("OIDC_SCOPES", default="openid email profile")
+    OIDC_RP_SIGN_ALGO = env.str("OIDC_SIGN_ALGO", default="RS256")
+    OIDC_USE_PKCE = True
+    OIDC_AUTHENTICATE_CLASS = "core.oidc.OIDCStartView"
+    OIDC_CALLBACK_CLASS = "core.oidc.OIDCCallbackView"
+    LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
+    INSTALLED_APPS.append("mozilla_django_oidc")
+    AUTHENTICATION_BACKENDS.append("core.oidc.OIDCBackend")
 # Proxies in front that append the client's address to X-Forwarded-For (0: use the connection's address).
 PROXY_HOPS = env.int("PROXY_HOPS", default=0)
 

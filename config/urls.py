@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
@@ -11,7 +12,13 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(
+            extra_context={"sso_name": settings.OIDC_PROVIDER_NAME if settings.OIDC_ISSUER else ""}
+        ),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("health/", health, name="health"),
@@ -23,3 +30,7 @@ urlpatterns = [
     path("", include("observability.urls")),
     path("", include("chat.urls")),
 ]
+
+if settings.OIDC_ISSUER:
+    # Single sign-on: /oidc/authenticate/ sends the browser to the provider, /oidc/callback/ signs it in.
+    urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))

@@ -77,3 +77,20 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class ExternalIdentity(models.Model):
+    """Who a user is at the organisation's identity provider (OpenID Connect), and the groups it last gave them."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identity")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    synced_groups = models.JSONField(default=list, blank=True, help_text="Groups the last sign-in's claim gave.")
+    last_sign_in_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="external_identity_unique")]
+        verbose_name_plural = "external identities"
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.issuer}"
