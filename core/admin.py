@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.models import AuditEntry
+from core.models import AuditEntry, ExternalIdentity
 
 
 @admin.register(AuditEntry)
@@ -33,3 +33,28 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Who each single sign-on user is at the provider; a superuser links a local account by adding one here."""
+
+    list_display = ("user", "issuer", "subject", "last_sign_in_at")
+    search_fields = ("user__username", "subject")
+    raw_id_fields = ("user",)
+    readonly_fields = ("synced_groups", "last_sign_in_at")
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser

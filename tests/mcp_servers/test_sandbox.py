@@ -139,3 +139,20 @@ async def test_it_measures_the_sandboxs_cost_on_a_tool_call(alice, demo_server, 
     print(report)
     # A pooled call goes over the same pipe either way: the sandbox costs at start, not per call.
     assert sandboxed[1] < bare[1] + 5
+
+
+async def test_a_run_whose_tool_reaches_for_the_settings_shows_the_clear_error(alice, escape, offline_provider):
+    from assistants.models import Assistant
+    from chat.models import Conversation, RunStep
+    from tests.ws import collect_until, ws_connect
+
+    assistant = await Assistant.objects.acreate(name="Escaper", owner=alice, provider=offline_provider)
+    await sync_to_async(assistant.mcp_servers.add)(escape)
+    conversation = await Conversation.objects.acreate(owner=alice, assistant=assistant)
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": f'/read_file {{"path": "{SETTINGS_FILE}"}}'})
+    await collect_until(ws, "thread.run.completed", "thread.run.failed")
+    await ws.disconnect()
+    step = await RunStep.objects.filter(run__conversation=conversation, tool_name="read_file").aget()
+    assert "No such file or directory" in f"{step.error} {step.output}"
+    assert "Switchboard settings" not in f"{step.error} {step.output}"
