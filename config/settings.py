@@ -35,7 +35,7 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "config.apps.SwitchboardAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -43,6 +43,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "core",
     "mcp_servers",
     "assistants",
@@ -57,6 +59,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into its lockout page.
@@ -194,6 +197,9 @@ if OIDC_ISSUER:
     LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/?sso=failed"
     INSTALLED_APPS.append("mozilla_django_oidc")
     AUTHENTICATION_BACKENDS.append("core.oidc.OIDCBackend")
+# Two-factor sign-in (TOTP) is optional for local accounts; on, staff need a verified session for the admin.
+OTP_REQUIRED_FOR_STAFF = env.bool("OTP_REQUIRED_FOR_STAFF", default=False)
+OTP_TOTP_ISSUER = "Switchboard"
 # Proxies in front that append the client's address to X-Forwarded-For (0: use the connection's address).
 PROXY_HOPS = env.int("PROXY_HOPS", default=0)
 

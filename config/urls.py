@@ -6,6 +6,8 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
+from core.twofactor import LoginForm
+
 
 def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
@@ -15,7 +17,8 @@ urlpatterns = [
     path(
         "accounts/login/",
         auth_views.LoginView.as_view(
-            extra_context={"sso_name": settings.OIDC_PROVIDER_NAME if settings.OIDC_ISSUER else ""}
+            authentication_form=LoginForm,
+            extra_context={"sso_name": settings.OIDC_PROVIDER_NAME if settings.OIDC_ISSUER else ""},
         ),
         name="login",
     ),

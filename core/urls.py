@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.account, name="account"),
     path("sessions/<int:session_id>/end", views.session_end_view, name="session_end"),
     path("sessions/end-all", views.sign_out_everywhere, name="sign_out_everywhere"),
+    path("two-factor", views.two_factor, name="two_factor"),
     path("tokens/", views.token_list, name="token_list"),
     path("tokens/<int:token_id>/revoke", views.token_revoke_view, name="token_revoke"),
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from base64 import b32encode
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -16,6 +19,7 @@ from core.errors import ServiceError
 from core.forms import TokenCreateForm
 from core.models import ApiToken
 from core.tokens import token_create, token_revoke
+from core.twofactor import totp_begin, totp_confirm, totp_device, totp_disable
 
 
 @never_cache
@@ -27,8 +31,13 @@ def account(request: HttpRequest) -> HttpResponse:
         password_change(request=request, user=request.user, new_password=form.cleaned_data["new_password1"])
         messages.success(request, "Your password is changed; every other session is signed out.")
         return redirect("core:account")
+    pending = totp_device(user=request.user, confirmed=False)
     context = {
         "form": form,
+        "two_factor": totp_device(user=request.user),
+        "two_factor_pending": pending,
+        # Authenticator apps take the key in base32.
+        "two_factor_key": b32encode(pending.bin_key).decode() if pending else "",
         "sessions": session_list(user=request.user),
         "current": request.session.session_key,
         "tokens": ApiToken.objects.filter(user=request.user, revoked_at__isnull=True),
@@ -81,3 +90,24 @@ def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
         raise Http404("Token not found") from None
     messages.success(request, f"Revoked {token.name}.")
     return redirect("core:token_list")
+
+
+@never_cache  # The page shows the new authenticator's key.
+@login_required
+@require_POST
+def two_factor(request: HttpRequest) -> HttpResponse:
+    """Begin, confirm or turn off two-factor sign-in, by the button pressed."""
+    action = request.POST.get("action")
+    try:
+        if action == "begin":
+            totp_begin(user=request.user)
+            messages.info(request, "Add the key below to your authenticator app, then enter the code it shows.")
+        elif action == "confirm":
+            totp_confirm(request=request, user=request.user, token=request.POST.get("token", ""))
+            messages.success(request, "Two-factor sign-in is on: you will be asked for a code when you log in.")
+        elif action == "disable":
+            totp_disable(user=request.user, token=request.POST.get("token", ""))
+            messages.success(request, "Two-factor sign-in is off.")
+    except ServiceError as exc:
+        messages.error(request, exc.message.removeprefix("token: "))
+    return redirect(f"{reverse('core:account')}#two-factor")
