@@ -161,7 +161,9 @@ AXES_COOLOFF_TIME = timedelta(minutes=_LOCKOUT_MINUTES) if _LOCKOUT_MINUTES else
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_LOCKOUT_CALLABLE = "core.throttle.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "core.throttle.client_address"
-AXES_RESET_ON_SUCCESS = True
+# Not reset by a good login: axes would clear the whole address's count, so an attacker could log into an account of
+# their own between guesses at another. Failures age out with the lockout time instead.
+AXES_RESET_ON_SUCCESS = False
 # Networks a remote MCP server or a provider's base URL may (allow list; empty: any) and may not (deny list) be in;
 # checked when saved and when connecting. Link-local and cloud metadata addresses are denied by default.
 OUTBOUND_ALLOWED_NETWORKS = env.list("OUTBOUND_ALLOWED_NETWORKS", default=[])
