@@ -59,6 +59,29 @@ function find(selector) {
   return timeline.querySelector(selector);
 }
 
+// --- Scrolling -------------------------------------------------------------------------------------------------
+
+function atBottom() {
+  return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 80;
+}
+
+function contentAdded() {
+  if (followScroll) window.scrollTo({ top: document.documentElement.scrollHeight });
+  else jumpButton.hidden = false;
+}
+
+window.addEventListener("scroll", () => {
+  followScroll = atBottom();
+  if (followScroll) jumpButton.hidden = true;
+}, { passive: true });
+
+jumpButton.addEventListener("click", () => {
+  followScroll = true;
+  jumpButton.hidden = true;
+  window.scrollTo({ top: document.documentElement.scrollHeight });
+  input.focus({ preventScroll: true });
+});
+
 // --- Rendering -------------------------------------------------------------------------------------------------
 
 function enhanceCode(root) {
