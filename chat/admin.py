@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, F, Sum
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -74,7 +75,9 @@ class RunAdmin(admin.ModelAdmin):
         return [path("usage/", usage, name="chat_run_usage"), *super().get_urls()]
 
     def usage_view(self, request: HttpRequest) -> HttpResponse:
-        """Token usage summed per user, per assistant and per provider."""
+        """Token usage summed per user, per assistant and per provider: for those who may view runs."""
+        if not request.user.has_perm("chat.view_run"):
+            raise PermissionDenied("You may not see server-wide usage.")
         totals = {"runs": Count("id"), "prompt": Sum("prompt_tokens"), "completion": Sum("completion_tokens")}
         totals["total"] = Sum("total_tokens")
         runs = Run.objects.all()

@@ -16,6 +16,7 @@ from django.utils.module_loading import import_string
 from chat import markdown, selectors, services, timeline
 from chat.events import conversation_group, events_of
 from core.errors import ServiceError
+from core.metrics import error_record, websocket_connect_record, websocket_disconnect_record
 from core.sockets import socket_close, socket_open
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -60,6 +61,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         self.thread_id = thread_id
         self.group = conversation_group(thread_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        websocket_connect_record()
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels recycles the database connection before every handler: a trip to the database thread that
@@ -75,12 +77,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             self.counted = False
             socket_close(kind=SOCKET_KIND, user_id=self.user.pk)
         if self.group:
+            websocket_disconnect_record()
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def send_event(self, event: str, data: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps({"event": event, "data": data}))
 
     async def send_error(self, code: str, message: str) -> None:
+        error_record(code=code)
         await self.send_event("error", {"code": code, "message": message})
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +40,7 @@ from chat.recorder import RunRecorder, field_of
 from chat.selectors import conversation_model_input
 from chat.serializers import run_object
 from core.errors import ServiceError
+from core.metrics import error_record, run_queue_track
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool
 
@@ -194,12 +196,22 @@ class Executor:
 
     async def execute(self, run_id: str, loaded: Run | None = None) -> None:
         try:
-            async with self.slots:
+            async with self._slot():
                 await self._execute(run_id, loaded)
         except asyncio.CancelledError:
             # Stopped before it began (waiting for a slot, or claiming it): nobody else will record that, and
             # the caller was told it would be. A run already under way records its own end.
             await asyncio.shield(self._end_unstarted(run_id))
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """One of the process's run slots; the run counts as queued while it waits for one."""
+        with run_queue_track():
+            await self.slots.__aenter__()
+        try:
+            yield
+        finally:
+            await self.slots.__aexit__(None, None, None)
 
     async def _execute(self, run_id: str, loaded: Run | None) -> None:
         metadata = {"run_id": run_id}
@@ -222,6 +234,7 @@ class Executor:
                 if status == Run.Status.FAILED:
                     # No traceback: provider errors may quote request details, and the key with them.
                     logger.warning("Run %s failed: %s (%s)", run_id, fields["last_error_code"], type(exc).__name__)
+                    error_record(code=fields["last_error_code"])
                     # The failure may be the database connection itself (dropped, restarted): use a fresh one.
                     await sync_to_async(close_old_connections)()
                 await asyncio.shield(recorder.end(status, **fields))

@@ -39,9 +39,7 @@ class MCPConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         subprotocol = SUBPROTOCOL if SUBPROTOCOL in self.scope.get("subprotocols", []) else None
-        headers = dict(self.scope.get("headers", []))
-        origin = headers.get(b"origin")
-        if not origin_allowed(origin.decode("latin-1") if origin is not None else None):
+        if not origin_allowed(self.scope):
             await self.accept(subprotocol=subprotocol)
             await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
             return

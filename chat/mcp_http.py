@@ -14,7 +14,6 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -24,6 +23,8 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from chat.mcp_server import SCOPE_USER_KEY, server
 from core.api import BODY_MAX_BYTES
+from core.origin import origin_allowed as same_origin
+from core.origin import request_scheme
 from core.ratelimit import RateLimited, rate_limit_hit
 from core.tokens import bearer_token, token_authenticate
 
@@ -94,11 +95,12 @@ def _host_allowed(host: str | None) -> bool:
     return bool(domain) and validate_host(domain, _allowed_hosts())
 
 
-def origin_allowed(origin: str | None) -> bool:
-    """No Origin (a program, not a browser) is fine; a browser's must be one of ALLOWED_HOSTS."""
+def origin_allowed(scope: Scope) -> bool:
+    """No Origin (a program, not a browser) is fine; a browser's must be this very site, port included."""
+    origin = _header(scope, b"origin")
     if origin is None:
         return True
-    return _host_allowed(urlsplit(origin).netloc)
+    return same_origin(origin=origin, host=_header(scope, b"host"), scheme=request_scheme(scope))
 
 
 async def _respond(send: Any, status: int, message: str, *, code: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
@@ -124,7 +126,7 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
     if not _host_allowed(_header(scope, b"host")):
         await _respond(send, 400, "Invalid Host header.", code="invalid_host")
         return
-    if not origin_allowed(_header(scope, b"origin")):
+    if not origin_allowed(scope):
         await _respond(send, 403, "Invalid Origin header.", code="invalid_origin")
         return
     user = await scope_user(scope)

@@ -48,7 +48,7 @@ def _origin_parts(origin: str) -> tuple[str, str, int | None] | None:
     return _normalised(parts.scheme, parts.hostname, port)
 
 
-def _request_scheme(scope: dict[str, Any]) -> str:
+def request_scheme(scope: dict[str, Any]) -> str:
     proxy = settings.SECURE_PROXY_SSL_HEADER
     if proxy is not None:
         # The same header Django trusts for request.is_secure(), under its ASGI name.
@@ -100,7 +100,7 @@ class SameOriginValidator:
         if scope["type"] != "websocket":
             raise ValueError("SameOriginValidator only guards WebSocket connections.")
         allowed = origin_allowed(
-            origin=_header(scope, b"origin"), host=_header(scope, b"host"), scheme=_request_scheme(scope)
+            origin=_header(scope, b"origin"), host=_header(scope, b"host"), scheme=request_scheme(scope)
         )
         if not allowed:
             return await WebsocketDenier()(scope, receive, send)

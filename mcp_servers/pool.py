@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from core.metrics import mcp_connection_close_record, mcp_connection_open_record, mcp_reconnect_record
 from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
 from mcp_servers.transports import Transport
 
@@ -122,6 +123,7 @@ class Connection:
         watcher = asyncio.create_task(self._watch_tool_changes(session), name=f"mcp-listen:{self.name}")
         if not self.ready.done():  # else the pool gave up on it meanwhile and set `stop`: close it below
             self.ready.set_result(None)
+        mcp_connection_open_record(server=self.name)
         try:
             while not self.stop.is_set():
                 if session_closed(self.server.session):
@@ -137,6 +139,7 @@ class Connection:
                 except TimeoutError:
                     pass
         finally:
+            mcp_connection_close_record(server=self.name)
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
             try:
@@ -212,6 +215,8 @@ class Pool:
                 connection = self._connections.get(key)
                 if connection is not None and (connection.fingerprint != fingerprint or not connection.alive):
                     # A changed configuration or a dead connection: replace it.
+                    if connection.fingerprint == fingerprint:
+                        mcp_reconnect_record(server=name)
                     self._detach(connection)
                     stale.append(connection)
                     connection = None

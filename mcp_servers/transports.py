@@ -22,6 +22,7 @@ from agents.mcp import (
 # tests/contracts/test_sdk_seams.py fails if an upgrade moves or changes it.
 from agents.mcp.server import _MCPServerWithClientSession
 
+from core.tracing import current_span_error_mark
 from mcp_servers.errors import MCPConnectionLost
 from mcp_servers.sandbox import SandboxUnavailable, sandbox_launch
 from mcp_servers.websocket import websocket_client
@@ -31,6 +32,9 @@ LIST_CHANGED = "notifications/tools/list_changed"
 
 def _tool_outcome(context: MCPToolCustomDataContext) -> Mapping[str, Any]:
     # Carried on the SDK's tool output item, so run steps know the server and the error flag.
+    if context.is_error:
+        # The SDK sees a normal return; the trace and the metrics must see a failed call.
+        current_span_error_mark(message="MCP tool returned an error", data={"is_error": True})
     return {"server": context.server_name, "is_error": bool(context.is_error)}
 
 

@@ -60,12 +60,12 @@ def test_it_follows_the_default_ports_and_csrf_trusted_origins(settings):
 
 
 def test_it_honours_the_forwarded_scheme_behind_a_tls_proxy(settings):
-    from core.origin import _request_scheme
+    from core.origin import request_scheme
 
     scope = {"scheme": "ws", "headers": [(b"x-forwarded-proto", b"https")]}
-    assert _request_scheme(scope) == "http"
+    assert request_scheme(scope) == "http"
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    assert _request_scheme(scope) == "https"
+    assert request_scheme(scope) == "https"
 
 
 @pytest.mark.timeout(120)
