@@ -66,7 +66,7 @@ def conversation_active_run(*, conversation_id: str) -> Run | None:
     return Run.objects.filter(conversation_id=conversation_id, status__in=Run.ACTIVE).order_by("-id").first()
 
 
-def sort_key(obj: Message | RunStep) -> str:
+def sort_key(obj: Message | RunStep | Run) -> str:
     # Public ids share one generator whose suffix sorts in creation order.
     return obj.pk.split("_", 1)[1]
 

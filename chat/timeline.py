@@ -18,7 +18,7 @@ from django.template.loader import render_to_string
 
 from chat.markdown import message_html_add
 from chat.models import Conversation, Message, Run, RunStep
-from chat.selectors import conversation_active_run, conversation_history
+from chat.selectors import conversation_history, sort_key
 from chat.serializers import message_object, run_object, run_step_bounded, run_step_object
 
 # Past this many entries after its cursor, a page gets the whole timeline instead.
@@ -63,15 +63,15 @@ def event_entry(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
     return {"key": entry_key(kind, data), "html": entry_html(kind, data)}
 
 
-def _entries(conversation: Conversation, *, since: Any = None) -> list[tuple[str, Any, bool]]:
+def _entries(conversation: Conversation, runs: dict[str, Run], *, since: Any = None) -> list[tuple[str, Any, bool]]:
     """(kind, object, final) in page order: messages, tool steps, and a note for each run that ended badly.
 
     A run's note sits after the run's last message or step, where its answer would be. A run that left
     nothing behind (its answer was regenerated) gets no note unless it is the latest run. An entry is final
     when neither it nor its run can change any more.
     """
-    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation)}
-    latest = max(runs, default=None, key=lambda pk: pk.split("_", 1)[1])
+    latest = _latest(runs)
+    latest = latest.pk if latest is not None else None
     entries: list[tuple[str, Any, bool]] = []
     last_of_run: dict[str, int] = {}
     for item in conversation_history(conversation_id=conversation.pk, since=since):
@@ -111,14 +111,15 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
     """The page's state: the entries after the cursor `after` (all of them without one, or when the page is
     too far behind), the cursor to ask from next time, and the run state the controls follow."""
     since = _cursor_time(conversation, after) if after else None
-    entries = _entries(conversation, since=since)
+    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation)}
+    entries = _entries(conversation, runs, since=since)
     start = 0
     if since is not None:
         keys = [f"{KIND_PREFIX[kind]}:{item.pk}" for kind, item, _ in entries]
         start = keys.index(after) + 1 if after in keys else -1
         if start < 0 or len(entries) - start > RESYNC_TAIL_MAX:
             return conversation_state(conversation=conversation)
-    active = conversation_active_run(conversation_id=conversation.pk)
+    active = _latest({pk: run for pk, run in runs.items() if run.is_active})
     if active is not None:
         _steps_with_run(entries, active)
     cursor = after if since is not None else None
@@ -126,7 +127,7 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
         if not final:
             break
         cursor = f"{KIND_PREFIX[kind]}:{item.pk}"
-    latest = Run.objects.filter(conversation=conversation).order_by("-id").first()
+    latest = _latest(runs)
     shown = []
     for kind, item, _ in entries[start:]:
         data = _data(kind, item, conversation)
@@ -176,3 +177,7 @@ def _cursor_time(conversation: Conversation, key: str) -> Any:
     scope = {"conversation": conversation} if model is Message else {"run__conversation": conversation}
     found = model.objects.filter(pk=pk, **scope).values_list("created_at", flat=True).first()
     return found
+
+
+def _latest(runs: dict[str, Run]) -> Run | None:
+    return max(runs.values(), default=None, key=sort_key)
