@@ -7,6 +7,7 @@ REDIS_URL is set), so every process shares one count. Each lockout is written to
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from datetime import timedelta
 from typing import Any
@@ -28,15 +29,23 @@ def client_address(request: HttpRequest) -> str:
     """The caller's address: REMOTE_ADDR, or the one the last PROXY_HOPS proxies wrote into X-Forwarded-For.
 
     Only addresses a trusted proxy appended count: a client can write any X-Forwarded-For it likes, but not the
-    entries after its own.
+    entries after its own. Anything that is not an IP address gives "": it is stored in IP address columns.
     """
     hops = settings.PROXY_HOPS
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if hops > 0 and forwarded:
         entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
         if len(entries) >= hops:
-            return entries[-hops]
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
+            return _address(entries[-hops])
+    return _address(request.META.get("REMOTE_ADDR", ""))
+
+
+def _address(value: str) -> str:
+    """An IP address in its canonical form, or "" for anything else (a test client's, a misconfigured proxy's)."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return ""
 
 
 def lockout_minutes(cool_off: timedelta | None) -> int | None:

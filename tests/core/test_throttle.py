@@ -131,3 +131,37 @@ def test_it_does_not_count_good_tokens_as_failures(alice, token_limit):
     _, good = token_create(user=alice, name="t")
     for _ in range(LIMIT + 2):
         assert _api(good).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("meta", "expected"),
+    [
+        ({"REMOTE_ADDR": "10.0.0.7"}, "10.0.0.7"),
+        ({"REMOTE_ADDR": "::FFFF:10.0.0.7"}, "::ffff:a00:7"),
+        ({}, ""),  # a test client's or an in-process request
+        ({"REMOTE_ADDR": "unix:/run/daphne.sock"}, ""),
+    ],
+)
+def test_the_client_address_is_an_ip_address_or_empty(rf, meta, expected):
+    from core.throttle import client_address
+
+    request = rf.get("/")
+    request.META.pop("REMOTE_ADDR", None)
+    request.META.update(meta)
+    assert client_address(request) == expected
+
+
+def test_a_login_without_an_address_is_recorded(alice):
+    # Django's force_login sends a request with no REMOTE_ADDR; the access log's address column takes no "unknown".
+    from axes.models import AccessLog
+
+    Client().force_login(alice)
+    assert AccessLog.objects.filter(username="alice").exists()
+
+
+def test_a_proxy_address_that_is_not_an_ip_counts_as_none(rf, settings):
+    from core.throttle import client_address
+
+    settings.PROXY_HOPS = 1
+    request = rf.get("/", HTTP_X_FORWARDED_FOR="1.2.3.4, not-an-address")
+    assert client_address(request) == ""
