@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,14 +26,30 @@ from assistants.models import Assistant, Provider
 from core.errors import ServiceError
 from core.grants import granted_to
 from core.network import url_refusal_async
+from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
+from mcp_servers.pool import error_text
 from mcp_servers.services import mcp_server_connect
 
 User = get_user_model()
+logger = logging.getLogger(__name__)
 
 
 class AssistantUnavailable(Exception):
     """The assistant cannot run; the message is safe to show to users."""
+
+
+# Assistants v2 metadata values are strings of at most 512 characters.
+METADATA_VALUE_MAX = 512
+
+
+@dataclass(frozen=True)
+class ServerSkipped:
+    """An MCP server left out of one run because it could not be reached, and the tools it would have offered."""
+
+    name: str
+    reason: str
+    tools: tuple[str, ...] = ()
 
 
 @dataclass
@@ -39,13 +58,72 @@ class AgentBuild:
     servers: list[AgentsMCPServer]
     # The name the model sees for each MCP tool, and the server it lives on.
     tool_servers: dict[str, str]
+    skipped: list[ServerSkipped] = dataclasses.field(default_factory=list)
+
+    @property
+    def skipped_summary(self) -> str:
+        """Which servers were left out and why, for the run's metadata ("" if none was)."""
+        text = "; ".join(f"{skip.name}: {skip.reason}" for skip in self.skipped)
+        return _bounded(text)
+
+    @property
+    def skipped_warning(self) -> str:
+        """The warning shown on the run's answer ("" if every server was reached)."""
+        if not self.skipped:
+            return ""
+        names = ", ".join(skip.name for skip in self.skipped)
+        return _bounded(
+            f"Answered without the MCP server(s) {names}, whose tools were unavailable ({self.skipped_summary})."
+        )
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= METADATA_VALUE_MAX else text[: METADATA_VALUE_MAX - 1] + "…"
+
+
+def _skipped_note(skipped: list[ServerSkipped]) -> str:
+    """What the model is told about the servers left out, so it neither calls their tools nor pretends to."""
+    lines = [
+        "These MCP servers could not be reached for this reply, so their tools are unavailable. Do not try to "
+        "call them; if the request needs one, say that it is unavailable right now."
+    ]
+    for skip in skipped:
+        tools = ", ".join(skip.tools) if skip.tools else "its tools are not known"
+        lines.append(f"- {skip.name} ({skip.reason}): {tools}")
+    return "\n".join(lines)
+
+
+async def _servers_connect(
+    *, configs: list[MCPServer], user_id: int, username: str
+) -> tuple[list[AgentsMCPServer], list[list[Any]], list[ServerSkipped]]:
+    """Borrow every server side by side; one that does not connect or list its tools is skipped, not fatal."""
+
+    async def one(config: MCPServer) -> tuple[AgentsMCPServer, list[Any]]:
+        server = await mcp_server_connect(server=config, user_id=user_id, username=username)
+        return server, await server.list_tools()
+
+    results = await asyncio.gather(*(one(config) for config in configs), return_exceptions=True)
+    connected, tools, skipped = [], [], []
+    for config, result in zip(configs, results, strict=True):
+        if isinstance(result, BaseException):
+            if not isinstance(result, Exception):
+                raise result  # a cancellation: the run itself is stopping
+            reason = result.reason if isinstance(result, MCPConnectError) else error_text(result, server=config.name)
+            known = tuple(tool["name"] for tool in config.last_tools or [] if config.allows_tool(tool.get("name", "")))
+            skipped.append(ServerSkipped(name=config.name, reason=reason.rstrip("."), tools=known))
+            logger.warning("MCP server %s left out of a run: %s", config.name, reason)
+            continue
+        connected.append(result[0])
+        tools.append(result[1])
+    return connected, tools, skipped
 
 
 async def assistant_agent_build(
     *, assistant: Assistant, user_id: int, username: str, instructions: str, servers: list[MCPServer] | None = None
 ) -> AgentBuild:
     """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
-    assistant's enabled ones, when the caller has read them already)."""
+    assistant's enabled ones, when the caller has read them already). A server that cannot be reached is left
+    out of this run (`AgentBuild.skipped`) and the model is told which tools are missing."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
@@ -61,13 +139,15 @@ async def assistant_agent_build(
     )
     if refusal:
         raise AssistantUnavailable(refusal)
-    connected = [await mcp_server_connect(server=config, user_id=user_id, username=username) for config in servers]
+    connected, listed, skipped = await _servers_connect(configs=servers, user_id=user_id, username=username)
     seen: set[str] = set()
     collide = False
-    for server in connected:
-        names = {tool.name for tool in await server.list_tools()}
+    for tools in listed:
+        names = {tool.name for tool in tools}
         collide = collide or bool(names & seen)
         seen |= names
+    if skipped:
+        instructions = "\n\n".join(part for part in (instructions, _skipped_note(skipped)) if part)
     agent = Agent(
         name=assistant.name,
         instructions=instructions or None,
@@ -81,7 +161,7 @@ async def assistant_agent_build(
     for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):
         origin = get_function_tool_origin(tool) if isinstance(tool, FunctionTool) else None
         tool_servers[tool.name] = (origin.mcp_server_name or "") if origin else ""
-    return AgentBuild(agent=agent, servers=connected, tool_servers=tool_servers)
+    return AgentBuild(agent=agent, servers=connected, tool_servers=tool_servers, skipped=skipped)
 
 
 @dataclass

@@ -268,6 +268,8 @@ class Executor:
                     servers=start.servers,
                 )
                 recorder.tool_servers = build.tool_servers
+                if build.skipped:
+                    await recorder.servers_skipped(summary=build.skipped_summary, warning=build.skipped_warning)
                 if run.paused_state:
                     run_input: Any = await self._resume_state(run, build.agent)
                     await recorder.tool_steps_resume()

@@ -66,6 +66,9 @@ def _output_text(output: Any) -> str:
 class RunRecorder:
     """Turns one run's stream events into rows and Assistants v2 events."""
 
+    # Shown on each answer of the run: the MCP servers it had to go without (`servers_skipped`).
+    warning = ""
+
     def __init__(self, run: Run) -> None:
         self.run = run
         self.thread_id = run.conversation_id
@@ -101,6 +104,12 @@ class RunRecorder:
         await self.run.asave(update_fields=["status", *fields])
         self.send(f"thread.run.{status}", run_object(self.run))
 
+    async def servers_skipped(self, *, summary: str, warning: str) -> None:
+        """Record on the run which MCP servers it goes without and why, and warn on each answer it writes."""
+        self.warning = warning
+        self.run.metadata = {**self.run.metadata, "mcp_servers_skipped": summary}
+        await self.run.asave(update_fields=["metadata"])
+
     async def message_start(self) -> None:
         self.message = Message(
             conversation_id=self.thread_id,
@@ -108,6 +117,7 @@ class RunRecorder:
             run=self.run,
             assistant_id=self.run.assistant_id,
             status=Message.Status.IN_PROGRESS,
+            metadata={"warning": self.warning} if self.warning else {},
         )
         self.message_step = RunStep(run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message)
         # Written while the text streams: the first delta does not wait for the database. Later writes of

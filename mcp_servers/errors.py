@@ -4,7 +4,14 @@ from __future__ import annotations
 
 
 class MCPConnectError(Exception):
-    """An MCP server could not be reached."""
+    """An MCP server could not be reached.
+
+    The message names the server; `reason` is what went wrong without the name, for lists that already give it.
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class MCPCallTimeout(Exception):

@@ -224,10 +224,11 @@ class Pool:
                     failures = self._failures.get(key)
                     if failures is not None and failures.retry_at > time.monotonic():
                         wait = failures.retry_at - time.monotonic()
-                        raise MCPConnectError(
-                            f"MCP server '{name}' failed {failures.count} time(s) in a row "
-                            f"({failures.last_error}); next try in {wait:.1f} s"
+                        reason = (
+                            f"failed {failures.count} time(s) in a row ({failures.last_error}); "
+                            f"next try in {wait:.1f} s"
                         )
+                        raise MCPConnectError(f"MCP server '{name}' {reason}", reason=reason)
                     server = Transport.for_kind(params["transport"]).build(name=name, params=params, options=options)
                     connection = Connection(
                         key=key,
@@ -250,15 +251,18 @@ class Pool:
         except asyncio.CancelledError:
             if asyncio.current_task().cancelling():
                 raise  # the caller itself was cancelled
-            raise MCPConnectError(f"MCP server '{name}' was closed while connecting") from None
+            reason = "was closed while connecting"
+            raise MCPConnectError(f"MCP server '{name}' {reason}", reason=reason) from None
         except TimeoutError:
             reason = f"did not connect within {connection.connect_timeout:g} s"
             await self._failed(connection, reason)
-            raise MCPConnectError(f"MCP server '{name}' {reason}") from None
+            raise MCPConnectError(f"MCP server '{name}' {reason}", reason=reason) from None
         except Exception as exc:
-            reason = error_text(exc)
-            await self._failed(connection, reason)
-            raise MCPConnectError(f"MCP server '{name}' could not be started: {reason}") from exc
+            cause = error_text(exc, server=name)
+            await self._failed(connection, cause)
+            failed = "could not be started" if params["transport"] == "stdio" else "could not connect"
+            reason = f"{failed}: {cause}"
+            raise MCPConnectError(f"MCP server '{name}' {reason}", reason=reason) from exc
         self._failures.pop(key, None)
         return connection.server
 
@@ -340,11 +344,13 @@ class Pool:
         }
 
 
-def error_text(exc: BaseException) -> str:
-    """The innermost reason of a failure, as one line a person can act on."""
+def error_text(exc: BaseException, *, server: str = "") -> str:
+    """The innermost reason of a failure, as one line a person can act on; with `server`, without the SDK's
+    "Failed to connect to MCP server '<server>': " in front, since the caller names the server already."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
-    return str(exc) or type(exc).__name__
+    text = str(exc) or type(exc).__name__
+    return text.removeprefix(f"Failed to connect to MCP server '{server}': ") if server else text
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = weakref.WeakKeyDictionary()

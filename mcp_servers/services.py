@@ -37,7 +37,7 @@ async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) 
     """Borrow a live connection to this server from the process pool."""
     per_user = server.scope == MCPServer.Scope.PER_USER
     if server.transport != MCPServer.Transport.STDIO and (refusal := await url_refusal_async(server.url)):
-        raise MCPConnectError(f"MCP server '{server.name}': {refusal}")
+        raise MCPConnectError(f"MCP server '{server.name}': {refusal}", reason=refusal)
     pool = get_pool()
     owner = user_id if per_user else None
     reused = any(
@@ -132,7 +132,9 @@ async def mcp_server_check(*, server: MCPServer, user_id: int | None = None, use
             ok=False, checked_at=timezone.now(), error=f"Did not {stage} within {server.connect_timeout:g} s."
         )
     except Exception as exc:  # noqa: BLE001 - every failure is the check's answer
-        result = CheckResult(ok=False, checked_at=timezone.now(), error=_where(server, error_text(exc)))
+        result = CheckResult(
+            ok=False, checked_at=timezone.now(), error=_where(server, error_text(exc, server=server.name))
+        )
     finally:
         try:
             await connection.cleanup()

@@ -168,8 +168,8 @@ async def test_it_marks_an_mcp_server_that_would_not_connect(world, store):
     server = world["server"]
     server.command = "/nonexistent/mcp-server"
     await server.asave()
-    with pytest.raises(Exception, match="could not be started"):
-        await _turn(world, "/tools")
+    # The run goes on without it (tests/chat/test_unavailable_servers.py); its trace says why.
+    await _turn(world, "/tools")
     await asyncio.to_thread(store.force_flush)
     connect = await Span.objects.aget(trace__run=world["run"], name="mcp.connect")
     assert connect.failed and connect.error["message"] == "MCP server did not connect"
