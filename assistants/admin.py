@@ -6,7 +6,7 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 
-from assistants.models import Assistant, Provider
+from assistants.models import Assistant, ModelPrice, Provider
 from assistants.presets import PRESETS
 from assistants.services import assistant_choices_check, provider_check
 from core.admin_forms import SecretFieldsAdmin, SecretFormMixin, SuperuserOnlyAdmin
@@ -45,9 +45,17 @@ class ProviderForm(SecretFormMixin, forms.ModelForm):
         return cleaned
 
 
+class ModelPriceInline(admin.TabularInline):
+    model = ModelPrice
+    extra = 1
+    verbose_name = "price"
+    verbose_name_plural = "prices (per million tokens; a row without a model prices every other model)"
+
+
 @admin.register(Provider)
 class ProviderAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     form = ProviderForm
+    inlines = (ModelPriceInline,)
     secret_fields = ("api_key",)
     list_display = ("name", "kind", "api_style", "base_url", "default_model", "enabled", "everyone")
     list_filter = ("kind", "api_style", "enabled", "everyone", "groups")

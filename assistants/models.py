@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
@@ -50,6 +52,46 @@ class Provider(models.Model):
     def clean(self) -> None:
         if self.base_url and (refusal := url_refusal(self.base_url)):
             raise ValidationError({"base_url": refusal})
+
+
+MILLION = Decimal(1_000_000)
+COST_QUANTUM = Decimal("0.000001")
+
+
+class ModelPriceQuerySet(models.QuerySet):
+    def for_model(self, *, provider_id: int | None, model: str) -> ModelPrice | None:
+        """This model's own price on this provider, else the provider's any-model price, else None."""
+        if provider_id is None:
+            return None
+        prices = self.filter(provider_id=provider_id, model__in=[model, ""])
+        return max(prices, key=lambda price: price.model == model, default=None)
+
+
+class ModelPrice(models.Model):
+    """What a provider charges per million tokens, for one model or (model empty) for any it serves."""
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="prices")
+    model = models.CharField(max_length=200, blank=True, help_text="Empty: every model of this provider not listed.")
+    input_per_million = models.DecimalField(
+        "input, per million tokens", max_digits=12, decimal_places=4, validators=[MinValueValidator(0)]
+    )
+    output_per_million = models.DecimalField(
+        "output, per million tokens", max_digits=12, decimal_places=4, validators=[MinValueValidator(0)]
+    )
+
+    objects = ModelPriceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["provider", "model"]
+        constraints = [models.UniqueConstraint(fields=["provider", "model"], name="one_price_per_model")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} {self.model or '(any model)'}"
+
+    def cost(self, *, prompt_tokens: int, completion_tokens: int) -> Decimal:
+        """What these tokens cost, to a millionth of the currency unit."""
+        total = prompt_tokens * self.input_per_million + completion_tokens * self.output_per_million
+        return (total / MILLION).quantize(COST_QUANTUM)
 
 
 # The OpenAI Assistants v2 limits, so metadata written here reads back through any Assistants client.

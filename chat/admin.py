@@ -1,13 +1,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.core.exceptions import PermissionDenied
-from django.db.models import Count, F, Sum
-from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
-from django.urls import path
 
-from chat.models import Conversation, Message, Run, RunStep
+from chat.models import Budget, Conversation, Message, Run, RunStep, Usage
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -62,42 +57,15 @@ class MessageAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("id", "conversation", "assistant", "status", "model", "total_tokens", "worker", "created_at")
+    list_display = (
+        "id", "conversation", "assistant", "status", "model", "total_tokens", "cost", "worker", "created_at"
+    )  # fmt: skip
     list_filter = ("status", "assistant", "model")
     search_fields = ("id", "conversation__id", "last_error")
     readonly_fields = [f.name for f in Run._meta.fields if f.name != "paused_state"]
     exclude = ("paused_state",)
     inlines = (RunStepInline,)
     change_list_template = "admin/chat/run/change_list.html"
-
-    def get_urls(self):
-        usage = self.admin_site.admin_view(self.usage_view)
-        return [path("usage/", usage, name="chat_run_usage"), *super().get_urls()]
-
-    def usage_view(self, request: HttpRequest) -> HttpResponse:
-        """Token usage summed per user, per assistant and per provider: for those who may view runs."""
-        if not request.user.has_perm("chat.view_run"):
-            raise PermissionDenied("You may not see server-wide usage.")
-        totals = {"runs": Count("id"), "prompt": Sum("prompt_tokens"), "completion": Sum("completion_tokens")}
-        totals["total"] = Sum("total_tokens")
-        runs = Run.objects.all()
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Token usage",
-            "opts": self.model._meta,
-            "tables": [
-                (
-                    "Per user",
-                    runs.values(label=F("conversation__owner__username")).annotate(**totals).order_by("-total"),
-                ),
-                ("Per assistant", runs.values(label=F("assistant__name")).annotate(**totals).order_by("-total")),
-                (
-                    "Per provider",
-                    runs.values(label=F("assistant__provider__name")).annotate(**totals).order_by("-total"),
-                ),
-            ],
-        }
-        return TemplateResponse(request, "admin/chat/usage.html", context)
 
 
 @admin.register(RunStep)
@@ -106,3 +74,29 @@ class RunStepAdmin(admin.ModelAdmin):
     list_filter = ("type", "status", "server_name")
     search_fields = ("id", "run__id", "tool_name")
     readonly_fields = [f.name for f in RunStep._meta.fields]
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ("__str__", "user", "group", "monthly_tokens", "monthly_cost")
+    list_select_related = ("user", "group")
+    raw_id_fields = ("user",)
+    search_fields = ("user__username", "group__name")
+
+
+@admin.register(Usage)
+class UsageAdmin(admin.ModelAdmin):
+    """Read only: usage is what runs recorded. Staff see it summed on /usage/."""
+
+    list_display = ("created_at", "user", "run_id", "assistant_name", "provider_name", "model", "status",
+                    "total_tokens", "cost")  # fmt: skip
+    list_filter = ("status", "provider_name", "model")
+    search_fields = ("run_id", "thread_id", "user__username", "assistant_name")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

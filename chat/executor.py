@@ -31,6 +31,7 @@ from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
+from assistants.models import ModelPrice
 from assistants.services import assistant_agent_build
 from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
@@ -56,6 +57,7 @@ class RunStart:
     run: Run
     servers: list[MCPServer] = field(default_factory=list)
     model_input: list[Any] | None = None
+    price: ModelPrice | None = None
     error: Exception | None = None  # reading failed after the claim: the run fails with it
 
 
@@ -78,6 +80,7 @@ def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
             start.servers = list(run.assistant.mcp_servers.filter(enabled=True).order_by("name"))
         if not run.paused_state:
             start.model_input = conversation_model_input(conversation_id=run.conversation_id)
+        start.price = ModelPrice.objects.for_model(provider_id=run.provider_id, model=run.model)
     except Exception as exc:  # noqa: BLE001 - recorded as the run's failure by the caller
         start.error = exc
     return start
@@ -224,7 +227,7 @@ class Executor:
             if start is None:
                 return  # cancelled before it started, or another process owns it
             metadata |= _run_metadata(start.run)
-            recorder = RunRecorder(start.run)
+            recorder = RunRecorder(start.run, price=start.price)
             recorder.send("thread.run.in_progress", run_object(start.run))
             try:
                 await self._stream(start, recorder)
@@ -291,7 +294,7 @@ class Executor:
         if result.interruptions:
             await recorder.pause(result.interruptions, result.to_state().to_string())
         else:
-            await recorder.complete(result.context_wrapper.usage)
+            await recorder.complete()
 
     async def _end_unstarted(self, run_id: str) -> None:
         fields: dict[str, Any] = {"paused_state": ""}

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
-from assistants.models import Assistant
+from assistants.models import Assistant, Provider
 from core.ids import new_message_id, new_run_id, new_step_id, new_thread_id
 
 
@@ -46,6 +48,7 @@ class Run(models.Model):
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="runs")
     assistant = models.ForeignKey(Assistant, null=True, on_delete=models.SET_NULL, related_name="runs")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.CharField(max_length=200, blank=True)
     instructions = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -59,6 +62,7 @@ class Run(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0, help_text="At the provider's price.")
     paused_state = models.TextField(blank=True, help_text="The agent's serialized state while a tool waits.")
     worker = models.CharField(max_length=100, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -147,6 +151,7 @@ class RunStep(models.Model):
     prompt_tokens = models.PositiveIntegerField(default=0)
     completion_tokens = models.PositiveIntegerField(default=0)
     total_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -155,3 +160,67 @@ class RunStep(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+class Usage(models.Model):
+    """What one run used, kept for accounting after its conversation is deleted: one row per stretch of the run
+    (a run paused for approval and resumed has two)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usage")
+    run_id = models.CharField(max_length=40, db_index=True)
+    thread_id = models.CharField(max_length=40)
+    assistant = models.ForeignKey(Assistant, null=True, on_delete=models.SET_NULL, related_name="+")
+    assistant_name = models.CharField(max_length=256, blank=True)
+    provider = models.ForeignKey(Provider, null=True, on_delete=models.SET_NULL, related_name="+")
+    provider_name = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    status = models.CharField(max_length=20, blank=True)
+    prompt_tokens = models.PositiveIntegerField(default=0)
+    completion_tokens = models.PositiveIntegerField(default=0)
+    total_tokens = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=14, decimal_places=6, default=0)
+    tool_calls = models.PositiveIntegerField(default=0)
+    duration_ms = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "usage"
+        indexes = [models.Index(fields=["user", "created_at"]), models.Index(fields=["created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.run_id}: {self.total_tokens} tokens"
+
+
+class Budget(models.Model):
+    """A monthly limit on tokens or cost: for one user, for a group's members, or (neither) for everyone.
+
+    A user's own budget wins; else the most generous of their groups'; else the one for everyone. An empty
+    limit is no limit.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="budget"
+    )
+    group = models.OneToOneField("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="budget")
+    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty: no token limit.")
+    monthly_cost = models.DecimalField(
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Empty: no cost limit."
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(user__isnull=True) | Q(group__isnull=True), name="budget_one_holder")
+        ]
+
+    def __str__(self) -> str:
+        holder = self.user or self.group
+        return f"Budget of {holder}" if holder else "Budget for everyone"
+
+    def clean(self) -> None:
+        if self.user_id and self.group_id:
+            raise ValidationError("A budget is for one user or one group, not both.")
+        if not self.user_id and not self.group_id:
+            others = Budget.objects.filter(user__isnull=True, group__isnull=True).exclude(pk=self.pk)
+            if others.exists():
+                raise ValidationError("There is a budget for everyone already: change that one.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from decimal import Decimal
 from typing import Any
 
 from agents import ItemHelpers, custom_span
@@ -13,9 +14,10 @@ from django.conf import settings
 from django.db import models, transaction
 from django.utils import timezone
 
+from assistants.models import ModelPrice
 from chat.errors import ToolCallLimit
 from chat.events import outbox_for
-from chat.models import Message, Run, RunStep
+from chat.models import Message, Run, RunStep, Usage
 from chat.serializers import message_object, run_object, run_step_bounded, run_step_data
 from core.audit import audit_entry, tool_arguments_audited
 from core.models import AuditEntry
@@ -41,6 +43,15 @@ _rows_save_async = sync_to_async(_rows_save)
 async def rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
     with custom_span("rows.write", {"rows": len(rows)}):
         await _rows_save_async(*rows)
+
+
+def _tokens(usage: Any) -> dict[str, int]:
+    """A model call's usage, as the run's and its steps' token fields."""
+    return {
+        "prompt_tokens": usage.input_tokens or 0,
+        "completion_tokens": usage.output_tokens or 0,
+        "total_tokens": usage.total_tokens or 0,
+    }
 
 
 def field_of(raw: Any, name: str) -> str:
@@ -69,8 +80,9 @@ class RunRecorder:
     # Shown on each answer of the run: the MCP servers it had to go without (`servers_skipped`).
     warning = ""
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Run, *, price: ModelPrice | None = None) -> None:
         self.run = run
+        self.price = price
         self.thread_id = run.conversation_id
         self.message: Message | None = None
         self.message_step: RunStep | None = None
@@ -80,6 +92,9 @@ class RunRecorder:
         self.tool_started: dict[str, float] = {}
         self.tool_servers: dict[str, str] = {}
         self.pending_usage: Any = None
+        # What this stretch of the run used (a resumed run's first stretch is already on its row).
+        self.used = dict.fromkeys(USAGE_FIELDS, 0)
+        self.started = time.monotonic()
         self.flushed_at = 0.0
         self.tool_calls = 0
         # When the model call now under way started, until its first text arrives (time to first token).
@@ -97,11 +112,13 @@ class RunRecorder:
     def step_data(self, step: RunStep) -> dict[str, Any]:
         return run_step_bounded(run_step_data(step, self.run), settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
 
-    async def run_status(self, status: str, **fields: Any) -> None:
+    async def run_stop(self, status: str, **fields: Any) -> None:
+        """The run stopped (answered, paused or ended early): its status and its usage, in one transaction."""
         self.run.status = status
         for name, value in fields.items():
             setattr(self.run, name, value)
-        await self.run.asave(update_fields=["status", *fields])
+        usage = self.usage_record()
+        await rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None))
         self.send(f"thread.run.{status}", run_object(self.run))
 
     async def servers_skipped(self, *, summary: str, warning: str) -> None:
@@ -237,7 +254,7 @@ class RunRecorder:
             step = await self.tool_called(raw)
             if announced:
                 self.send("thread.run.step.delta", self.step_data(step))
-        await self.run_status(Run.Status.REQUIRES_ACTION, paused_state=state, metadata=self.run.metadata)
+        await self.run_stop(Run.Status.REQUIRES_ACTION, paused_state=state, metadata=self.run.metadata)
 
     async def tool_output(self, item: Any) -> None:
         raw = item.raw_item
@@ -289,20 +306,49 @@ class RunRecorder:
             },
         )
 
-    def usage_take(self) -> dict[str, int]:
-        """The usage of the model call that produced the next step, once."""
+    def usage_take(self) -> dict[str, Any]:
+        """The usage of the model call that produced the next step, and its cost, once."""
         usage, self.pending_usage = self.pending_usage, None
         if usage is None:
             return {}
-        return {
-            "prompt_tokens": usage.input_tokens or 0,
-            "completion_tokens": usage.output_tokens or 0,
-            "total_tokens": usage.total_tokens or 0,
-        }
+        tokens = _tokens(usage)
+        return {**tokens, "cost": self.cost_of(tokens)}
 
     def usage_apply(self, step: RunStep) -> None:
         for name, value in self.usage_take().items():
             setattr(step, name, getattr(step, name) + value)
+
+    def cost_of(self, tokens: dict[str, int]) -> Decimal:
+        if self.price is None:
+            return Decimal(0)
+        return self.price.cost(prompt_tokens=tokens["prompt_tokens"], completion_tokens=tokens["completion_tokens"])
+
+    def usage_record(self) -> Usage:
+        """Add this stretch's usage to the run's, and the row that keeps it for accounting."""
+        run, cost = self.run, self.cost_of(self.used)
+        for name, value in self.used.items():
+            setattr(run, name, getattr(run, name) + value)
+        run.cost += cost
+        # Only what is loaded already (the executor loads the assistant and its provider): this runs on the loop.
+        assistant = run.assistant if Run.assistant.field.is_cached(run) else None
+        provider = None
+        if assistant is not None and assistant.provider_id == run.provider_id:
+            provider = assistant.provider if type(assistant).provider.field.is_cached(assistant) else None
+        return Usage(
+            user_id=run.conversation.owner_id,
+            run_id=run.pk,
+            thread_id=self.thread_id,
+            assistant_id=run.assistant_id,
+            assistant_name=assistant.name if assistant is not None else "",
+            provider_id=run.provider_id,
+            provider_name=provider.name if provider is not None else "",
+            model=run.model,
+            status=run.status,
+            cost=cost,
+            tool_calls=self.tool_calls,
+            duration_ms=int((time.monotonic() - self.started) * 1000),
+            **self.used,
+        )
 
     async def handle(self, event: Any) -> None:
         if event.type == "raw_response_event":
@@ -310,8 +356,11 @@ class RunRecorder:
             if kind == "response.output_text.delta" and event.data.delta:
                 await self.message_delta(event.data.delta)
             elif kind == "response.completed":
-                # A model call ended: its usage belongs to the step it produces next.
+                # A model call ended: its usage belongs to the step it produces next, and to the run.
                 self.pending_usage = getattr(event.data.response, "usage", None)
+                if self.pending_usage is not None:
+                    for name, value in _tokens(self.pending_usage).items():
+                        self.used[name] += value
             return
         if event.type != "run_item_stream_event":
             return
@@ -334,21 +383,14 @@ class RunRecorder:
             self.send(f"thread.run.step.{step_status}", self.step_data(step))
         self.tool_steps.clear()
 
-    async def complete(self, usage: Any) -> None:
+    async def complete(self) -> None:
         """The run answered: its last message and its token usage."""
         await self.message_finish()
-        await self.run_status(
-            Run.Status.COMPLETED,
-            completed_at=timezone.now(),
-            paused_state="",
-            prompt_tokens=usage.input_tokens,
-            completion_tokens=usage.output_tokens,
-            total_tokens=usage.total_tokens,
-        )
+        await self.run_stop(Run.Status.COMPLETED, completed_at=timezone.now(), paused_state="")
 
     async def end(self, status: str, **fields: Any) -> None:
         """The run stopped early (failed, cancelled, expired, incomplete): close what is open, record why."""
         fields["paused_state"] = ""
         step_status = RunStep.Status.FAILED if status == Run.Status.FAILED else RunStep.Status.CANCELLED
         await self.close_open(step_status=step_status)
-        await self.run_status(status, **fields)
+        await self.run_stop(status, **fields)

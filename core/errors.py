@@ -18,6 +18,7 @@ STATUS_OF_CODE = {
     "run_not_active": 409,
     "run_not_paused": 409,
     "rate_limited": 429,
+    "insufficient_quota": 429,
     "too_many_runs": 429,
     "shutting_down": 503,
 }

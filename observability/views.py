@@ -4,13 +4,15 @@ import hmac
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from core.metrics import metrics_exposition
 from observability.selectors import run_traces_get, waterfall_build
+from observability.usage import Period, csv_lines, site_usage, usage_csv_rows, user_usage
 
 
 @login_required
@@ -42,3 +44,25 @@ def metrics(request: HttpRequest) -> HttpResponse:
         if not request.user.is_staff:
             return HttpResponse("Staff only.\n", status=403, content_type="text/plain")
     return HttpResponse(metrics_exposition(settings.METRICS_DIR), content_type=CONTENT_TYPE_LATEST)
+
+
+@login_required
+@require_GET
+def my_usage(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's tokens and cost for a month, by day and by assistant, with their budget."""
+    period = Period.of(request.GET.get("month"))
+    return render(request, "observability/my_usage.html", user_usage(user=request.user, period=period))
+
+
+@login_required
+@require_GET
+def site_usage_page(request: HttpRequest) -> HttpResponse:
+    """Everyone's usage for a month, for staff who may view usage; `?format=csv` downloads every run's row."""
+    if not (request.user.is_staff and request.user.has_perm("chat.view_usage")):
+        raise PermissionDenied("Only staff who may view usage see everyone's.")
+    period = Period.of(request.GET.get("month"))
+    if request.GET.get("format") == "csv":
+        response = StreamingHttpResponse(csv_lines(usage_csv_rows(period=period)), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="switchboard-usage-{period.key}.csv"'
+        return response
+    return render(request, "observability/site_usage.html", site_usage(period=period))

@@ -95,6 +95,11 @@ def charlie(django_user_model):
 
 
 @pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", password="root-password-1")
+
+
+@pytest.fixture
 def offline_provider(db):
     return Provider.objects.create(name="Offline", kind=Provider.Kind.OFFLINE, default_model="offline")
 

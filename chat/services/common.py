@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from assistants.models import Assistant
 from chat.executor import Executor, get_executor
 from chat.models import Conversation, Message, Run
+from chat.services.budgets import budget_check
 from core.errors import ServiceError
 from core.ratelimit import RateLimited, rate_limit_hit
 
@@ -138,6 +139,26 @@ def message_count(user: AbstractBaseUser, *, hits: int = 1) -> None:
         )
     except RateLimited as exc:
         raise ServiceError("rate_limited", str(exc), retry_after=exc.retry_after) from None
+
+
+def run_admit(user: AbstractBaseUser, *, hits: int = 1) -> None:
+    """Let the user start a run: within their monthly budget, then counted against their rate (`message_count`)."""
+    budget_check(user)
+    message_count(user, hits=hits)
+
+
+def run_new(
+    *, conversation: Conversation, assistant: Assistant, instructions: str, metadata: dict | None = None
+) -> Run:
+    """Store a queued run of this assistant, with the provider and model it will be charged at."""
+    return Run.objects.create(
+        conversation=conversation,
+        assistant=assistant,
+        provider_id=assistant.provider_id,
+        model=assistant.model_name,
+        instructions=instructions,
+        metadata=metadata or {},
+    )
 
 
 def refuse_if_busy(user: AbstractBaseUser) -> None:

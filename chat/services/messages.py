@@ -20,6 +20,8 @@ from chat.services.common import (
     message_count,
     metadata_validate,
     role_validate,
+    run_admit,
+    run_new,
     title_from,
 )
 from chat.services.runs import refuse_if_active_or_busy, refuse_if_run_active, run_announcement
@@ -41,18 +43,15 @@ def _message_store(
             refuse_if_active_or_busy(conversation, user)
         else:
             refuse_if_run_active(conversation)
-        message_count(user)
         run = None
         if answer:
             assistant = conversation.assistant
             if assistant is None:
                 raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
-            run = Run.objects.create(
-                conversation=conversation,
-                assistant=assistant,
-                model=assistant.model_name,
-                instructions=assistant.instructions,
-            )
+            run_admit(user)
+            run = run_new(conversation=conversation, assistant=assistant, instructions=assistant.instructions)
+        else:
+            message_count(user)
         message = Message.objects.create(
             conversation=conversation, role=role, content=content, metadata=metadata, run=run
         )

@@ -29,10 +29,11 @@ from chat.services.common import (
     assistant_usable,
     conversation_locked,
     executor_taking_runs,
-    message_count,
     message_fields,
     metadata_validate,
     refuse_if_busy,
+    run_admit,
+    run_new,
 )
 from core.errors import ServiceError
 
@@ -109,20 +110,14 @@ def run_store(
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
         refuse_if_active_or_busy(conversation, user)
-        message_count(user, hits=1 + len(added))
+        run_admit(user, hits=1 + len(added))
         if conversation.assistant_id is None:
             conversation.assistant = assistant
         messages = [
             Message.objects.create(conversation=conversation, role=role, content=content, metadata=message_metadata)
             for role, content, message_metadata in added
         ]
-        run = Run.objects.create(
-            conversation=conversation,
-            assistant=assistant,
-            model=assistant.model_name,
-            instructions=text,
-            metadata=metadata,
-        )
+        run = run_new(conversation=conversation, assistant=assistant, instructions=text, metadata=metadata)
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["assistant", "updated_at"])
     return run, messages
@@ -164,7 +159,7 @@ def _regenerate_store(*, user: AbstractBaseUser, conversation_id: str) -> Run:
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
         refuse_if_active_or_busy(conversation, user)
-        message_count(user)  # a new answer costs what a new message does
+        run_admit(user)  # a new answer costs what a new message does
         assistant = Assistant.objects.filter(pk=conversation.assistant_id).select_related("provider").first()
         if assistant is None:
             raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
@@ -175,12 +170,7 @@ def _regenerate_store(*, user: AbstractBaseUser, conversation_id: str) -> Run:
         RunStep.objects.filter(run__conversation=conversation, run__created_at__gte=question.created_at).delete()
         if question.run_id:
             RunStep.objects.filter(run_id=question.run_id).delete()
-        run = Run.objects.create(
-            conversation=conversation,
-            assistant=assistant,
-            model=assistant.model_name,
-            instructions=assistant.instructions,
-        )
+        run = run_new(conversation=conversation, assistant=assistant, instructions=assistant.instructions)
         question.run = run
         question.save(update_fields=["run"])
         conversation.updated_at = timezone.now()

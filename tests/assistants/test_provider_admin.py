@@ -8,11 +8,6 @@ from assistants.models import Provider
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="root-password-1")
-
-
 def _form(**overrides) -> dict:
     data = {
         "name": "P", "preset": "", "kind": "openai", "api_style": "responses", "base_url": "", "api_key": "",

@@ -28,11 +28,6 @@ def test_it_encrypts_provider_keys_and_mcp_secrets_at_rest():
     assert MCPServer.objects.get(pk=server.pk).env == {"TOKEN": SECRET}
 
 
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="root-password-1")
-
-
 def test_it_never_renders_secrets_in_the_admin(client, superuser):
     provider = Provider.objects.create(name="P", kind="openai", api_key=SECRET)
     server = MCPServer.objects.create(name="s", env={"TOKEN": SECRET}, headers={"X-Key": SECRET})
@@ -72,17 +67,3 @@ def test_it_lets_only_superusers_change_providers_and_mcp_servers(client, charli
     client.force_login(charlie)
     assert client.get(reverse("admin:assistants_provider_add")).status_code == 403
     assert client.get(reverse("admin:mcp_servers_mcpserver_add")).status_code == 403
-
-
-def test_it_sums_token_usage_per_user_assistant_and_provider(client, superuser, alice, demo_assistant):
-    from chat.models import Conversation
-
-    conversation = Conversation.objects.create(owner=alice, assistant=demo_assistant)
-    for tokens in (10, 32):
-        conversation.runs.create(
-            assistant=demo_assistant, status="completed", prompt_tokens=tokens, total_tokens=tokens
-        )
-    client.force_login(superuser)
-    page = client.get(reverse("admin:chat_run_usage")).content.decode()
-    assert page.count("<td>42</td>") == 6  # input and total, per user, assistant and provider
-    assert "<td>alice</td>" in page and "<td>Demo assistant</td>" in page and "<td>Offline</td>" in page

@@ -29,11 +29,6 @@ def private_server(db):
     return MCPServer.objects.create(name="private", command="true")
 
 
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="root-password-1")
-
-
 def test_it_creates_an_assistant_owned_by_the_user_on_the_first_enabled_provider(alice, offline_provider):
     Provider.objects.create(name="Another", kind=Provider.Kind.OFFLINE, default_model="offline")
     assistant = assistant_create(user=alice, name="  Mine  ")

@@ -30,11 +30,6 @@ def traced(store, run):
     return Trace.objects.get(pk=trace_id)
 
 
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", password="root-password-1")
-
-
 def _client(user=None) -> Client:
     client = Client()
     if user is not None:
