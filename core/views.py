@@ -46,8 +46,20 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def session_end_view(request: HttpRequest, session_id: int) -> HttpResponse:
+    if request.method == "GET":
+        session = next((s for s in session_list(user=request.user) if s.pk == session_id), None)
+        if session is None or session.session_key == request.session.session_key:
+            raise Http404("Session not found")
+        return _confirm(
+            request,
+            title="Sign out this session?",
+            text=f"The browser {session.user_agent or 'of this session'} ({session.address or 'unknown address'}) "
+            "is signed out and has to log in again.",
+            button="Sign out",
+            cancel=reverse("core:account") + "#sessions",
+        )
     try:
         session_end(user=request.user, session_id=session_id)
     except ServiceError:
@@ -57,12 +69,25 @@ def session_end_view(request: HttpRequest, session_id: int) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _confirm(
+            request,
+            title="Sign out everywhere?",
+            text="Every session of yours ends, this one too; you have to log in again on each device. "
+            "API tokens keep working.",
+            button="Sign out everywhere",
+            cancel=reverse("core:account") + "#sessions",
+        )
     session_end_all(user=request.user)
     logout(request)
     messages.success(request, "You are signed out everywhere.")
     return redirect("login")
+
+
+# Where a new token waits, in the session, for the one page that shows it.
+TOKEN_CREATED_KEY = "token_created"
 
 
 @never_cache  # The page that shows a new token must not be kept by the browser or a proxy.
@@ -70,20 +95,43 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def token_list(request: HttpRequest) -> HttpResponse:
     form = TokenCreateForm(request.POST if request.method == "POST" else None)
-    created, raw = None, ""
     if form.is_valid():
         created, raw = token_create(
             user=request.user, name=form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in_days"]
         )
-        # Rendered, not redirected: the token value exists only in this response and is never stored.
-        form = TokenCreateForm()
+        # Post/redirect/get: a reload must not make another token. The value waits in the session (stored on the
+        # server) until the next page shows it, once.
+        request.session[TOKEN_CREATED_KEY] = {"id": created.pk, "raw": raw}
+        return redirect("core:token_list")
+    created, raw = None, ""
+    waiting = request.session.pop(TOKEN_CREATED_KEY, None) if request.method == "GET" else None
+    if isinstance(waiting, dict):
+        created = ApiToken.objects.filter(pk=waiting.get("id"), user=request.user).first()
+        raw = waiting.get("raw", "") if created is not None else ""
     tokens = ApiToken.objects.filter(user=request.user)
     return render(request, "core/token_list.html", {"form": form, "tokens": tokens, "created": created, "raw": raw})
 
 
+def _confirm(request: HttpRequest, *, title: str, text: str, button: str, cancel: str) -> HttpResponse:
+    """The page that asks before a destructive action; its form posts back to the same URL."""
+    context = {"title": title, "text": text, "button": button, "cancel": cancel}
+    return render(request, "core/confirm.html", context)
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    if request.method == "GET":
+        token = ApiToken.objects.filter(pk=token_id, user=request.user, revoked_at__isnull=True).first()
+        if token is None:
+            raise Http404("Token not found")
+        return _confirm(
+            request,
+            title=f"Revoke the token “{token.name}”?",
+            text=f"Scripts that use {token.prefix}… stop working at once. A revoked token cannot be restored.",
+            button="Revoke",
+            cancel=reverse("core:token_list"),
+        )
     try:
         token = token_revoke(user=request.user, token_id=token_id)
     except ApiToken.DoesNotExist:

@@ -84,6 +84,24 @@ def test_it_signs_out_everywhere(alice, bob):
     assert not UserSession.objects.filter(user=alice).exists()
 
 
+def test_it_asks_before_ending_a_session(alice):
+    here, elsewhere = _signed_in(alice), _signed_in(alice, "Browser B")
+    other = UserSession.objects.get(user_agent="Browser B")
+    page = here.get("/settings/")
+    assert f'href="/settings/sessions/{other.pk}/end"' in page.content.decode()
+    confirm = here.get(f"/settings/sessions/{other.pk}/end")
+    assert confirm.status_code == 200 and "Sign out this session?" in confirm.content.decode()
+    assert _works(elsewhere)
+
+
+def test_it_asks_before_signing_out_everywhere(alice):
+    here = _signed_in(alice)
+    assert 'href="/settings/sessions/end-all"' in here.get("/settings/").content.decode()
+    confirm = here.get("/settings/sessions/end-all")
+    assert confirm.status_code == 200 and "Sign out everywhere?" in confirm.content.decode()
+    assert _works(here)
+
+
 def test_it_forgets_a_session_on_logout(alice):
     here = _signed_in(alice)
     here.post("/accounts/logout/")

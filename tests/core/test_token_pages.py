@@ -29,7 +29,7 @@ def test_it_redirects_anonymous_users_to_login(client, alice):
 
 def test_it_shows_a_new_token_once(client, alice):
     client.force_login(alice)
-    response = client.post(reverse("core:token_list"), {"name": "backup script", "expires_in_days": "30"})
+    response = client.post(reverse("core:token_list"), {"name": "backup script", "expires_in_days": "30"}, follow=True)
     raw = TOKEN_RE.search(response.content.decode()).group(0)
     assert token_authenticate(raw) == alice
     token = ApiToken.objects.get(user=alice)
@@ -37,6 +37,27 @@ def test_it_shows_a_new_token_once(client, alice):
     assert token.digest == hashlib.sha256(raw.encode()).hexdigest()
     assert "no-store" in response["Cache-Control"]
     assert raw not in client.get(reverse("core:token_list")).content.decode()
+
+
+def test_it_redirects_after_creating_a_token_so_a_reload_makes_no_other(client, alice):
+    client.force_login(alice)
+    response = client.post(reverse("core:token_list"), {"name": "backup script", "expires_in_days": ""})
+    assert response.status_code == 302 and response["Location"] == reverse("core:token_list")
+    assert TOKEN_RE.search(response.content.decode()) is None  # the value is not in the POST's answer
+    shown = client.get(reverse("core:token_list"))
+    assert TOKEN_RE.search(shown.content.decode()) is not None
+    reloaded = client.get(reverse("core:token_list"))
+    assert TOKEN_RE.search(reloaded.content.decode()) is None
+    assert ApiToken.objects.filter(user=alice).count() == 1
+
+
+def test_it_shows_a_new_token_only_to_its_owner_session(client, alice, bob):
+    client.force_login(alice)
+    client.post(reverse("core:token_list"), {"name": "mine"})
+    other = Client()
+    other.force_login(bob)
+    assert TOKEN_RE.search(other.get(reverse("core:token_list")).content.decode()) is None
+    assert TOKEN_RE.search(client.get(reverse("core:token_list")).content.decode()) is not None
 
 
 def test_it_lists_only_your_tokens(client, alice, bob):
@@ -63,11 +84,23 @@ def test_it_hides_another_users_token(client, alice, bob):
     assert token_authenticate(raw) == alice
 
 
-def test_it_revokes_only_on_post(client, alice):
+def test_it_asks_before_revoking_a_token(client, alice):
     token, raw = token_create(user=alice, name="old")
     client.force_login(alice)
-    assert client.get(reverse("core:token_revoke", args=[token.pk])).status_code == 405
+    listed = client.get(reverse("core:token_list")).content.decode()
+    assert f'href="{reverse("core:token_revoke", args=[token.pk])}"' in listed
+    page = client.get(reverse("core:token_revoke", args=[token.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Revoke the token “old”?" in text and 'method="post"' in text
+    assert f'href="{reverse("core:token_list")}"' in text  # Cancel goes back
     assert token_authenticate(raw) == alice
+
+
+def test_it_hides_the_revoke_page_of_another_users_token(client, alice, bob):
+    token, _ = token_create(user=alice, name="alice-laptop")
+    client.force_login(bob)
+    assert client.get(reverse("core:token_revoke", args=[token.pk])).status_code == 404
 
 
 def test_it_shows_form_errors_next_to_their_fields(client, alice):

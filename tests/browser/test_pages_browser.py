@@ -1,0 +1,105 @@
+"""The settings pages in a real chromium at phone width: a real Daphne on its own SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.live import REPO_ROOT, Site, daphne, site_create
+
+ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+PHONE = {"width": 375, "height": 740}
+
+# Tokens with long names and every state the table shows: used, expiring, revoked.
+TOKENS = """
+from datetime import timedelta
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+from core.tokens import token_create, token_revoke
+alice = get_user_model().objects.get(username="alice")
+used, _ = token_create(user=alice, name="nightly-backup-script-on-the-build-server", expires_in_days=30)
+used.last_used_at = timezone.now() - timedelta(hours=3)
+used.save()
+old, _ = token_create(user=alice, name="an-old-laptop-token-nobody-uses-any-more")
+token_revoke(user=alice, token_id=old.pk)
+"""
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+
+@pytest.fixture(scope="module")
+def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    site: Site = site_create(tmp_path_factory.mktemp("switchboard-pages"), users=("alice",))
+    site.manage("shell", "-c", TOKENS)
+    with daphne(site) as server:
+        yield server.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def phone(browser: Browser, site_url: str) -> Iterator[Page]:
+    context = browser.new_context(base_url=site_url, viewport=PHONE)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    page.goto("/accounts/login/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "alice-password-1")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("/")
+    yield page
+    context.close()
+
+
+def _width(page: Page) -> int:
+    return page.evaluate("document.documentElement.scrollWidth")
+
+
+def _screenshot(page: Page, name: str) -> None:
+    ARTIFACTS_DIR.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS_DIR / f"{name}.png"), full_page=True)
+
+
+def test_it_fits_the_tokens_table_into_a_phone(phone: Page) -> None:
+    phone.goto("/settings/tokens/")
+    expect(phone.locator("table.tokens tbody tr")).to_have_count(3)
+    _screenshot(phone, "tokens-375px")
+    assert _width(phone) <= PHONE["width"], f"the tokens page is {_width(phone)} px wide at 375 px"
+    # Each cell still says what it is, with the column heads out of sight.
+    expect(phone.locator("table.tokens tbody tr").first.locator("td[data-label=Expires]")).to_be_visible()
+
+
+def test_it_fits_the_account_page_into_a_phone(phone: Page) -> None:
+    phone.goto("/settings/")
+    _screenshot(phone, "account-375px")
+    assert _width(phone) <= PHONE["width"], f"the account page is {_width(phone)} px wide at 375 px"
+
+
+def test_it_asks_before_revoking_and_shows_a_new_token_once(phone: Page) -> None:
+    phone.goto("/settings/tokens/")
+    phone.fill("#id_name", "phone test")
+    phone.get_by_role("button", name="Create token").click()
+    value = phone.locator("#new-token").input_value()
+    assert value.startswith("sb_")
+    assert _width(phone) <= PHONE["width"]
+    phone.reload()
+    expect(phone.locator("#new-token")).to_have_count(0)
+    expect(phone.locator("table.tokens tbody tr")).to_have_count(4)
+    phone.locator("tr", has_text="phone test").get_by_role("link", name="Revoke…").click()
+    expect(phone.get_by_role("heading", name="Revoke the token “phone test”?")).to_be_visible()
+    _screenshot(phone, "token-revoke-confirm-375px")
+    phone.get_by_role("button", name="Revoke").click()
+    expect(phone.locator(".flash")).to_contain_text("Revoked phone test.")
+    expect(phone.locator("tr", has_text="phone test")).to_contain_text("revoked")
