@@ -283,13 +283,23 @@ SWITCHBOARD = {
     "RUNS_CONCURRENT_PER_PROCESS": env.int("RUNS_CONCURRENT_PER_PROCESS", default=64),
 }
 
+# The offline model streams its reply a word at a time, this many milliseconds apart, so its answers read as a
+# real model's do; 0 sends every word at once (the benchmark measures Switchboard, not this pause).
+try:
+    OFFLINE_STREAM_DELAY_MS = env.int("OFFLINE_STREAM_DELAY_MS", default=15)
+except ValueError:
+    raise ImproperlyConfigured("OFFLINE_STREAM_DELAY_MS must be a whole number of milliseconds.") from None
+if not 0 <= OFFLINE_STREAM_DELAY_MS <= 1000:
+    raise ImproperlyConfigured("OFFLINE_STREAM_DELAY_MS must be from 0 to 1000.")
+
 # The agents SDK exports traces to the vendor unless told not to: off unless configured.
 AGENTS_TRACING = env.bool("AGENTS_TRACING", default=False)
 if not AGENTS_TRACING:
     os.environ.setdefault("OPENAI_AGENTS_DISABLE_TRACING", "1")
 
-# Observability. Runs are traced into the database (the trace page, the admin); `manage.py cleanup` deletes
-# traces older than this many days (0 keeps them).
+# Observability. Runs are traced into the database (the trace page, the admin) unless TRACES is off;
+# `manage.py cleanup` deletes traces older than this many days (0 keeps them).
+TRACES = env.bool("TRACES", default=True)
 try:
     TRACE_RETENTION_DAYS = env.int("TRACE_RETENTION_DAYS", default=30)
 except ValueError:

@@ -26,7 +26,7 @@ def trace_store_build(*, otel_endpoint: str = "") -> TraceStore:
 
 
 def trace_store_install() -> TraceStore:
-    """Make this process's trace store receive every Agents SDK trace (once per process).
+    """Make this process's trace store receive every Agents SDK trace (once per process), unless TRACES is off.
 
     With AGENTS_TRACING off, ours is the only processor, so the SDK's exporter to the vendor is gone and
     tracing itself can be switched on: spans are made and kept here, and leave the server only through
@@ -36,6 +36,12 @@ def trace_store_install() -> TraceStore:
     if _store is not None:
         return _store
     _store = trace_store_build(otel_endpoint=settings.OTEL_EXPORTER_OTLP_ENDPOINT)
+    if not settings.TRACES:
+        # Off: no span is made at all (what tracing costs, measured by the benchmark, is then nothing).
+        if not settings.AGENTS_TRACING:
+            agents.set_trace_processors([])
+            agents.set_tracing_disabled(True)
+        return _store
     if settings.AGENTS_TRACING:
         agents.add_trace_processor(_store)
     else:

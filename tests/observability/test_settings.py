@@ -45,3 +45,22 @@ def test_it_chooses_prometheus_multiprocess_mode_from_the_setting():
     from prometheus_client import values
 
     assert values.ValueClass.__name__ == "MmapedValue"
+
+
+@pytest.mark.parametrize(("value", "expected"), [("1", "traced"), ("0", "untraced")])
+def test_it_traces_runs_unless_traces_is_off(value, expected):
+    script = (
+        "import django; django.setup(); import agents; "
+        "t = agents.trace('probe'); print('untraced' if type(t).__name__ == 'NoOpTrace' else 'traced')"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TRACES"}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "DJANGO_SETTINGS_MODULE": "config.settings", "TRACES": value},
+        cwd=settings.BASE_DIR,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == expected
