@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -17,6 +18,7 @@ from typing import Any
 from agents import Model, ModelResponse, ModelSettings, ModelTracing, Tool, Usage, generation_span
 from agents.items import TResponseInputItem, TResponseStreamEvent
 from agents.tracing import GenerationSpanData, Span
+from django.conf import settings
 from openai.types.responses import (
     Response,
     ResponseCompletedEvent,
@@ -34,6 +36,16 @@ from openai.types.responses import (
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
 MODEL_NAME = "offline"
+
+
+def offline_model_refusal(name: str) -> str:
+    """Why the offline model would not answer to this name ("" if it does): `offline`, or `offline-<anything>` for
+    an administrator who wants several names for it (it answers the same under each)."""
+    if name == MODEL_NAME or (name.startswith(f"{MODEL_NAME}-") and len(name) > len(MODEL_NAME) + 1):
+        return ""
+    return f"The offline provider serves only the model '{MODEL_NAME}' (or a name like '{MODEL_NAME}-large'), not '{name}'."
+
+
 _COMMAND = re.compile(r"^/([A-Za-z0-9_.\-]+)\s*(.*)$", re.DOTALL)
 
 
@@ -260,7 +272,11 @@ class OfflineModel(Model):
                 part=part,
                 sequence_number=next_seq(),
             )
-            for piece in _chunks(text or ""):
+            # A pause between words, so the reply reads as it streams (OFFLINE_STREAM_DELAY_MS; 0: no pause).
+            pause = settings.OFFLINE_STREAM_DELAY_MS / 1000
+            for index, piece in enumerate(_chunks(text or "")):
+                if pause and index:
+                    await asyncio.sleep(pause)
                 yield ResponseTextDeltaEvent(
                     type="response.output_text.delta",
                     item_id=message_id,

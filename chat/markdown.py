@@ -8,12 +8,36 @@ from typing import Any
 import nh3
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
+
+_LANGUAGE = re.compile(r"[\w+#.-]{1,30}")
+# Past this size a block is shown plain: colouring is a nicety, not worth a slow page.
+HIGHLIGHT_MAX_CHARS = 20_000
+_formatter = HtmlFormatter(nowrap=True)
+
+
+def _highlight(code: str, language: str, attrs: str) -> str:
+    """Colour a labelled code block with Pygments' token classes (the page's CSS colours them); "" leaves it
+    to be escaped as plain text. Unlabelled blocks are not guessed at."""
+    if not language or not _LANGUAGE.fullmatch(language) or len(code) > HIGHLIGHT_MAX_CHARS:
+        return ""
+    try:
+        lexer = get_lexer_by_name(language, stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return ""
+    return highlight(code, lexer, _formatter)
+
 
 _md = (
-    MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable("table").enable("strikethrough")
+    MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True, "highlight": _highlight})
+    .enable("table")
+    .enable("strikethrough")
 )
 _fence_default = _md.renderer.rules["fence"]
-_LANGUAGE = re.compile(r"[\w+#.-]{1,30}")
 
 
 def _fence(self: Any, tokens: list[Any], idx: int, options: Any, env: Any) -> str:
@@ -35,14 +59,20 @@ _TAGS = {
 _ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
 _ATTRIBUTE_VALUES = {
     "div": {"class": {"code-block", "code-head"}},
-    "span": {"class": {"code-lang"}},
+    # Pygments marks each token with one short class ("k" keyword, "s1" string, ...): those, and nothing else.
+    "span": {"class": {"code-lang", *(name for name in STANDARD_TYPES.values() if name)}},
 }
 
 
 def markdown_render(text: str) -> str:
     """Return safe HTML for a message; raw HTML in the text stays text."""
+    return html_sanitize(_md.render(text or ""))
+
+
+def html_sanitize(html: str) -> str:
+    """Keep only the tags, attributes and classes the message styles know; links to the web and mail only."""
     return nh3.clean(
-        _md.render(text or ""),
+        html,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
         tag_attribute_values=_ATTRIBUTE_VALUES,

@@ -11,6 +11,7 @@ after it (the whole timeline only when it is too far behind, or the cursor is go
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -111,7 +112,7 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
     """The page's state: the entries after the cursor `after` (all of them without one, or when the page is
     too far behind), the cursor to ask from next time, and the run state the controls follow."""
     since = _cursor_time(conversation, after) if after else None
-    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation)}
+    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation).select_related("assistant")}
     entries = _entries(conversation, runs, since=since)
     start = 0
     if since is not None:
@@ -128,12 +129,15 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
             break
         cursor = f"{KIND_PREFIX[kind]}:{item.pk}"
     latest = _latest(runs)
+    answers = _answers(entries, runs)
     shown = []
     for kind, item, _ in entries[start:]:
         data = _data(kind, item, conversation)
-        shown.append(
-            {"key": entry_key(kind, data), "kind": kind, "item": message_html_add(data) if kind == "message" else data}
-        )
+        entry = {"key": entry_key(kind, data), "kind": kind, "item": data}
+        if kind == "message":
+            entry["item"] = message_html_add(data)
+            entry["details"] = answers.get(item.pk)
+        shown.append(entry)
     return {
         "thread_id": conversation.pk,
         "title": conversation.title,
@@ -157,6 +161,33 @@ def resync_answer(*, conversation_id: str, after: str | None, objects: bool = Fa
         {"key": entry["key"], "html": render_to_string("chat/_entry.html", entry)} for entry in state["entries"]
     ]
     return state
+
+
+def _answers(entries: list[tuple[str, Any, bool]], runs: dict[str, Run]) -> dict[str, dict[str, Any]]:
+    """The details shown under each finished run's last answer, by message id: who wrote it, with which model,
+    the tokens, the time and the cost it took. Page-only: the Assistants v2 objects stay as they are."""
+    last: dict[str, str] = {}
+    for kind, item, _ in entries:
+        if kind == "message" and item.role == Message.Role.ASSISTANT and item.run_id in runs:
+            last[item.run_id] = item.pk
+    return {message: answer_details(runs[run]) for run, message in last.items() if not runs[run].is_active}
+
+
+def answer_details(run: Run) -> dict[str, Any]:
+    ended = run.completed_at or run.failed_at or run.cancelled_at
+    duration_ms = int((ended - run.started_at).total_seconds() * 1000) if ended and run.started_at else None
+    cost = getattr(run, "cost", None) or Decimal(0)
+    return {
+        "run_id": run.pk,
+        "thread_id": run.conversation_id,
+        "assistant": run.assistant.name if run.assistant else "",
+        "model": run.model,
+        "prompt_tokens": run.prompt_tokens,
+        "completion_tokens": run.completion_tokens,
+        "total_tokens": run.total_tokens,
+        "duration_ms": duration_ms,
+        "cost": cost if cost > 0 else None,
+    }
 
 
 def _steps_with_run(entries: list[tuple[str, Any, bool]], run: Run) -> None:

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from django import template
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from chat.markdown import markdown_render
@@ -60,3 +63,32 @@ def tool_call(step: dict) -> dict:
 @register.filter
 def html_of(message: dict) -> SafeString:
     return mark_safe(message.get("content_html", ""))  # noqa: S308 - rendered and sanitized by nh3 on the server
+
+
+@register.filter
+def from_timestamp(value: int | None) -> datetime | None:
+    """A wire object's Unix time, in the site's time zone."""
+    if value is None:
+        return None
+    return timezone.localtime(datetime.fromtimestamp(value, tz=UTC))
+
+
+@register.filter
+def duration(milliseconds: int | None) -> str:
+    if milliseconds is None:
+        return ""
+    if milliseconds < 1000:
+        return f"{milliseconds} ms"
+    seconds = milliseconds / 1000
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s"
+
+
+@register.filter
+def cost(value: Decimal | None) -> str:
+    """A cost without trailing zeros: 0.0012, not 0.001200."""
+    if not value:
+        return ""
+    return format(value.normalize(), "f")

@@ -326,14 +326,32 @@ timeline.addEventListener("click", (event) => {
     for (const sibling of button.parentElement.querySelectorAll("button")) sibling.disabled = true;
     send({ type: `run.${button.dataset.action}`, run_id: button.dataset.runId, tool_call_id: button.dataset.callId });
   } else if (button.classList.contains("copy-code")) {
-    const code = button.closest(".code-block").querySelector("pre").textContent;
-    navigator.clipboard?.writeText(code).then(
-      () => { button.textContent = "Copied"; },
-      () => { button.textContent = "Copy failed"; },
-    );
-    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+    copy(button, button.closest(".code-block").querySelector("pre").textContent);
+  } else if (button.dataset.action === "copy-message") {
+    // An answer copies as the Markdown it was written in; a question as its text.
+    const message = button.closest(".message");
+    const source = message.querySelector("template.message-source");
+    copy(button, source ? source.content.textContent : message.querySelector(".bubble").textContent);
   }
 });
+
+function copy(button, text) {
+  const done = (ok) => {
+    button.textContent = ok ? "Copied" : "Copy failed";
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  };
+  if (navigator.clipboard) {
+    navigator.clipboard.writeText(text).then(() => done(true), () => done(false));
+    return;
+  }
+  // Plain http on a LAN is not a secure context, so there is no clipboard API: copy through a selection.
+  const area = el("textarea", "visually-hidden", text);
+  document.body.appendChild(area);
+  area.select();
+  done(document.execCommand("copy"));
+  area.remove();
+  button.focus({ preventScroll: true });
+}
 
 enhanceCode(timeline);
 const initialRun = timeline.dataset.activeRun;

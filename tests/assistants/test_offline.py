@@ -78,5 +78,5 @@ async def test_it_quotes_a_message_of_several_lines_as_a_block_that_renders_whol
     _, answer = await _stream("Show me code:\n\n```python\nprint('hello')\n```")
     assert "> ```python\n> print('hello')\n> ```" in answer
     quote, after = markdown_render(answer).split("</blockquote>")
-    assert "print('hello')\n</code></pre>" in quote
+    assert '<span class="s1">\'hello\'</span><span class="p">)</span>\n</code></pre>' in quote
     assert "Send" in after

@@ -428,7 +428,7 @@ def test_it_shows_html_from_messages_and_tools_as_text(page: Page) -> None:
     _expect_idle(page)
 
     for _ in range(2):  # live, then as the server renders it
-        expect(page.locator(".message-user").first).to_have_text(XSS_MESSAGE)
+        expect(page.locator(".message-user .bubble").first).to_have_text(XSS_MESSAGE)
         expect(card.locator("pre.tool-error")).to_contain_text("<img src=x onerror=__xss.push(1)>")
         expect(card.locator("pre.tool-error")).to_contain_text("<script>__xss.push(2)</script>")
         assert page.locator("#timeline img, #timeline script").count() == 0
