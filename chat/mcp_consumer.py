@@ -17,6 +17,7 @@ from django.conf import settings
 from chat.mcp_http import origin_allowed, scope_user
 from chat.mcp_server import acting_user, server
 from core.api import BODY_MAX_BYTES
+from core.errors import ServiceError
 from core.sockets import socket_close, socket_open
 from mcp_servers.websocket import SUBPROTOCOL, websocket_session_serve
 
@@ -43,7 +44,12 @@ class MCPConsumer(AsyncWebsocketConsumer):
             await self.accept(subprotocol=subprotocol)
             await self.close(code=CLOSE_FORBIDDEN_ORIGIN)
             return
-        user = await scope_user(self.scope)
+        try:
+            user = await scope_user(self.scope)
+        except ServiceError:  # too many failed tokens from this address
+            await self.accept(subprotocol=subprotocol)
+            await self.close(code=CLOSE_TOO_MANY)
+            return
         # Accept, then close with a code the client can tell apart from a network failure.
         await self.accept(subprotocol=subprotocol)
         if user is None:
@@ -76,7 +82,7 @@ class MCPConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_TOO_BIG)
             return
         # Every frame re-checks the token (one indexed read): a revoked or expired token ends the session too.
-        user = await scope_user(self.scope)
+        user = await scope_user(self.scope, counted=False)
         if user is None or user.pk != self.user_id:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return

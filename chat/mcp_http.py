@@ -23,9 +23,11 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from chat.mcp_server import SCOPE_USER_KEY, server
 from core.api import BODY_MAX_BYTES
+from core.errors import ServiceError
 from core.origin import origin_allowed as same_origin
 from core.origin import request_scheme
 from core.ratelimit import RateLimited, rate_limit_hit
+from core.throttle import scope_address
 from core.tokens import bearer_token, token_authenticate
 
 logger = logging.getLogger(__name__)
@@ -115,10 +117,17 @@ async def _respond(send: Any, status: int, message: str, *, code: str, headers: 
     await send({"type": "http.response.body", "body": body})
 
 
-async def scope_user(scope: Scope) -> Any:
-    """The active user whose token is in the request's `Authorization: Bearer` header, or None."""
+async def scope_user(scope: Scope, *, counted: bool = True) -> Any:
+    """The active user whose token is in the request's `Authorization: Bearer` header, or None.
+
+    `counted`: a failed token counts against the caller's address, as on `/v1/`, and an address past the limit
+    is refused (ServiceError `rate_limited`). An open session's re-check of its own token is not counted.
+    """
     raw = bearer_token(_header(scope, b"authorization"))
-    return await sync_to_async(token_authenticate)(raw) if raw else None
+    if not raw:
+        return None
+    address = scope_address(scope) if counted else None
+    return await sync_to_async(token_authenticate)(raw, address=address)
 
 
 async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
@@ -129,7 +138,12 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
     if not origin_allowed(scope):
         await _respond(send, 403, "Invalid Origin header.", code="invalid_origin")
         return
-    user = await scope_user(scope)
+    try:
+        user = await scope_user(scope)
+    except ServiceError as exc:  # too many failed tokens from this address
+        retry = [(b"retry-after", str(exc.retry_after).encode())] if exc.retry_after else []
+        await _respond(send, exc.status, exc.message, code="rate_limit_exceeded", headers=retry)
+        return
     if user is None:
         await _respond(
             send,

@@ -31,13 +31,23 @@ def client_address(request: HttpRequest) -> str:
     Only addresses a trusted proxy appended count: a client can write any X-Forwarded-For it likes, but not the
     entries after its own. Anything that is not an IP address gives "": it is stored in IP address columns.
     """
+    return _caller(request.META.get("REMOTE_ADDR", ""), request.META.get("HTTP_X_FORWARDED_FOR", ""))
+
+
+def scope_address(scope: dict[str, Any]) -> str:
+    """`client_address` for an ASGI connection (the MCP endpoints, which Django's request never wraps)."""
+    client = scope.get("client") or ("", 0)
+    forwarded = b",".join(value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for")
+    return _caller(str(client[0] or ""), forwarded.decode("latin-1"))
+
+
+def _caller(remote: str, forwarded: str) -> str:
     hops = settings.PROXY_HOPS
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if hops > 0 and forwarded:
         entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
         if len(entries) >= hops:
             return _address(entries[-hops])
-    return _address(request.META.get("REMOTE_ADDR", ""))
+    return _address(remote)
 
 
 def _address(value: str) -> str:

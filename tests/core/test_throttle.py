@@ -165,3 +165,37 @@ def test_a_proxy_address_that_is_not_an_ip_counts_as_none(rf, settings):
     settings.PROXY_HOPS = 1
     request = rf.get("/", HTTP_X_FORWARDED_FOR="1.2.3.4, not-an-address")
     assert client_address(request) == ""
+
+
+async def _mcp_post(token: str, address: str = "192.0.2.60") -> tuple[int, dict[bytes, bytes]]:
+    """One POST to the Streamable HTTP endpoint, answered before the body is read (authentication)."""
+    from chat.mcp_http import mcp_http_app
+
+    scope = {
+        "type": "http", "method": "POST", "path": "/mcp/", "client": (address, 5555),
+        "headers": [(b"host", b"127.0.0.1"), (b"authorization", f"Bearer {token}".encode())],
+    }  # fmt: skip
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await mcp_http_app(scope, receive, send)
+    return sent[0]["status"], dict(sent[0]["headers"])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_counts_bad_tokens_on_the_mcp_endpoint_per_address(alice, token_limit):
+    from asgiref.sync import sync_to_async
+
+    _, good = await sync_to_async(token_create)(user=alice, name="t")
+    for index in range(LIMIT):
+        assert (await _mcp_post(f"sb_wrong{index}"))[0] == 401
+    status, headers = await _mcp_post(good)
+    assert status == 429 and int(headers[b"retry-after"]) > 0
+    # The /v1/ API shares the count: one limit per address, whatever the interface.
+    assert await sync_to_async(lambda: _api(good, address="192.0.2.60").status_code)() == 429
+    assert (await _mcp_post(good, address="192.0.2.61"))[0] != 429
