@@ -6,6 +6,7 @@ from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
 
+from assistants.factory import model_refusal
 from assistants.models import Assistant, ModelPrice, Provider
 from assistants.presets import PRESETS
 from assistants.services import assistant_choices_check, provider_check
@@ -42,6 +43,10 @@ class ProviderForm(SecretFormMixin, forms.ModelForm):
             cleaned["default_model"] = cleaned.get("default_model") or preset.default_model
         if cleaned.get("kind") == Provider.Kind.OPENAI_COMPATIBLE and not cleaned.get("base_url"):
             self.add_error("base_url", "An OpenAI-compatible provider needs a base URL.")
+        if cleaned.get("kind") and cleaned.get("default_model"):
+            probe = Provider(kind=cleaned["kind"])
+            if refusal := model_refusal(provider=probe, model_name=cleaned["default_model"]):
+                self.add_error("default_model", refusal)
         return cleaned
 
 
@@ -89,6 +94,11 @@ class AssistantAdminForm(forms.ModelForm):
 
     def clean(self) -> dict:
         cleaned = super().clean()
+        provider = cleaned.get("provider")
+        if provider is not None and "model" not in self.errors:
+            model_name = cleaned.get("model") or provider.default_model
+            if model_name and (refusal := model_refusal(provider=provider, model_name=model_name)):
+                self.add_error("model", refusal)
         user = self.acting_user
         if user is None or user.is_superuser:
             return cleaned

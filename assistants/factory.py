@@ -11,7 +11,7 @@ from agents import Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIRespo
 from openai import AsyncOpenAI
 
 from assistants.models import Assistant, Provider
-from assistants.offline import OfflineModel
+from assistants.offline import OfflineModel, offline_model_refusal
 
 # One client per provider and event loop, reused across runs: a new client costs a TLS context and a new
 # connection, tens of milliseconds before every first token. A changed provider gets a new client.
@@ -44,6 +44,14 @@ def provider_client(provider: Provider) -> AsyncOpenAI:
     if cached is None or cached[0] != fingerprint:
         cached = clients[provider.pk] = (fingerprint, _client_new(provider))
     return cached[1]
+
+
+def model_refusal(*, provider: Provider, model_name: str) -> str:
+    """Why this provider cannot serve this model ("" if it can, or cannot tell without asking it over the network:
+    a vendor's model list changes, and the admin's provider test is the place to ask)."""
+    if provider.kind == Provider.Kind.OFFLINE:
+        return offline_model_refusal(model_name)
+    return ""
 
 
 def model_build(*, provider: Provider, model_name: str) -> Model:

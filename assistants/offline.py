@@ -43,7 +43,10 @@ def offline_model_refusal(name: str) -> str:
     an administrator who wants several names for it (it answers the same under each)."""
     if name == MODEL_NAME or (name.startswith(f"{MODEL_NAME}-") and len(name) > len(MODEL_NAME) + 1):
         return ""
-    return f"The offline provider serves only the model '{MODEL_NAME}' (or a name like '{MODEL_NAME}-large'), not '{name}'."
+    return (
+        f"The offline provider serves only the model '{MODEL_NAME}' (or a name like '{MODEL_NAME}-large'), "
+        f"not '{name}'."
+    )
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_.\-]+)\s*(.*)$", re.DOTALL)

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from assistants.errors import provider_error_describe
-from assistants.factory import model_build, model_settings_build
+from assistants.factory import model_build, model_refusal, model_settings_build
 from assistants.models import Assistant, Provider
 from core.errors import ServiceError
 from core.grants import granted_to
@@ -318,8 +318,11 @@ def _assistant_clean(
     except ValidationError as exc:
         errors.update({field: list(messages) for field, messages in exc.message_dict.items()})
     provider = assistant.provider if assistant.provider_id else None
-    if provider is not None and "model" not in errors and not (assistant.model or provider.default_model):
-        errors.setdefault("model", []).append("Enter a model: this provider has no default model.")
+    if provider is not None and "model" not in errors:
+        if not (model_name := assistant.model or provider.default_model):
+            errors.setdefault("model", []).append("Enter a model: this provider has no default model.")
+        elif refusal := model_refusal(provider=provider, model_name=model_name):
+            errors.setdefault("model", []).append(refusal)
     added: set[int] = set()
     if mcp_servers is not None:
         adding = assistant._state.adding

@@ -7,10 +7,28 @@ import re
 from typing import Any
 
 from django.utils import timezone
+from django.utils.http import content_disposition_header
 
 from chat.models import Conversation, Message, Run, RunStep
 from chat.selectors import conversation_history
 from chat.serializers import message_object, run_object, run_step_object, thread_object
+
+# Characters some file system, shell or browser refuses or misreads in a file name.
+_UNSAFE_IN_FILENAME = re.compile(r'[\\/:*?"<>|\x00-\x1f\x7f]+')
+FILENAME_MAX = 80
+
+
+def conversation_export_filename(*, conversation: Conversation, extension: str) -> str:
+    """A download's file name from the conversation's title, safe on every system; the thread id if untitled."""
+    name = _UNSAFE_IN_FILENAME.sub(" ", conversation.title or "")
+    name = " ".join(name.split())[:FILENAME_MAX].strip(" .-")
+    return f"{name or conversation.pk}.{extension}"
+
+
+def conversation_export_disposition(*, conversation: Conversation, extension: str) -> str:
+    """The Content-Disposition of a download (an RFC 6266 `filename*` for names beyond ASCII)."""
+    filename = conversation_export_filename(conversation=conversation, extension=extension)
+    return content_disposition_header(as_attachment=True, filename=filename)
 
 
 def conversation_export_data(*, conversation: Conversation) -> dict[str, Any]:

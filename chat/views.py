@@ -132,7 +132,7 @@ def conversation_export(request: HttpRequest, thread_id: str, fmt: str) -> HttpR
     else:
         body, content_type = exports.conversation_export_markdown(conversation=conversation), "text/markdown"
     response = HttpResponse(body, content_type=f"{content_type}; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{conversation.pk}.{fmt}"'
+    response["Content-Disposition"] = exports.conversation_export_disposition(conversation=conversation, extension=fmt)
     return response
 
 

@@ -38,7 +38,9 @@ def test_it_creates_an_assistant_on_the_offline_provider(created, alice, offline
 
 
 def test_it_picks_a_provider_by_name_and_model(alice_api, offline_provider):
-    other = Provider.objects.create(name="local", kind=Provider.Kind.OFFLINE, default_model="small")
+    other = Provider.objects.create(
+        name="local", kind=Provider.Kind.OPENAI_COMPATIBLE, base_url="http://127.0.0.1:9/v1", default_model="small"
+    )
     body = alice_api.post("assistants", {"model": "local/large", "name": "A"}).json()
     assert body["model"] == "large"
     assert Assistant.objects.get(pk=body["id"]).provider == other
@@ -125,3 +127,11 @@ def test_it_deletes_an_assistant(alice_api, created):
     response = alice_api.delete(f"assistants/{created['id']}")
     assert response.json() == {"id": created["id"], "object": "assistant.deleted", "deleted": True}
     assert not Assistant.objects.filter(pk=created["id"]).exists()
+
+
+def test_it_refuses_a_model_the_offline_provider_cannot_serve(alice_api, offline_provider):
+    response = alice_api.post("assistants", {"model": "Offline/gpt-4o", "name": "A"})
+    assert response.status_code == 400
+    error = error_of(response)
+    assert error["param"] == "model" and "serves only the model 'offline'" in error["message"]
+    assert not Assistant.objects.exists()

@@ -214,7 +214,7 @@ def test_it_exports_a_conversation_as_markdown(client, alice, conversation, fini
     client.force_login(alice)
     response = client.get(_url("export_md", conversation))
     assert response["Content-Type"] == "text/markdown; charset=utf-8"
-    assert response["Content-Disposition"] == f'attachment; filename="{conversation.pk}.md"'
+    assert response["Content-Disposition"] == 'attachment; filename="Alice\'s chat.md"'
     text = response.content.decode()
     assert text.startswith("# Alice's chat\n")
     assert "## You\n\nDraw a dot" in text
@@ -226,7 +226,7 @@ def test_it_exports_a_conversation_as_markdown(client, alice, conversation, fini
 def test_it_exports_a_conversation_as_json(client, alice, conversation, finished_turn):
     client.force_login(alice)
     response = client.get(_url("export_json", conversation))
-    assert response["Content-Disposition"] == f'attachment; filename="{conversation.pk}.json"'
+    assert response["Content-Disposition"] == 'attachment; filename="Alice\'s chat.json"'
     data = response.json()
     assert data["thread"]["id"] == conversation.pk and data["thread"]["title"] == "Alice's chat"
     assert [(m["role"], m["content"][0]["text"]["value"]) for m in data["messages"]] == [

@@ -169,3 +169,10 @@ async def test_it_refuses_a_session_without_a_user(alice):
     async with Client(server) as client:
         result = await client.call_tool("list_assistants", {})
     assert "Not authenticated" in error(result)
+
+
+async def test_it_refuses_a_model_the_offline_provider_cannot_serve(alice, offline_provider):
+    async with connected(alice) as client:
+        result = await client.call_tool("create_assistant", {"model": "Offline/gpt-4o"})
+    assert "serves only the model 'offline'" in error(result)
+    assert not await Assistant.objects.aexists()
