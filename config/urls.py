@@ -34,6 +34,12 @@ urlpatterns = [
     path("", include("chat.urls")),
 ]
 
+# Error pages in the site's layout, with the server's message (Django's own are bare).
+handler400 = "core.error_pages.bad_request"
+handler403 = "core.error_pages.permission_denied"
+handler404 = "core.error_pages.page_not_found"
+handler500 = "core.error_pages.server_error"
+
 if settings.OIDC_ISSUER:
     # Single sign-on: /oidc/authenticate/ sends the browser to the provider, /oidc/callback/ signs it in.
     urlpatterns.insert(0, path("oidc/", include("mozilla_django_oidc.urls")))
