@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from chat.models import Budget, Conversation, Message, Run, RunStep, Usage
+from chat.models import Conversation, Message, Quota, Run, RunStep, Usage
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -76,8 +76,8 @@ class RunStepAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in RunStep._meta.fields]
 
 
-@admin.register(Budget)
-class BudgetAdmin(admin.ModelAdmin):
+@admin.register(Quota)
+class QuotaAdmin(admin.ModelAdmin):
     list_display = ("__str__", "user", "group", "monthly_tokens", "monthly_cost")
     list_select_related = ("user", "group")
     raw_id_fields = ("user",)

@@ -192,35 +192,42 @@ class Usage(models.Model):
         return f"{self.run_id}: {self.total_tokens} tokens"
 
 
-class Budget(models.Model):
-    """A monthly limit on tokens or cost: for one user, for a group's members, or (neither) for everyone.
+class Quota(models.Model):
+    """Limits for one user, for a group's members, or (neither) for everyone: a monthly budget of tokens or cost,
+    and the message rate and concurrent runs that the site's settings give otherwise.
 
-    A user's own budget wins; else the most generous of their groups'; else the one for everyone. An empty
-    limit is no limit.
+    A user's own quota wins; else the most generous of their groups'; else the one for everyone. An empty budget
+    is no budget; an empty rate or run limit is the site's setting.
     """
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="budget"
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="quota"
     )
-    group = models.OneToOneField("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="budget")
-    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty: no token limit.")
+    group = models.OneToOneField("auth.Group", null=True, blank=True, on_delete=models.CASCADE, related_name="quota")
+    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True, help_text="Empty: no token budget.")
     monthly_cost = models.DecimalField(
-        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Empty: no cost limit."
+        max_digits=14, decimal_places=6, null=True, blank=True, help_text="Empty: no cost budget."
+    )
+    messages_per_minute = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Messages and runs a minute. Empty: the site's setting; 0: no limit."
+    )
+    concurrent_runs = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Answers in progress at once. Empty: the site's setting; 0: no limit."
     )
 
     class Meta:
         constraints = [
-            models.CheckConstraint(condition=Q(user__isnull=True) | Q(group__isnull=True), name="budget_one_holder")
+            models.CheckConstraint(condition=Q(user__isnull=True) | Q(group__isnull=True), name="quota_one_holder")
         ]
 
     def __str__(self) -> str:
         holder = self.user or self.group
-        return f"Budget of {holder}" if holder else "Budget for everyone"
+        return f"Quota of {holder}" if holder else "Quota for everyone"
 
     def clean(self) -> None:
         if self.user_id and self.group_id:
-            raise ValidationError("A budget is for one user or one group, not both.")
+            raise ValidationError("A quota is for one user or one group, not both.")
         if not self.user_id and not self.group_id:
-            others = Budget.objects.filter(user__isnull=True, group__isnull=True).exclude(pk=self.pk)
+            others = Quota.objects.filter(user__isnull=True, group__isnull=True).exclude(pk=self.pk)
             if others.exists():
-                raise ValidationError("There is a budget for everyone already: change that one.")
+                raise ValidationError("There is a quota for everyone already: change that one.")

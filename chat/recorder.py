@@ -160,7 +160,7 @@ class RunRecorder:
         self.message_saving = None
         await rows_save(
             (message, ["content", "status", "completed_at"] if written else None),
-            (step, ["status", "completed_at", *USAGE_FIELDS] if written else None),
+            (step, ["status", "completed_at", *USAGE_FIELDS, "cost"] if written else None),
         )
 
     async def message_delta(self, delta: str) -> None:

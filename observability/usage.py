@@ -21,7 +21,7 @@ from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
 from chat.models import Usage
-from chat.services.budgets import budget_limits, month_bounds
+from chat.services.quotas import month_bounds, quota_limits
 from core.models import AuditEntry
 
 # Columns of every usage table, summed per row.
@@ -153,7 +153,7 @@ def user_usage(*, user: AbstractBaseUser, period: Period) -> dict[str, Any]:
     """One user's month: totals, their budget, by day (with a chart) and by assistant."""
     rows = usage_rows(period=period, user=user)
     days, chart = _by_day(rows, period)
-    limits = budget_limits(user)
+    limits = quota_limits(user)
     totals = _totals(rows)
     return {
         "period": period,

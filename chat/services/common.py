@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from assistants.models import Assistant
 from chat.executor import Executor, get_executor
 from chat.models import Conversation, Message, Run
-from chat.services.budgets import budget_check
+from chat.services.quotas import Limits, quota_limits
 from core.errors import ServiceError
 from core.ratelimit import RateLimited, rate_limit_hit
 
@@ -124,27 +124,16 @@ def executor_taking_runs() -> Executor:
     return executor
 
 
-def message_count(user: AbstractBaseUser, *, hits: int = 1) -> None:
+def message_count(user: AbstractBaseUser, *, hits: int = 1, limits: Limits | None = None) -> None:
     """Count messages and runs against the user's one rate, whatever the interface: each message stored counts,
     and each run, except the one answering the message stored with it (the page's send is one hit)."""
     if hits <= 0:
         return
+    limits = limits or quota_limits(user)
     try:
-        rate_limit_hit(
-            scope="messages",
-            user_id=user.pk,
-            limit=settings.SWITCHBOARD["RATE_MESSAGES_PER_MINUTE"],
-            what="messages",
-            hits=hits,
-        )
+        rate_limit_hit(scope="messages", user_id=user.pk, limit=limits.messages_per_minute, what="messages", hits=hits)
     except RateLimited as exc:
         raise ServiceError("rate_limited", str(exc), retry_after=exc.retry_after) from None
-
-
-def run_admit(user: AbstractBaseUser, *, hits: int = 1) -> None:
-    """Let the user start a run: within their monthly budget, then counted against their rate (`message_count`)."""
-    budget_check(user)
-    message_count(user, hits=hits)
 
 
 def run_new(
@@ -161,9 +150,8 @@ def run_new(
     )
 
 
-def refuse_if_busy(user: AbstractBaseUser) -> None:
+def refuse_if_busy(user: AbstractBaseUser, *, limit: int) -> None:
     """One user may only have so many runs going at once, across all their conversations."""
-    limit = settings.SWITCHBOARD["RUNS_CONCURRENT_PER_USER"]
     if limit and Run.objects.filter(conversation__owner=user, status__in=Run.ACTIVE).count() >= limit:
         raise ServiceError(
             "too_many_runs", f"You already have {limit} answers in progress. Wait for one to finish, or stop one."

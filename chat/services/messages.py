@@ -20,11 +20,10 @@ from chat.services.common import (
     message_count,
     metadata_validate,
     role_validate,
-    run_admit,
     run_new,
     title_from,
 )
-from chat.services.runs import refuse_if_active_or_busy, refuse_if_run_active, run_announcement
+from chat.services.runs import refuse_if_run_active, run_admit, run_announcement
 from core.errors import ServiceError
 
 
@@ -39,18 +38,15 @@ def _message_store(
         raise ServiceError("invalid_role", "Only a user message can be answered.", param="role")
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id, related=answer)
-        if answer:
-            refuse_if_active_or_busy(conversation, user)
-        else:
-            refuse_if_run_active(conversation)
         run = None
         if answer:
             assistant = conversation.assistant
             if assistant is None:
                 raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
-            run_admit(user)
+            run_admit(conversation, user)
             run = run_new(conversation=conversation, assistant=assistant, instructions=assistant.instructions)
         else:
+            refuse_if_run_active(conversation)
             message_count(user)
         message = Message.objects.create(
             conversation=conversation, role=role, content=content, metadata=metadata, run=run

@@ -1,29 +1,35 @@
-"""Monthly budgets: what a user may still use this month, checked before a run is stored (so before the model
-is called), on every interface."""
+"""Quotas: what a user may use (a monthly budget of tokens or cost, a message rate, runs at once), from their own
+quota, their groups' or everyone's. Checked before a run is stored, so before the model is called, on every
+interface."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from chat.models import Budget, Usage
+from chat.models import Quota, Usage
 from core.errors import ServiceError
 
 
 @dataclass(frozen=True)
 class Limits:
-    """A user's monthly limits; None is no limit."""
+    """What a user may use: a monthly budget (None: none), and rates (0: no limit)."""
 
     tokens: int | None = None
     cost: Decimal | None = None
+    messages_per_minute: int = 0
+    concurrent_runs: int = 0
 
     @property
-    def unlimited(self) -> bool:
+    def unbudgeted(self) -> bool:
         return self.tokens is None and self.cost is None
 
 
@@ -36,21 +42,37 @@ def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
     return start, start.replace(month=start.month + 1)
 
 
-def budget_limits(user: AbstractBaseUser) -> Limits:
-    """The user's own budget, else the most generous of their groups' budgets, else the one for everyone."""
-    budgets = list(Budget.objects.filter(Q(user=user) | Q(group__in=user.groups.all()) | Q(user=None, group=None)))
+def quota_limits(user: AbstractBaseUser) -> Limits:
+    """The user's own quota, else the most generous of their groups' quotas, else the one for everyone, else the
+    site's settings."""
+    quotas = list(Quota.objects.filter(Q(user=user) | Q(group__in=user.groups.all()) | Q(user=None, group=None)))
     for level in (
-        [budget for budget in budgets if budget.user_id],
-        [budget for budget in budgets if budget.group_id],
-        [budget for budget in budgets if not budget.user_id and not budget.group_id],
+        [quota for quota in quotas if quota.user_id],
+        [quota for quota in quotas if quota.group_id],
+        [quota for quota in quotas if not quota.user_id and not quota.group_id],
     ):
         if level:
-            return Limits(tokens=_most(b.monthly_tokens for b in level), cost=_most(b.monthly_cost for b in level))
-    return Limits()
+            return _limits(level)
+    return _limits([])
 
 
-def _most(values) -> int | Decimal | None:
-    """The most generous of these limits: none at all wins."""
+def _limits(quotas: list[Quota]) -> Limits:
+    """The most generous of these quotas: no budget beats any budget, and no limit (0) beats any limit."""
+    site = settings.SWITCHBOARD
+    rate = [q.messages_per_minute if q.messages_per_minute is not None else site["RATE_MESSAGES_PER_MINUTE"]
+            for q in quotas] or [site["RATE_MESSAGES_PER_MINUTE"]]  # fmt: skip
+    runs = [q.concurrent_runs if q.concurrent_runs is not None else site["RUNS_CONCURRENT_PER_USER"]
+            for q in quotas] or [site["RUNS_CONCURRENT_PER_USER"]]  # fmt: skip
+    return Limits(
+        tokens=_most(q.monthly_tokens for q in quotas) if quotas else None,
+        cost=_most(q.monthly_cost for q in quotas) if quotas else None,
+        messages_per_minute=0 if 0 in rate else max(rate),
+        concurrent_runs=0 if 0 in runs else max(runs),
+    )
+
+
+def _most(values: Iterable[Any]) -> Any:
+    """The most generous of these budgets: none at all wins."""
     values = list(values)
     return None if None in values else max(values)
 
@@ -64,10 +86,9 @@ def usage_this_month(user: AbstractBaseUser) -> tuple[int, Decimal]:
     return totals["tokens"] or 0, totals["cost"] or Decimal(0)
 
 
-def budget_check(user: AbstractBaseUser) -> None:
-    """Refuse a new run once the user has used a whole monthly limit (at the limit is over it)."""
-    limits = budget_limits(user)
-    if limits.unlimited:
+def budget_check(user: AbstractBaseUser, limits: Limits) -> None:
+    """Refuse a new run once the user has used a whole monthly budget (at the budget is over it)."""
+    if limits.unbudgeted:
         return
     tokens, cost = usage_this_month(user)
     if limits.tokens is not None and tokens >= limits.tokens:

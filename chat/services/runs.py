@@ -29,12 +29,13 @@ from chat.services.common import (
     assistant_usable,
     conversation_locked,
     executor_taking_runs,
+    message_count,
     message_fields,
     metadata_validate,
     refuse_if_busy,
-    run_admit,
     run_new,
 )
+from chat.services.quotas import budget_check, quota_limits
 from core.errors import ServiceError
 
 TERMINAL_STATUSES = frozenset(
@@ -65,13 +66,21 @@ def refuse_if_run_active(conversation: Conversation) -> None:
             )
 
 
-def refuse_if_active_or_busy(conversation: Conversation, user: AbstractBaseUser) -> None:
-    """No second run in a conversation, and only so many per user at once: one query when neither applies."""
-    limit = settings.SWITCHBOARD["RUNS_CONCURRENT_PER_USER"]
+def refuse_if_active_or_busy(conversation: Conversation, user: AbstractBaseUser, *, limit: int) -> None:
+    """No second run in a conversation, and only `limit` per user at once: one query when neither applies."""
     active = list(Run.objects.filter(conversation__owner=user, status__in=Run.ACTIVE).values_list("conversation_id"))
     if (conversation.pk,) in active or (limit and len(active) >= limit):
         refuse_if_run_active(conversation)
-        refuse_if_busy(user)
+        refuse_if_busy(user, limit=limit)
+
+
+def run_admit(conversation: Conversation, user: AbstractBaseUser, *, hits: int = 1) -> None:
+    """Let the user start a run in this conversation, by their quota: no other run in it, not too many at once,
+    within their monthly budget, then counted against their message rate (`hits` messages and runs)."""
+    limits = quota_limits(user)
+    refuse_if_active_or_busy(conversation, user, limit=limits.concurrent_runs)
+    budget_check(user, limits)
+    message_count(user, hits=hits, limits=limits)
 
 
 # --- Start ----------------------------------------------------------------------------------------------------------
@@ -109,8 +118,7 @@ def run_store(
         text = f"{text}\n\n{additional_instructions}" if text else additional_instructions
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
-        refuse_if_active_or_busy(conversation, user)
-        run_admit(user, hits=1 + len(added))
+        run_admit(conversation, user, hits=1 + len(added))
         if conversation.assistant_id is None:
             conversation.assistant = assistant
         messages = [
@@ -158,8 +166,7 @@ def _regenerate_store(*, user: AbstractBaseUser, conversation_id: str) -> Run:
     """
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
-        refuse_if_active_or_busy(conversation, user)
-        run_admit(user)  # a new answer costs what a new message does
+        run_admit(conversation, user)  # a new answer costs what a new message does
         assistant = Assistant.objects.filter(pk=conversation.assistant_id).select_related("provider").first()
         if assistant is None:
             raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")

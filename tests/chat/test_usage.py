@@ -12,8 +12,8 @@ from django.contrib.auth.models import Group
 from django.test import Client
 
 from assistants.models import ModelPrice, Provider
-from chat.models import Budget, Conversation, Message, Run, RunStep, Usage
-from chat.services.budgets import budget_limits
+from chat.models import Conversation, Message, Quota, Run, RunStep, Usage
+from chat.services.quotas import quota_limits
 from core.tokens import token_create
 from tests.fakes.openai_server import FakeOpenAIServer, auto, text, tool_call
 from tests.fakes.openai_server import Usage as FakeUsage
@@ -119,7 +119,7 @@ def used(user, tokens: int, cost: str = "0") -> None:
 
 
 async def test_it_refuses_a_message_over_the_websocket_once_the_budget_is_used(alice, conversation):
-    await Budget.objects.acreate(user=alice, monthly_tokens=1000)
+    await Quota.objects.acreate(user=alice, monthly_tokens=1000)
     await sync_to_async(used)(alice, 1000)
     ws = await ws_connect(conversation.pk, alice)
     await ws.send_json_to({"type": "message.create", "content": "hello"})
@@ -134,14 +134,14 @@ async def test_it_refuses_a_message_over_the_websocket_once_the_budget_is_used(a
 
 
 async def test_it_answers_one_token_under_the_budget(alice, conversation):
-    await Budget.objects.acreate(user=alice, monthly_tokens=1000)
+    await Quota.objects.acreate(user=alice, monthly_tokens=1000)
     await sync_to_async(used)(alice, 999)
     frames = await turn(alice, conversation, "hello")
     assert frames[-1]["event"] == "thread.run.completed"
 
 
 def test_it_refuses_runs_on_the_api_with_429_and_the_limit_exactly(alice, demo_assistant):
-    Budget.objects.create(user=alice, monthly_cost=Decimal("1.50"))
+    Quota.objects.create(user=alice, monthly_cost=Decimal("1.50"))
     client = Client()
     headers = {"Authorization": f"Bearer {token_create(user=alice, name='t')[1]}"}
     thread = client.post("/v1/threads", "{}", content_type="application/json", headers=headers).json()
@@ -172,14 +172,14 @@ def test_it_refuses_runs_on_the_api_with_429_and_the_limit_exactly(alice, demo_a
 def test_it_takes_the_users_budget_over_their_groups_and_the_most_generous_group(alice, bob):
     staff, interns = Group.objects.create(name="staff"), Group.objects.create(name="interns")
     alice.groups.add(staff, interns)
-    Budget.objects.create(monthly_tokens=100)  # everyone
-    Budget.objects.create(group=staff, monthly_tokens=5000)
-    Budget.objects.create(group=interns, monthly_tokens=2000, monthly_cost=Decimal("5"))
-    limits = budget_limits(alice)
+    Quota.objects.create(monthly_tokens=100)  # everyone
+    Quota.objects.create(group=staff, monthly_tokens=5000)
+    Quota.objects.create(group=interns, monthly_tokens=2000, monthly_cost=Decimal("5"))
+    limits = quota_limits(alice)
     assert (limits.tokens, limits.cost) == (5000, None)  # staff has no cost limit: none wins
-    assert budget_limits(bob).tokens == 100
-    Budget.objects.create(user=alice, monthly_tokens=10)
-    assert budget_limits(alice).tokens == 10
+    assert quota_limits(bob).tokens == 100
+    Quota.objects.create(user=alice, monthly_tokens=10)
+    assert quota_limits(alice).tokens == 10
 
 
 def test_it_counts_only_this_month(alice, conversation):
@@ -187,22 +187,56 @@ def test_it_counts_only_this_month(alice, conversation):
 
     from django.utils import timezone
 
-    from chat.services.budgets import budget_check, month_bounds
+    from chat.services.quotas import budget_check, month_bounds
 
-    Budget.objects.create(user=alice, monthly_tokens=100)
+    Quota.objects.create(user=alice, monthly_tokens=100)
     start, _ = month_bounds()
     Usage.objects.create(
         user=alice, run_id="run_old", thread_id="t", total_tokens=500, created_at=start - timedelta(seconds=1)
     )
-    budget_check(alice)  # last month's 500 do not count
+    budget_check(alice, quota_limits(alice))  # last month's 500 do not count
     Usage.objects.create(user=alice, run_id="run_new", thread_id="t", total_tokens=100, created_at=timezone.now())
     with pytest.raises(Exception, match="monthly budget"):
-        budget_check(alice)
+        budget_check(alice, quota_limits(alice))
 
 
 def test_a_second_budget_for_everyone_is_refused():
     from django.core.exceptions import ValidationError
 
-    Budget.objects.create(monthly_tokens=1)
+    Quota.objects.create(monthly_tokens=1)
     with pytest.raises(ValidationError):
-        Budget(monthly_tokens=2).full_clean()
+        Quota(monthly_tokens=2).full_clean()
+
+
+# Rates per group
+
+
+def _post_messages(user, count: int) -> list[int]:
+    client = Client()
+    headers = {"Authorization": f"Bearer {token_create(user=user, name='t')[1]}"}
+    thread = client.post("/v1/threads", "{}", content_type="application/json", headers=headers).json()
+    body = json.dumps({"role": "user", "content": "hi"})
+    url = f"/v1/threads/{thread['id']}/messages"
+    return [client.post(url, body, content_type="application/json", headers=headers).status_code for _ in range(count)]
+
+
+def test_a_groups_quota_sets_its_members_message_rate(alice, bob, settings):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "RATE_MESSAGES_PER_MINUTE": 2}
+    team = Group.objects.create(name="power users")
+    alice.groups.add(team)
+    Quota.objects.create(group=team, messages_per_minute=4)
+    assert _post_messages(alice, 5) == [200, 200, 200, 200, 429]
+    assert _post_messages(bob, 3) == [200, 200, 429]  # the site's rate
+
+
+def test_a_users_quota_bounds_their_runs_at_once(alice, demo_assistant, settings):
+    from chat.services import run_store
+
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "RUNS_CONCURRENT_PER_USER": 5}
+    Quota.objects.create(user=alice, concurrent_runs=1)
+    first = Conversation.objects.create(owner=alice, assistant=demo_assistant)
+    second = Conversation.objects.create(owner=alice, assistant=demo_assistant)
+    run_store(user=alice, conversation_id=first.pk, assistant_id=demo_assistant.pk)  # stays queued: active
+    with pytest.raises(Exception, match="1 answers in progress") as refused:
+        run_store(user=alice, conversation_id=second.pk, assistant_id=demo_assistant.pk)
+    assert refused.value.code == "too_many_runs"

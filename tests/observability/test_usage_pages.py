@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.utils import timezone
 
-from chat.models import Budget, Usage
+from chat.models import Quota, Usage
 from core.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def test_it_shows_a_user_their_own_usage_and_budget_only(client, alice, bob):
     usage(alice, tokens=300, cost="0.25", assistant="Researcher")
     usage(alice, tokens=200, cost="0.5", assistant="Researcher")
     usage(bob, tokens=999_999, assistant="Bobs bot")
-    Budget.objects.create(user=alice, monthly_tokens=1000)
+    Quota.objects.create(user=alice, monthly_tokens=1000)
     client.force_login(alice)
     page = client.get("/settings/usage/")
     assert page.status_code == 200
