@@ -20,6 +20,7 @@ from chat.events import outbox_for
 from chat.models import Message, Run, RunStep, Usage
 from chat.serializers import message_object, run_object, run_step_bounded, run_step_data
 from core.audit import audit_entry, tool_arguments_audited
+from core.metrics import cost_record
 from core.models import AuditEntry
 
 USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
@@ -334,6 +335,7 @@ class RunRecorder:
         provider = None
         if assistant is not None and assistant.provider_id == run.provider_id:
             provider = assistant.provider if type(assistant).provider.field.is_cached(assistant) else None
+        cost_record(provider=provider.name if provider is not None else "", model=run.model, cost=float(cost))
         return Usage(
             user_id=run.conversation.owner_id,
             run_id=run.pk,

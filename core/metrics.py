@@ -155,6 +155,9 @@ WEBSOCKETS = Gauge("switchboard_websockets_open", "Open chat WebSockets.", multi
 RUNS_QUEUED = Gauge("switchboard_runs_queued", "Runs waiting for a slot in their process.", multiprocess_mode="livesum")
 RATE_LIMITED = Counter("switchboard_rate_limit_refusals", "Requests refused by a rate limit.", ["scope"])
 ERRORS = Counter("switchboard_errors", "Errors reported to users, by code.", ["code"])
+COST = Counter(
+    "switchboard_cost", "What runs cost at their providers' prices, in the prices' currency.", ["provider", "model"]
+)
 
 
 def run_end_record(*, status: str, assistant: str, provider: str, seconds: float | None) -> None:
@@ -173,6 +176,11 @@ def model_call_record(*, provider: str, model: str, outcome: str, tokens_in: int
         MODEL_TOKENS.labels(provider=provider, model=model, direction="input").inc(tokens_in)
     if tokens_out:
         MODEL_TOKENS.labels(provider=provider, model=model, direction="output").inc(tokens_out)
+
+
+def cost_record(*, provider: str, model: str, cost: float) -> None:
+    if cost > 0:
+        COST.labels(provider=provider, model=model).inc(cost)
 
 
 def tool_call_record(*, server: str, tool: str, outcome: str, seconds: float | None) -> None:

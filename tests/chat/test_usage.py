@@ -4,19 +4,23 @@ refuse a run before the model is called, on every interface, at exactly the limi
 from __future__ import annotations
 
 import json
+import secrets
 from decimal import Decimal
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.contrib.auth.models import Group
 from django.test import Client
 
 from assistants.models import ModelPrice, Provider
 from chat.models import Conversation, Message, Quota, Run, RunStep, Usage
 from chat.services.quotas import quota_limits
+from core.metrics import metrics_exposition
 from core.tokens import token_create
 from tests.fakes.openai_server import FakeOpenAIServer, auto, text, tool_call
 from tests.fakes.openai_server import Usage as FakeUsage
+from tests.observability.conftest import metric_value
 from tests.ws import collect_until, receive, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,6 +37,7 @@ def fake():
 @pytest.fixture
 def vendor(demo_assistant, fake) -> Provider:
     provider = demo_assistant.provider
+    provider.name = f"Vendor {secrets.token_hex(4)}"  # its own metric series, whatever else runs at once
     provider.kind, provider.api_style = Provider.Kind.OPENAI, Provider.ApiStyle.RESPONSES
     provider.base_url, provider.api_key, provider.default_model = fake.base_url, "sk-test", "fake-default"
     provider.timeout, provider.max_retries = 10, 0
@@ -77,6 +82,8 @@ async def test_it_prices_each_step_and_the_run_at_the_models_price(alice, conver
     usage = await Usage.objects.aget(run_id=run.pk)
     assert (usage.user_id, usage.total_tokens, usage.cost, usage.tool_calls) == (alice.pk, 3130, run.cost, 1)
     assert (usage.provider_name, usage.model, usage.status) == (vendor.name, "fake-default", "completed")
+    exposition = metrics_exposition(settings.METRICS_DIR).decode()
+    assert metric_value(exposition, "switchboard_cost_total", provider=vendor.name, model="fake-default") == 0.01105
 
 
 async def test_it_uses_the_providers_any_model_price_and_costs_nothing_unpriced(alice, conversation, vendor, fake):
