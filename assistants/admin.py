@@ -5,6 +5,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django import forms
 from django.contrib import admin, messages
+from django.http import HttpRequest
 
 from assistants.factory import model_refusal
 from assistants.models import Assistant, ModelPrice, Provider
@@ -68,6 +69,11 @@ class ProviderAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     search_fields = ("name", "base_url", "default_model")
     readonly_fields = ("created_at", "updated_at")
     actions = ("test_provider",)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # A new provider is most often an OpenAI-compatible endpoint (the model's default kind), and nearly all of
+        # them speak Chat Completions; the OpenAI preset picks Responses.
+        return {"api_style": Provider.ApiStyle.CHAT_COMPLETIONS, **super().get_changeform_initial_data(request)}
 
     @admin.action(description="Test provider (one small real request)", permissions=["change"])
     def test_provider(self, request, queryset) -> None:

@@ -26,9 +26,10 @@ class Provider(models.Model):
         CHAT_COMPLETIONS = "chat_completions", "Chat Completions"
 
     name = models.CharField(max_length=100, unique=True)
-    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OFFLINE)
-    api_style = models.CharField(max_length=20, choices=ApiStyle.choices, default=ApiStyle.RESPONSES)
-    base_url = models.URLField(max_length=500, blank=True)
+    # A provider an administrator adds is a real endpoint: the offline one comes with `setup_demo`.
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OPENAI_COMPATIBLE)
+    api_style = models.CharField("API style", max_length=20, choices=ApiStyle.choices, default=ApiStyle.RESPONSES)
+    base_url = models.URLField("base URL", max_length=500, blank=True)
     api_key = EncryptedTextField(blank=True, help_text="Encrypted at rest; write-only.")
     default_model = models.CharField(max_length=200, blank=True)
     timeout = models.FloatField(default=60.0, validators=[MinValueValidator(1)])

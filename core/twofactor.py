@@ -100,6 +100,7 @@ class SwitchboardAdminSite(AdminSite):
     """The admin, with the two-factor login form; with OTP_REQUIRED_FOR_STAFF, only for verified sessions."""
 
     login_form = AdminLoginForm
+    site_header = site_title = index_title = "Switchboard administration"
 
     def has_permission(self, request: HttpRequest) -> bool:
         if not super().has_permission(request):

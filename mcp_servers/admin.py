@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
 from core.admin_forms import SecretFieldsAdmin, SecretFormMixin, SecretJSONField, SuperuserOnlyAdmin
 from core.crypto import fernet
@@ -75,7 +76,9 @@ def check_summary(server: MCPServer, result: CheckResult) -> str:
 class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     form = MCPServerForm
     secret_fields = ("env", "headers")
-    list_display = ("name", "transport", "enabled", "scope", "approval", "last_status", "latency", "last_checked_at")
+    # Few and short columns, so the list fits beside the admin's navigation and filters at 1280 px; scope and
+    # approval are among the filters.
+    list_display = ("name", "transport", "enabled", "last_status", "latency", "checked")
     list_filter = ("transport", "enabled", "scope", "approval", "last_status", "everyone", "groups")
     filter_horizontal = ("groups",)
     search_fields = ("name", "description", "command", "url")
@@ -101,7 +104,13 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
 
     @admin.display(description="Latency", ordering="last_latency_ms")
     def latency(self, obj: MCPServer) -> str:
-        return f"{obj.last_latency_ms:g} ms" if obj.last_latency_ms is not None else "—"
+        return f"{obj.last_latency_ms:.0f} ms" if obj.last_latency_ms is not None else "—"
+
+    @admin.display(description="Checked", ordering="last_checked_at")
+    def checked(self, obj: MCPServer) -> str:
+        if obj.last_checked_at is None:
+            return "never"
+        return timezone.localtime(obj.last_checked_at).strftime("%Y-%m-%d %H:%M")
 
     @admin.display(description="Tools (last check)")
     def tool_names(self, obj: MCPServer) -> str:

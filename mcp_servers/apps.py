@@ -5,7 +5,8 @@ from django.apps import AppConfig
 
 class MCPServersConfig(AppConfig):
     name = "mcp_servers"
-    verbose_name = "MCP servers"
+    # Not "MCP servers": the admin's breadcrumb would say it twice, app then model.
+    verbose_name = "Tools"
 
     def ready(self) -> None:
         from django.core import checks

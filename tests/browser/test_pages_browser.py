@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -13,6 +14,7 @@ ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
 
 # Tokens with long names and every state the table shows: used, expiring, revoked.
 TOKENS = """
@@ -26,6 +28,13 @@ used.last_used_at = timezone.now() - timedelta(hours=3)
 used.save()
 old, _ = token_create(user=alice, name="an-old-laptop-token-nobody-uses-any-more")
 token_revoke(user=alice, token_id=old.pk)
+get_user_model().objects.create_superuser("root", password="root-password-1")
+from mcp_servers.models import MCPServer
+MCPServer.objects.create(
+    name="team-knowledge-base", transport="streamable_http", url="https://knowledge.example.com/mcp",
+    last_status="error", last_error="Could not reach the server (knowledge.example.com:443).",
+    last_checked_at=timezone.now(), last_latency_ms=1234.5,
+)
 """
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
@@ -49,18 +58,35 @@ def browser() -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture
-def phone(browser: Browser, site_url: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=site_url, viewport=PHONE)
+@contextmanager
+def _signed_in(browser: Browser, site_url: str, *, viewport: dict, login: str, username: str) -> Iterator[Page]:
+    """A fresh context of `username` at this viewport, logged in through the `login` page."""
+    context = browser.new_context(base_url=site_url, viewport=viewport)
     context.set_default_timeout(30_000)
     page = context.new_page()
-    page.goto("/accounts/login/")
-    page.fill("#id_username", "alice")
-    page.fill("#id_password", "alice-password-1")
+    page.goto(login)
+    page.fill("#id_username", username)
+    page.fill("#id_password", f"{username}-password-1")
     page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("/")
-    yield page
-    context.close()
+    page.wait_for_load_state()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture
+def phone(browser: Browser, site_url: str) -> Iterator[Page]:
+    with _signed_in(browser, site_url, viewport=PHONE, login="/accounts/login/", username="alice") as page:
+        page.wait_for_url("/")
+        yield page
+
+
+@pytest.fixture
+def admin_page(browser: Browser, site_url: str) -> Iterator[Page]:
+    with _signed_in(browser, site_url, viewport=DESKTOP, login="/admin/login/", username="root") as page:
+        page.wait_for_url("/admin/")
+        yield page
 
 
 def _width(page: Page) -> int:
@@ -103,3 +129,30 @@ def test_it_asks_before_revoking_and_shows_a_new_token_once(phone: Page) -> None
     phone.get_by_role("button", name="Revoke").click()
     expect(phone.locator(".flash")).to_contain_text("Revoked phone test.")
     expect(phone.locator("tr", has_text="phone test")).to_contain_text("revoked")
+
+
+def test_it_shows_every_column_of_the_mcp_server_list_at_1280_px(admin_page: Page) -> None:
+    admin_page.goto("/admin/mcp_servers/mcpserver/")
+    expect(admin_page.locator("#result_list tbody tr")).to_have_count(2)
+    _screenshot(admin_page, "admin-mcp-servers-1280px")
+    results = admin_page.locator("#changelist .results")
+    scroll, client = results.evaluate("e => [e.scrollWidth, e.clientWidth]")
+    assert scroll <= client, f"the list is {scroll} px wide in a {client} px box: its last columns are cut off"
+    last = admin_page.locator("#result_list thead th").last.bounding_box()
+    assert last["x"] + last["width"] <= DESKTOP["width"]
+
+
+def test_it_brands_the_admin_and_names_its_parts_plainly(admin_page: Page) -> None:
+    expect(admin_page.locator("#site-name")).to_have_text("Switchboard administration")
+    assert admin_page.title().endswith("Switchboard administration")
+    admin_page.goto("/admin/mcp_servers/mcpserver/")
+    expect(admin_page.get_by_role("link", name="Import MCP servers (JSON)")).to_be_visible()
+    crumbs = admin_page.locator(".breadcrumbs").inner_text()
+    assert crumbs.count("MCP servers") == 1, crumbs
+    admin_page.goto("/admin/assistants/provider/add/")
+    expect(admin_page.locator("label[for=id_api_style]")).to_have_text("API style:")
+    expect(admin_page.locator("label[for=id_base_url]")).to_have_text("Base URL:")
+    expect(admin_page.locator("#id_kind")).to_have_value("openai_compatible")
+    _screenshot(admin_page, "admin-provider-add-1280px")
+    icon = admin_page.request.get("/favicon.ico")
+    assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
