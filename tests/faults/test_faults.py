@@ -111,12 +111,10 @@ async def test_it_survives_an_mcp_server_that_answers_a_malformed_message(alice,
         frames = await frames_task
 
         assert other_frames[-1]["event"] == "thread.run.completed"
-        assert frames[-1]["event"] in ("thread.run.completed", "thread.run.failed")
-        steps = [f["data"] for f in frames if f["event"] == "thread.run.step.failed"]
-        if frames[-1]["event"] == "thread.run.completed":
-            assert steps, "a malformed tool answer must show as a failed tool step"
-        else:
-            assert frames[-1]["data"]["last_error"]["message"]
+        # The malformed answer fails that one tool call, not the run: the model hears of it and answers.
+        assert frames[-1]["event"] == "thread.run.completed", frames[-1]
+        (step,) = [f["data"] for f in frames if f["event"] == "thread.run.step.failed"]
+        assert step["step_details"]["tool_calls"][0]["function"]["name"] == "broken"
         assert await Message.objects.filter(conversation=broken, role="user", content="/broken {}").aexists()
 
         again = await turn(alice, broken, "/draw_dot {}")
