@@ -84,6 +84,12 @@ async def reveal_bonus(ctx: Context) -> str:
     return "The bonus tool is now available."
 
 
+def description() -> str:
+    """The demo server's description, naming every tool it starts with (call it outside an event loop)."""
+    names = ", ".join(f"`{tool.name}`" for tool in asyncio.run(server.list_tools()))
+    return f"The bundled demo MCP server: {names}."
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--transport", choices=["stdio", "streamable-http", "sse", "websocket"], default="stdio")

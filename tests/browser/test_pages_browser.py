@@ -156,3 +156,19 @@ def test_it_brands_the_admin_and_names_its_parts_plainly(admin_page: Page) -> No
     _screenshot(admin_page, "admin-provider-add-1280px")
     icon = admin_page.request.get("/favicon.ico")
     assert icon.ok and icon.headers["content-type"].startswith("image/svg+xml")
+
+
+def test_it_shows_the_mcp_servers_page_tidily(admin_page: Page) -> None:
+    admin_page.goto("/mcp-servers/")
+    demo = admin_page.locator("section.server-card", has=admin_page.get_by_role("heading", name="demo"))
+    demo.get_by_role("button", name="Check now").click()
+    demo = admin_page.locator("section.server-card", has=admin_page.get_by_role("heading", name="demo"))
+    expect(demo.locator(".server-tool")).to_have_count(8)
+    _screenshot(admin_page, "mcp-servers-1280px")
+    assert demo.locator(".server-tools").evaluate("e => getComputedStyle(e).listStyleType") == "none"
+    summary = demo.locator(".server-tool-schema > summary").first
+    assert summary.evaluate("e => getComputedStyle(e).display") != "list-item"  # no disclosure triangle
+    # Markdown in descriptions is rendered, not shown with its backticks.
+    expect(demo.locator(".server-tool-description code", has_text="bonus").first).to_be_visible()
+    assert "`" not in demo.locator(".server-tools").inner_text()
+    assert "`" not in demo.locator(".server-description").inner_text()

@@ -19,10 +19,13 @@ from django.db import transaction
 
 from assistants.models import Assistant, Provider
 from assistants.presets import PRESETS
+from mcp_servers import demo
 from mcp_servers.models import MCPServer
 
 DEMO_INSTRUCTIONS = "You are Switchboard's demo assistant. Use the demo tools when they help."
 ENV_PROVIDERS = ("openai", "gemini", "groq", "openrouter")
+# Descriptions earlier versions gave the demo server; one still in place is brought up to date.
+STALE_DESCRIPTIONS = ("The bundled demo MCP server (draw_dot, draw_dash, add, current_time, wait).",)
 
 
 class Command(BaseCommand):
@@ -63,10 +66,11 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Admin login (shown once): admin / {password}"))
 
     def demo_server(self) -> MCPServer:
+        description = demo.description()
         server, created = MCPServer.objects.get_or_create(
             name="demo",
             defaults={
-                "description": "The bundled demo MCP server (draw_dot, draw_dash, add, current_time, wait).",
+                "description": description,
                 "transport": MCPServer.Transport.STDIO,
                 "command": sys.executable,
                 "args": ["-m", "mcp_servers.demo"],
@@ -78,6 +82,10 @@ class Command(BaseCommand):
             server.command = sys.executable
             server.cwd = str(settings.BASE_DIR)
             server.save(update_fields=["command", "cwd", "updated_at"])
+        if not created and server.description in STALE_DESCRIPTIONS:
+            # Written by an earlier setup_demo, before the demo had all its tools: not an admin's own words.
+            server.description = description
+            server.save(update_fields=["description", "updated_at"])
         return server
 
     def providers_from_env(self, server: MCPServer) -> dict[str, Provider]:
