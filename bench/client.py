@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -35,9 +38,11 @@ def _event(text: str) -> str:
 
 
 async def ws_open(url: str, *, cookie: str, session: str) -> ClientConnection:
+    # A browser's Origin: the page's own scheme, host and port, which the chat socket insists on.
+    origin = "http://" + url.split("://", 1)[1].split("/", 1)[0]
     return await connect(
         url,
-        origin="http://127.0.0.1",  # type: ignore[arg-type]
+        origin=origin,  # type: ignore[arg-type]
         additional_headers={"Cookie": f"{cookie}={session}"},
         compression=None,
         ping_interval=None,
@@ -73,3 +78,22 @@ async def turn(ws: ClientConnection, content: str, *, limit: float = TURN_TIMEOU
                 message = (data.get("message") or last.get("message") or "")[:120]
                 result.error = f"{event}:{code or ''}" + (f" ({message})" if message and event != "error" else "")
                 return result
+
+
+async def within(coroutines: list[Coroutine[Any, Any, None]], seconds: float) -> tuple[int, float]:
+    """Run the coroutines together, cancelling those still running after `seconds`: (how many were, seconds taken)."""
+    started = time.perf_counter()
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    late: set[asyncio.Future[None]] = set()
+    if tasks:
+        _, late = await asyncio.wait(tasks, timeout=seconds)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*late, return_exceptions=True)
+    return len(late), time.perf_counter() - started
+
+
+def turns_done(turns: list[Turn], errors: Counter[str]) -> list[Turn]:
+    """The turns that completed without error; the others' errors are counted into `errors`."""
+    errors.update(t.error for t in turns if t.error)
+    return [t for t in turns if t.completed is not None and not t.error]

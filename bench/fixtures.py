@@ -94,14 +94,20 @@ def assistants_create(*, python: str, root: str, mcp: dict[str, str], fake_url: 
             assistants[f"fake:{style}"] = Assistant.objects.create(
                 name=f"Bench fake {style}", provider=provider, instructions="Be brief."
             )
+            if style == Provider.ApiStyle.CHAT_COMPLETIONS and "streamable_http" in servers:
+                # The peers' tool turn: the fake model with the demo server over streamable HTTP, as they have it.
+                tool = Assistant.objects.create(name="Bench peer tool", provider=provider, instructions="Be brief.")
+                tool.mcp_servers.add(servers["streamable_http"])
+                assistants["peer:tool"] = tool
     return assistants
 
 
 def bench_data_create(spec: dict[str, Any]) -> dict[str, Any]:
     """Create everything `spec` asks for; return thread ids and session keys.
 
-    spec: users (how many concurrent users, each with one conversation on the plain assistant),
-    threads ({assistant role: how many conversations for the first user}), mcp, fake_url, python, root.
+    spec: users (how many concurrent users, each with one conversation on the `users_assistant` role, the plain
+    assistant unless given), threads ({assistant role: how many conversations for the first user}), mcp, fake_url,
+    python, root.
     """
     assistants = assistants_create(
         python=spec["python"], root=spec["root"], mcp=spec.get("mcp") or {}, fake_url=spec.get("fake_url") or ""
@@ -109,8 +115,9 @@ def bench_data_create(spec: dict[str, Any]) -> dict[str, Any]:
     users = users_create("bench", max(1, spec.get("users", 1)))
     keys = sessions_create(users)
     plain = assistants["plain"]
+    theirs = assistants[spec.get("users_assistant") or "plain"]
     conversations = Conversation.objects.bulk_create(
-        [Conversation(owner=user, assistant=plain, title="bench") for user in users], batch_size=500
+        [Conversation(owner=user, assistant=theirs, title="bench") for user in users], batch_size=500
     )
     threads: dict[str, list[str]] = {}
     for role, count in (spec.get("threads") or {}).items():

@@ -48,9 +48,8 @@ class Procs:
     ) -> subprocess.Popen:
         log = open(self.logdir / f"{name}.log", "ab")
         kwargs.setdefault("stdout", log)
-        proc = subprocess.Popen(
-            args, cwd=ROOT, env=env, stderr=log, stdin=subprocess.PIPE, start_new_session=True, **kwargs
-        )
+        kwargs.setdefault("cwd", ROOT)
+        proc = subprocess.Popen(args, env=env, stderr=log, stdin=subprocess.PIPE, start_new_session=True, **kwargs)
         proc.bench_name = name  # type: ignore[attr-defined]
         self.started.append(proc)
         return proc

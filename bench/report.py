@@ -184,7 +184,7 @@ def report(info: dict[str, str], results: dict[str, Any], notes: list[str], coun
         "## Targets",
         "",
     ]
-    rows = targets(results)
+    rows = targets(results) + (peer_targets(results["peers"]) if results.get("peers") else [])
     out += _table(["target", "measured", "result"], rows)
     out += why_missed(rows)
     turns = results.get("turns")
@@ -410,6 +410,8 @@ def report(info: dict[str, str], results: dict[str, Any], notes: list[str], coun
             ],
             rows,
         )
+    if results.get("peers"):
+        out += peers_section(results["peers"])
     if notes:
         out += ["", "## Notes", "", *(f"- {note}" for note in notes)]
     return "\n".join(out) + "\n"
@@ -453,3 +455,185 @@ def plot(results: dict[str, Any], folder: Path) -> str:
     figure.savefig(folder / PLOT, dpi=110)
     plt.close(figure)
     return PLOT
+
+
+# --- 5. Peers ---------------------------------------------------------------------------------------------------------
+
+PEERS_PLOT = "peers.png"
+
+
+def _added(row: dict[str, Any], p: str) -> float:
+    """The first token's latency over the model called directly just before, at percentile `p`."""
+    return row["first"][p] - row["direct_first"][p] if row.get("first") else math.nan
+
+
+def _best_peer(peers: dict[str, Any], value: Any) -> tuple[str, float]:
+    """The best peer's name and figure for `value(row)` (lowest is best); the nan pair when none ran."""
+    ran = [(r["system"], value(r)) for r in peers["systems"][1:] if "unavailable" not in r]
+    ran = [(name, v) for name, v in ran if not math.isnan(v)]
+    return min(ran, key=lambda item: item[1]) if ran else ("", math.nan)
+
+
+def _level(row: dict[str, Any], sessions: int) -> dict[str, Any] | None:
+    return next((r for r in row.get("levels") or [] if r["sessions"] == sessions), None)
+
+
+def peer_targets(peers: dict[str, Any]) -> list[list[str]]:
+    ours = peers["systems"][0]
+    if "unavailable" in ours:
+        return []
+    rows = []
+    added = _added(ours, "p50")
+    name, best = _best_peer(peers, lambda r: _added(r, "p50"))
+    ok = None if math.isnan(best) else added <= best / 2
+    rows.append(
+        [
+            "Peers: added first-token latency p50 ≤ ½ the best peer's",
+            f"{f(added, 1)} ms vs {f(best, 1)} ms ({name or 'no peer ran'})",
+            verdict(ok, f"({f(added, 1)} > {f(best / 2, 1)} ms)"),
+        ]
+    )
+    top = max(peers["counts"]["levels"])
+    mine = _level(ours, top)
+    name, best = _best_peer(peers, lambda r: -(_level(r, top) or {"tps": math.nan})["tps"])
+    if mine:
+        ok = None if math.isnan(best) else mine["tps"] >= 2 * -best and mine["errors"] == 0
+        rows.append(
+            [
+                f"Peers: turns/s at {top} sessions ≥ 2 × the best peer's, zero errors",
+                f"{f(mine['tps'])} vs {f(-best)} ({name or 'no peer ran'}), {mine['errors']} errors",
+                verdict(ok, f"({f(mine['tps'] / -best if best else math.nan, 2)}×, {mine['errors']} errors)"),
+            ]
+        )
+    return rows
+
+
+def peers_section(peers: dict[str, Any]) -> list[str]:
+    counts = peers["counts"]
+    out = ["", "## 5. Peers: Open WebUI and Chainlit, same fake model, same MCP server", ""]
+    out += [
+        "All three answer from the same local fake model (50 ms of latency before its first token, then every token "
+        "at once) and call `add` on the same "
+        "demo MCP server over streamable HTTP. They run one at a time on the same two cores, each started from "
+        "its own command on 127.0.0.1 and driven through its own chat interface: Switchboard over its WebSocket "
+        "(one user and conversation per session), Open WebUI through `POST /api/chat/completions` with a bearer "
+        "token, streamed (one admin token for every session; the tool turn goes the way its web page does, a "
+        "Socket.IO session and a chat naming the MCP server), and the Chainlit app (bench/peers/chainlit_app.py: "
+        "the Agents SDK agent, one MCP connection for the process) over Chainlit's Socket.IO. Added first token: "
+        "the system's first streamed token minus that of the fake called directly with the openai client (the same "
+        "number of calls, just before the system's turns), at each percentile. Start-up: from the start "
+        "command to the first answered turn (Open WebUI's database, admin and MCP server were made by an earlier "
+        "start). RSS includes a server's child processes; per session: the peak under load minus idle, divided "
+        f"by the sessions. {counts['first']} plain turns, {counts['tool']} tool turns, each level "
+        f"{counts['seconds']:g} s of closed-loop turns.",
+        "",
+    ]
+    rows = []
+    for r in peers["systems"]:
+        if "unavailable" in r:
+            rows.append([f"**{r['system']}**", r.get("version", ""), *(["not run"] * 6)])
+            continue
+        added = [f(_added(r, p), 1) for p in ("p50", "p95", "p99")]
+        rows.append(
+            [
+                f"**{r['system']}**",
+                r.get("version", ""),
+                f(r["startup_s"], 2),
+                f(r["rss_idle_mib"], 0),
+                " / ".join(added),
+                f"{f(r['first']['p50'], 1)} / {f(r['first']['p99'], 1)}",
+                f"{f(r['tool']['p50'], 1)} / {f(r['tool']['p99'], 1)}",
+                f"{r['first_errors']} / {r['tool_errors']}",
+            ]
+        )
+    out += _table(
+        [
+            "system",
+            "version",
+            "start-up to first answer (s)",
+            "idle RSS (MiB)",
+            "added first token p50 / p95 / p99 (ms)",
+            "first token p50 / p99 (ms)",
+            "one-MCP-tool turn p50 / p99 (ms)",
+            "failed turns (plain / tool)",
+        ],
+        rows,
+    )
+    rows = []
+    for r in peers["systems"]:
+        for lv in r.get("levels") or []:
+            rows.append(
+                [
+                    r["system"],
+                    str(lv["sessions"]),
+                    f(lv["tps"]),
+                    str(lv["turns"]),
+                    f(lv["total"]["p50"], 0),
+                    f(lv["total"]["p99"], 0),
+                    str(lv["errors"]) + (f" {lv['error_kinds']}" if lv["errors"] else ""),
+                    f(lv["kib_per_session"], 0),
+                    f"{f(lv['rss_idle_mib'], 0)} → {f(lv['rss_peak_mib'], 0)}",
+                ]
+            )
+    if rows:
+        out += ["", "Concurrent sessions, each sending plain turns back to back:", ""]
+        out += _table(
+            [
+                "system",
+                "sessions",
+                "turns/s",
+                "turns",
+                "p50 ms",
+                "p99 ms",
+                "errors",
+                "KiB RSS / session",
+                "RSS idle → peak (MiB)",
+            ],
+            rows,
+        )
+    missing = [r for r in peers["systems"] if "unavailable" in r]
+    if missing:
+        out += ["", "Not run:", ""]
+        out += [f"- {r['system']}: {r['unavailable']}" for r in missing]
+    out += ["", f"The peers part took {peers['seconds']:.0f} s."]
+    return out
+
+
+def peers_plot(peers: dict[str, Any], folder: Path) -> str:
+    ran = [r for r in peers["systems"] if "unavailable" not in r]
+    if not ran:
+        return ""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    levels = peers["counts"]["levels"]
+    figure, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4.5))
+    width = 0.8 / len(ran)
+    for i, r in enumerate(ran):
+        xs = [k + i * width for k in range(3)]
+        left.bar(xs, [_added(r, p) for p in ("p50", "p95", "p99")], width, label=r["system"])
+        xs = [k + i * width for k in range(len(levels))]
+        tps = [(_level(r, n) or {"tps": 0})["tps"] for n in levels]
+        p99 = [(_level(r, n) or {"total": {"p99": math.nan}})["total"]["p99"] for n in levels]
+        middle.bar(xs, tps, width, label=r["system"])
+        right.bar(xs, p99, width, label=r["system"])
+    offset = width * (len(ran) - 1) / 2
+    left.set_xticks([k + offset for k in range(3)], ["p50", "p95", "p99"])
+    left.set_ylabel("added to the model's first token (ms)")
+    left.set_title("First-token latency added")
+    for axis in (middle, right):
+        axis.set_xticks([k + offset for k in range(len(levels))], [f"{n} sessions" for n in levels])
+    middle.set_ylabel("turns per second")
+    middle.set_title("Throughput")
+    right.set_ylabel("turn latency p99 (ms)")
+    right.set_yscale("log")
+    right.set_title("Latency under load")
+    for axis in (left, middle, right):
+        axis.grid(True, axis="y", alpha=0.3)
+        axis.legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(folder / PEERS_PLOT, dpi=110)
+    plt.close(figure)
+    return PEERS_PLOT

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.run           # the full set (under ~15 minutes on 2 cores)
     .venv/bin/python -m bench.run --quick   # small counts, to check that everything works
+    .venv/bin/python -m bench.run --peers-only   # only Switchboard against Open WebUI and Chainlit
 
 It starts its own servers on 127.0.0.1 (free ports, its own SQLite files in a temporary directory, its
 own PostgreSQL database and Redis db number for the two-process part), stops them all, prints a Markdown
@@ -29,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.client import Turn, turn, ws_open
+from bench.client import Turn, turn, turns_done, within, ws_open
 from bench.procs import PYTHON, ROOT, Procs, cpu_seconds, free_port, load_average, machine, port_wait, rss_kib
 
 RESULTS = ROOT / "bench" / "results"
@@ -344,20 +345,11 @@ class Bench:
                 if time.perf_counter() >= deadline:
                     return
 
-        started = time.perf_counter()
-        talking = [asyncio.ensure_future(talk(ws)) for ws in sockets]
-        _, late = await asyncio.wait(talking, timeout=self.counts.seconds + self.counts.drain)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*late, return_exceptions=True)
-        elapsed = time.perf_counter() - started
+        unfinished, elapsed = await within([talk(ws) for ws in sockets], self.counts.seconds + self.counts.drain)
         rss_after = sum(rss_kib(pid) for pid in pids)
         pg_opened = postgres_sessions(self.pg_db) - pg_before if self.pg_db else 0
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-        for t in results:
-            if t.error:
-                errors[t.error] += 1
-        done = [t for t in results if t.completed is not None and not t.error]
+        done = turns_done(results, errors)
         return {
             "sessions": sessions,
             "connected": len(sockets),
@@ -368,7 +360,7 @@ class Bench:
             "total": ms([t.completed for t in done]),
             "first": ms([t.first_delta for t in done if t.first_delta is not None]),
             "errors": sum(errors.values()),
-            "unfinished": len(late),
+            "unfinished": unfinished,
             "pg_sessions": pg_opened,
             "error_kinds": dict(errors.most_common(5)),
             "kib_per_conn": per_connection,
@@ -543,15 +535,25 @@ def websocket_mcp_landed() -> bool:
 # --- main -------------------------------------------------------------------------------------------------------------
 
 
-async def run_all(bench: Bench, counter: Any, inproc: dict[str, Any]) -> None:
-    from bench.measure import queries_per_turn
+async def run_all(bench: Bench, counter: Any, inproc: dict[str, Any], *, quick: bool, peers_only: bool) -> None:
+    from bench.peers.part import peers_part
 
-    c = bench.counts
-    procs = bench.procs
     urls: dict[str, str] = {}
     print("Starting servers…", flush=True)
     _, fake_url = bench.fake_llm()
     _, urls["streamable_http"] = bench.mcp_demo("streamable-http")
+    if not peers_only:
+        await run_own(bench, counter, inproc, fake_url, urls)
+    print("5. Peers: Switchboard, Open WebUI and Chainlit on the same fake model and MCP server…", flush=True)
+    bench.results["peers"] = await peers_part(bench, fake_url=fake_url, mcp_url=urls["streamable_http"], quick=quick)
+
+
+async def run_own(bench: Bench, counter: Any, inproc: dict[str, Any], fake_url: str, urls: dict[str, str]) -> None:
+    """Parts 1 to 4: Switchboard against its floors and its limits."""
+    from bench.measure import queries_per_turn
+
+    c = bench.counts
+    procs = bench.procs
     if websocket_mcp_landed():
         _, urls["websocket"] = bench.mcp_demo("websocket")
     else:
@@ -690,6 +692,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small counts, to check the script works (~2 minutes)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="where latest.md and the plot go")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs, profile)")
+    parser.add_argument("--peers-only", action="store_true", help="only part 5, Switchboard against its peers")
     options = parser.parse_args()
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -700,23 +703,25 @@ def main() -> None:
     bench = Bench(counts=counts, tmp=tmp, procs=Procs(tmp))
     try:
         counter, inproc = inproc_setup(bench, counts)
-        asyncio.run(run_all(bench, counter, inproc))
+        asyncio.run(run_all(bench, counter, inproc, quick=options.quick, peers_only=options.peers_only))
     except BaseException:
         print(f"Server logs are in {tmp}", file=sys.stderr)
         raise
     finally:
         bench.procs.stop_all()
     info["load_end"] = load_average()
-    info["mode"] = "quick" if options.quick else "full"
+    info["mode"] = ("quick" if options.quick else "full") + (", peers only" if options.peers_only else "")
     info["duration"] = f"{time.monotonic() - started:.0f} s"
     info["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    from bench.report import plot, report
+    from bench.report import peers_plot, plot, report
 
     options.output.mkdir(parents=True, exist_ok=True)
     markdown = report(info, bench.results, bench.notes, counts)
     plot_name = plot(bench.results, options.output)
     if plot_name:
         markdown += f"\n![Latency against concurrency]({plot_name})\n"
+    if bench.results.get("peers"):
+        markdown += f"\n![Switchboard, Open WebUI and Chainlit]({peers_plot(bench.results['peers'], options.output)})\n"
     (options.output / "latest.md").write_text(markdown)
     print(markdown)
     if options.keep:
