@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 from django.urls import reverse
 
@@ -7,11 +9,14 @@ from assistants.models import Provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+# The provider page's price rows (an inline formset): none added.
+NO_PRICES = {"prices-TOTAL_FORMS": "0", "prices-INITIAL_FORMS": "0"}
+
 
 def _form(**overrides) -> dict:
     data = {
         "name": "P", "preset": "", "kind": "openai", "api_style": "responses", "base_url": "", "api_key": "",
-        "default_model": "", "timeout": "60", "max_retries": "2", "enabled": "on",
+        "default_model": "", "timeout": "60", "max_retries": "2", "enabled": "on", **NO_PRICES,
     }  # fmt: skip
     return {**data, **overrides}
 
@@ -66,3 +71,16 @@ def test_it_reports_the_exact_failure_without_the_key(client, superuser, unused_
     assert "Down: Failed in" in page
     assert f"The provider at 127.0.0.1:{unused_tcp_port} could not be reached." in page
     assert "sk-never-shown-42" not in page
+
+
+def test_it_sets_a_providers_prices_on_its_page(client, superuser):
+    client.force_login(superuser)
+    data = _form(name="Priced", **{"prices-TOTAL_FORMS": "2", "prices-0-model": "gpt-x",
+                                   "prices-0-input_per_million": "2.50", "prices-0-output_per_million": "10",
+                                   "prices-1-model": "", "prices-1-input_per_million": "1",
+                                   "prices-1-output_per_million": "1"})  # fmt: skip
+    assert client.post(reverse("admin:assistants_provider_add"), data).status_code == 302
+    provider = Provider.objects.get(name="Priced")
+    price = provider.prices.get(model="gpt-x")
+    assert (price.input_per_million, price.output_per_million) == (Decimal("2.5"), Decimal("10"))
+    assert provider.prices.for_model(provider_id=provider.pk, model="other").model == ""

@@ -50,6 +50,7 @@ def test_it_keeps_a_secret_when_its_field_is_left_empty(client, superuser):
     data = {
         "name": "P2", "kind": "openai", "api_style": "responses", "base_url": "", "api_key": "",
         "default_model": "m", "timeout": "60", "max_retries": "2", "enabled": "on",
+        "prices-TOTAL_FORMS": "0", "prices-INITIAL_FORMS": "0",
     }  # fmt: skip
     assert client.post(url, data).status_code == 302
     provider.refresh_from_db()

@@ -64,6 +64,7 @@ def test_it_records_provider_changes_by_field_name_never_by_value(client, root):
     form = {
         "name": "Vendor", "preset": "", "kind": "openai", "api_style": "responses", "base_url": "",
         "api_key": SECRET, "default_model": "gpt-test", "timeout": "60", "max_retries": "2", "enabled": "on",
+        "prices-TOTAL_FORMS": "0", "prices-INITIAL_FORMS": "0",
     }  # fmt: skip
     client.post(reverse("admin:assistants_provider_add"), form)
     provider = Provider.objects.get(name="Vendor")
