@@ -121,8 +121,7 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
         if start < 0 or len(entries) - start > RESYNC_TAIL_MAX:
             return conversation_state(conversation=conversation)
     active = _latest({pk: run for pk, run in runs.items() if run.is_active})
-    if active is not None:
-        _steps_with_run(entries, active)
+    _steps_with_run(entries, runs)
     cursor = after if since is not None else None
     for kind, item, final in entries:
         if not final:
@@ -190,11 +189,11 @@ def answer_details(run: Run) -> dict[str, Any]:
     }
 
 
-def _steps_with_run(entries: list[tuple[str, Any, bool]], run: Run) -> None:
-    """Let the active run's steps say whether they wait for the user's approval."""
+def _steps_with_run(entries: list[tuple[str, Any, bool]], runs: dict[str, Run]) -> None:
+    """Let each step say whether its call waits for the user's approval, or was refused."""
     for kind, item, _ in entries:
-        if kind == "step" and item.run_id == run.pk:
-            item.run = run
+        if kind == "step" and item.run_id in runs:
+            item.run = runs[item.run_id]
 
 
 def _cursor_time(conversation: Conversation, key: str) -> Any:

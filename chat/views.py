@@ -5,14 +5,18 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assistants.models import Assistant
 from chat import exports, selectors, services, timeline
 from chat.models import Conversation, RunStep
 from core.errors import ServiceError
+from core.preferences import default_assistant_for
 
 CONVERSATIONS_PER_PAGE = 20
+# The chat page's sidebar lists this many of the newest conversations; the list page has the rest.
+SIDEBAR_CONVERSATIONS = 50
 
 
 def _conversation(request: HttpRequest, thread_id: str) -> Conversation:
@@ -30,18 +34,29 @@ def conversation_list(request: HttpRequest) -> HttpResponse:
     conversations = selectors.conversation_filter(user=request.user, query=query, archived=archived)
     page = Paginator(conversations, CONVERSATIONS_PER_PAGE).get_page(request.GET.get("page"))
     assistants = Assistant.objects.usable_by(request.user).select_related("provider")
+    default = _new_chat_assistant(request)
     return render(
         request,
         "chat/conversation_list.html",
-        {"page": page, "assistants": assistants, "query": query, "archived": archived},
+        {
+            "page": page,
+            "assistants": assistants,
+            "default_assistant_id": default.pk if default else None,
+            "query": query,
+            "archived": archived,
+        },
     )
 
 
 @login_required
 @require_POST
 def conversation_create(request: HttpRequest) -> HttpResponse:
+    assistant_id = request.POST.get("assistant", "")
+    if not assistant_id:  # "New chat" without a choice: the user's default assistant
+        default = _new_chat_assistant(request)
+        assistant_id = default.pk if default else ""
     try:
-        conversation = services.conversation_create(user=request.user, assistant_id=request.POST.get("assistant", ""))
+        conversation = services.conversation_create(user=request.user, assistant_id=assistant_id)
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("chat:conversation_list")
@@ -54,6 +69,8 @@ def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
     conversation = _conversation(request, thread_id)
     state = timeline.conversation_state(conversation=conversation)
     latest = state["latest_run"]
+    query = request.GET.get("q", "").strip()[:200]
+    sidebar = selectors.conversation_filter(user=request.user, query=query)[:SIDEBAR_CONVERSATIONS]
     return render(
         request,
         "chat/conversation_detail.html",
@@ -61,8 +78,24 @@ def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             "conversation": conversation,
             "state": state,
             "latest_failed": bool(latest) and latest["status"] != "completed",
+            "sidebar": sidebar,
+            "sidebar_query": query,
+            "new_chat_assistant": _new_chat_assistant(request),
         },
     )
+
+
+def _new_chat_assistant(request: HttpRequest) -> Assistant | None:
+    """The assistant "New chat" starts with: the user's default, else the site's, else the first by name."""
+    return default_assistant_for(user=request.user, usable=Assistant.objects.usable_by(request.user))
+
+
+def _back_to(request: HttpRequest, default: str, **kwargs: str) -> HttpResponse:
+    """Back to the page the form was on (`next`, on this site only), else to `default`."""
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+        return redirect(target)
+    return redirect(default, **kwargs)
 
 
 @login_required
@@ -96,7 +129,7 @@ def conversation_archive(request: HttpRequest, thread_id: str) -> HttpResponse:
     conversation = _conversation(request, thread_id)
     services.conversation_archive(user=request.user, conversation_id=conversation.pk, archived=True)
     messages.success(request, f"Archived “{conversation}”. Find it under Archived.")
-    return redirect("chat:conversation_list")
+    return _back_to(request, "chat:conversation_list")
 
 
 @login_required

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from core.models import AuditEntry, ExternalIdentity
+from core.models import AuditEntry, ExternalIdentity, SiteDefault
 
 
 @admin.register(AuditEntry)
@@ -58,3 +58,22 @@ class ExternalIdentityAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser
+
+
+@admin.register(SiteDefault)
+class SiteDefaultAdmin(admin.ModelAdmin):
+    """One row: the site's defaults, for superusers."""
+
+    list_display = ("__str__", "default_assistant")
+
+    def has_module_permission(self, request) -> bool:
+        return request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request) -> bool:
+        return request.user.is_superuser and not SiteDefault.objects.exists()

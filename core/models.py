@@ -94,3 +94,7 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} at {self.issuer}"
+
+
+# Defined beside their services; imported here so Django finds them as this app's models.
+from core.preferences import Preference, SiteDefault  # noqa: E402, F401

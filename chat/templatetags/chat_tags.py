@@ -26,12 +26,11 @@ def pretty_json(text: str) -> str:
         return text
 
 
-# The page's script uses the same words (static/chat/chat.js): keep the two in step.
 STEP_LABELS = {
     "in_progress": "Running…",
     "completed": "Completed",
     "failed": "Failed",
-    "cancelled": "Cancelled",
+    "cancelled": "Stopped",  # the run was stopped before the call answered; a refused call says "Denied"
     "expired": "Expired",
 }
 RUN_LABELS = {"failed": "Failed", "cancelled": "Stopped", "expired": "Expired", "incomplete": "Incomplete"}

@@ -94,6 +94,26 @@ function enhanceCode(root) {
   }
 }
 
+// A running tool card counts the seconds since its call started. The server stamps the fragment with its own
+// clock (data-now), so a page on a machine whose clock is off still counts from the right moment.
+function tickElapsed() {
+  const now = performance.now();
+  for (const span of timeline.querySelectorAll(".tool-in_progress .tool-elapsed")) {
+    if (!span.dataset.base) {
+      span.dataset.base = String(Math.max(0, Number(span.dataset.now) - Number(span.dataset.started)));
+      span.dataset.seen = String(now);
+    }
+    const seconds = Math.floor(Number(span.dataset.base) + (now - Number(span.dataset.seen)) / 1000);
+    span.textContent = seconds >= 1 ? formatSeconds(seconds) : "";
+  }
+}
+
+function formatSeconds(seconds) {
+  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min ${String(seconds % 60).padStart(2, "0")} s`;
+}
+
+setInterval(tickElapsed, 1000);
+
 function upsert(node) {
   document.getElementById("empty-hint")?.remove();
   const key = keyOf(node);
@@ -146,6 +166,11 @@ function applyState(answer) {
     delete title.dataset.untitled;
     title.textContent = answer.title;
     document.title = `${answer.title} · Switchboard`;
+    const listed = document.querySelector("#sidebar-list a[aria-current=page]");
+    if (listed) {
+      listed.textContent = answer.title;
+      listed.title = answer.title;
+    }
   }
   state.cursor = answer.cursor;
   state.hasUserMessage = answer.has_user_message;
@@ -199,7 +224,16 @@ function runEvent(run) {
   if (run.status === "requires_action") contentAdded();
 }
 
+// The text of the last message sent, until the server stores it: a refusal (a rate limit, a used-up budget)
+// puts it back in the composer, so nothing typed is lost.
+let unsent = null;
+
 function showError(error) {
+  if (unsent !== null && !input.value) {
+    input.value = unsent;
+    resizeInput();
+  }
+  unsent = null;
   const node = el("li", "run-status run-error", error.message);
   node.id = `error-${Date.now()}`;
   node.setAttribute("role", "alert");
@@ -211,7 +245,10 @@ const handlers = {
   "thread.resync": applyState,
   "thread.timeline.truncated": truncate,
   "thread.message.created": (message) => {
-    if (message.role === "user") state.hasUserMessage = true;
+    if (message.role === "user") {
+      state.hasUserMessage = true;
+      unsent = null;
+    }
     // The first message names the conversation on the server; fetch the name rather than guess it.
     if (message.role === "user" && title.dataset.untitled) resync();
   },
@@ -289,6 +326,7 @@ form.addEventListener("submit", (event) => {
   const content = input.value;
   if (!content.trim() || state.activeRun) return;
   send({ type: "message.create", content });
+  unsent = content;
   input.value = "";
   resizeInput();
   followScroll = true;
@@ -352,6 +390,79 @@ function copy(button, text) {
   area.remove();
   button.focus({ preventScroll: true });
 }
+
+// --- The conversation list and keyboard shortcuts --------------------------------------------------------------
+
+const layout = document.getElementById("chat-layout");
+const sidebarToggle = document.getElementById("sidebar-toggle");
+const sidebarSearch = document.getElementById("sidebar-q");
+const shortcuts = document.getElementById("shortcuts");
+const phone = window.matchMedia("(max-width: 760px)");
+
+function sidebarShown() {
+  return phone.matches ? layout.classList.contains("drawer-open") : !layout.classList.contains("sidebar-collapsed");
+}
+
+function showSidebar(show) {
+  if (phone.matches) {
+    layout.classList.toggle("drawer-open", show);
+    if (show) sidebarSearch.focus({ preventScroll: true });
+    else if (layout.contains(document.activeElement)) sidebarToggle.focus({ preventScroll: true });
+  } else {
+    layout.classList.toggle("sidebar-collapsed", !show);
+    try { localStorage.setItem("switchboard.sidebar", show ? "shown" : "collapsed"); } catch { /* private mode */ }
+  }
+  sidebarToggle.setAttribute("aria-expanded", String(sidebarShown()));
+}
+
+try {
+  if (localStorage.getItem("switchboard.sidebar") === "collapsed") layout.classList.add("sidebar-collapsed");
+} catch { /* private mode */ }
+sidebarToggle.setAttribute("aria-expanded", String(sidebarShown()));
+phone.addEventListener("change", () => {
+  layout.classList.remove("drawer-open");
+  sidebarToggle.setAttribute("aria-expanded", String(sidebarShown()));
+});
+sidebarToggle.addEventListener("click", () => showSidebar(!sidebarShown()));
+document.getElementById("sidebar-close").addEventListener("click", () => showSidebar(false));
+document.getElementById("sidebar-backdrop").addEventListener("click", () => showSidebar(false));
+document.getElementById("shortcuts-open").addEventListener("click", () => shortcuts.showModal());
+
+function typing(target) {
+  return target.closest?.("input, textarea, select, [contenteditable]") !== null;
+}
+
+document.addEventListener("keydown", (event) => {
+  const mod = event.ctrlKey || event.metaKey;
+  const key = event.key.toLowerCase();
+  if (shortcuts.open) return; // the dialog closes itself on Esc
+  if (mod && event.shiftKey && key === "o") {
+    event.preventDefault();
+    document.getElementById("new-chat-form").requestSubmit();
+  } else if (mod && !event.shiftKey && key === "k") {
+    event.preventDefault();
+    if (!sidebarShown()) showSidebar(true);
+    sidebarSearch.focus();
+    sidebarSearch.select();
+  } else if (mod && event.shiftKey && key === "s") {
+    event.preventDefault();
+    showSidebar(!sidebarShown());
+  } else if (mod && key === "/") {
+    event.preventDefault();
+    shortcuts.showModal();
+  } else if (event.key === "Escape" && event.shiftKey) {
+    event.preventDefault();
+    if (phone.matches) showSidebar(false);
+    input.focus();
+  } else if (event.key === "Escape") {
+    if (phone.matches && sidebarShown()) showSidebar(false);
+    else if (state.activeRun && !stopButton.hidden) stopButton.click();
+    else if (document.activeElement === sidebarSearch) input.focus();
+  } else if (event.key === "?" && !mod && !typing(event.target)) {
+    event.preventDefault();
+    shortcuts.showModal();
+  }
+});
 
 enhanceCode(timeline);
 const initialRun = timeline.dataset.activeRun;

@@ -305,7 +305,7 @@ def test_it_renames_and_deletes_a_conversation(page: Page) -> None:
     _expect_answer(page, "a conversation to rename")
 
     page.get_by_text("Actions").click()
-    page.get_by_role("link", name="Rename").click()
+    page.get_by_role("link", name="Rename", exact=True).click()
     page.get_by_label("Title").fill("Renamed in the browser")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("#chat-title")).to_have_text("Renamed in the browser")
