@@ -126,6 +126,7 @@ def test_it_asks_before_revoking_and_shows_a_new_token_once(phone: Page) -> None
     phone.locator("tr", has_text="phone test").get_by_role("link", name="Revoke…").click()
     expect(phone.get_by_role("heading", name="Revoke the token “phone test”?")).to_be_visible()
     _screenshot(phone, "token-revoke-confirm-375px")
+    assert _width(phone) <= PHONE["width"]
     phone.get_by_role("button", name="Revoke").click()
     expect(phone.locator(".flash")).to_contain_text("Revoked phone test.")
     expect(phone.locator("tr", has_text="phone test")).to_contain_text("revoked")
@@ -172,3 +173,4 @@ def test_it_shows_the_mcp_servers_page_tidily(admin_page: Page) -> None:
     expect(demo.locator(".server-tool-description code", has_text="bonus").first).to_be_visible()
     assert "`" not in demo.locator(".server-tools").inner_text()
     assert "`" not in demo.locator(".server-description").inner_text()
+

@@ -120,3 +120,11 @@ def test_it_rejects_posts_without_a_csrf_token(alice):
     assert client.post(reverse("core:token_revoke", args=[token.pk])).status_code == 403
     assert ApiToken.objects.count() == 1
     assert token_authenticate(raw) == alice
+
+
+def test_it_keeps_the_waiting_token_encrypted_in_the_session(client, alice):
+    client.force_login(alice)
+    client.post(reverse("core:token_list"), {"name": "backup"})
+    stored = str(client.session.get("token_created"))
+    assert "sb_" not in stored
+    assert TOKEN_RE.search(client.get(reverse("core:token_list")).content.decode()) is not None
