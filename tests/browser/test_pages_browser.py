@@ -173,4 +173,3 @@ def test_it_shows_the_mcp_servers_page_tidily(admin_page: Page) -> None:
     expect(demo.locator(".server-tool-description code", has_text="bonus").first).to_be_visible()
     assert "`" not in demo.locator(".server-tools").inner_text()
     assert "`" not in demo.locator(".server-description").inner_text()
-
