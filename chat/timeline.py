@@ -61,6 +61,9 @@ def event_entry(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
     kind = ENTRY_EVENTS.get(event)
     if kind is None or (kind == "step" and data.get("type") != RunStep.Type.TOOL_CALLS):
         return None
+    if data.get("object", "").endswith(".delta"):
+        return None  # a delta names only what changed: the entry is drawn from whole objects
+
     return {"key": entry_key(kind, data), "html": entry_html(kind, data)}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from chat.models import Conversation, RunStep
-from chat.timeline import resync_answer
+from chat.timeline import event_entry, resync_answer
 
 pytestmark = pytest.mark.django_db
 
@@ -77,3 +77,13 @@ def test_it_shows_long_calls_in_seconds(conversation):
     html = _card(conversation, run_status="completed", step_status="completed", output="*", duration_ms=2500)
 
     assert '<span class="muted">2.5 s</span>' in html
+
+
+def test_it_draws_no_card_from_a_step_delta():
+    delta = {
+        "id": "step_1",
+        "object": "thread.run.step.delta",
+        "delta": {"step_details": {"type": "tool_calls", "tool_calls": [{"index": 0, "id": "call_1"}]}},
+    }
+
+    assert event_entry("thread.run.step.delta", delta) is None
