@@ -63,7 +63,7 @@ class AgentBuild:
     @property
     def skipped_summary(self) -> str:
         """Which servers were left out and why, for the run's metadata ("" if none was)."""
-        text = "; ".join(f"{skip.name}: {skip.reason}" for skip in self.skipped)
+        text = "; ".join(f"{skip.name} ({skip.reason})" for skip in self.skipped)
         return _bounded(text)
 
     @property
@@ -71,10 +71,7 @@ class AgentBuild:
         """The warning shown on the run's answer ("" if every server was reached)."""
         if not self.skipped:
             return ""
-        names = ", ".join(skip.name for skip in self.skipped)
-        return _bounded(
-            f"Answered without the MCP server(s) {names}, whose tools were unavailable ({self.skipped_summary})."
-        )
+        return _bounded(f"Answered without the tools of these MCP servers: {self.skipped_summary}.")
 
 
 def _bounded(text: str) -> str:
