@@ -29,7 +29,14 @@ used.save()
 old, _ = token_create(user=alice, name="an-old-laptop-token-nobody-uses-any-more")
 token_revoke(user=alice, token_id=old.pk)
 get_user_model().objects.create_superuser("root", password="root-password-1")
+import sys
+from assistants.models import Assistant
 from mcp_servers.models import MCPServer
+demo = MCPServer.objects.get(name="demo")
+exits = MCPServer.objects.create(name="exits", command=sys.executable, args=["-c", "raise SystemExit(3)"], cwd=demo.cwd)
+offline = Assistant.objects.get(name="Demo assistant").provider
+patchy = Assistant.objects.create(name="Patchy assistant", owner=alice, provider=offline)
+patchy.mcp_servers.add(demo, exits)
 MCPServer.objects.create(
     name="team-knowledge-base", transport="streamable_http", url="https://knowledge.example.com/mcp",
     last_status="error", last_error="Could not reach the server (knowledge.example.com:443).",
@@ -173,3 +180,21 @@ def test_it_shows_the_mcp_servers_page_tidily(admin_page: Page) -> None:
     expect(demo.locator(".server-tool-description code", has_text="bonus").first).to_be_visible()
     assert "`" not in demo.locator(".server-tools").inner_text()
     assert "`" not in demo.locator(".server-description").inner_text()
+
+
+def test_it_answers_with_a_warning_when_an_mcp_server_is_down(phone: Page) -> None:
+    phone.goto("/")
+    option = phone.locator("select[name=assistant] option", has_text="Patchy assistant").first
+    phone.select_option("select[name=assistant]", label=option.inner_text().strip())
+    phone.get_by_role("button", name="New conversation").click()
+    phone.wait_for_url("**/conversations/*/")
+    message = phone.locator("#message-input")
+    expect(message).to_be_enabled()
+    message.fill('/add {"a": 2, "b": 3}')
+    message.press("Enter")
+    answer = phone.locator(".message-assistant").last
+    expect(answer.locator(".answer-warning")).to_contain_text("exits (could not be started")
+    expect(phone.locator(".tool-card.tool-completed")).to_have_count(1)  # the demo server's tool still ran
+    _screenshot(phone, "answer-warning-375px")
+    phone.reload()
+    expect(phone.locator(".message-assistant .answer-warning")).to_contain_text("exits")
