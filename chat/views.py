@@ -12,7 +12,7 @@ from assistants.models import Assistant
 from chat import exports, selectors, services, timeline
 from chat.models import Conversation, RunStep
 from core.errors import ServiceError
-from core.preferences import default_assistant_for
+from core.preferences import default_assistant_for, preference_get
 
 CONVERSATIONS_PER_PAGE = 20
 # The chat page's sidebar lists this many of the newest conversations; the list page has the rest.
@@ -81,6 +81,7 @@ def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             "sidebar": sidebar,
             "sidebar_query": query,
             "new_chat_assistant": _new_chat_assistant(request),
+            "sidebar_collapsed": preference_get(user=request.user).sidebar_collapsed,
         },
     )
 

@@ -59,3 +59,11 @@ def theme_set(request: HttpRequest) -> HttpResponse:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return redirect(target)
     return redirect("chat:conversation_list")
+
+
+@login_required
+@require_POST
+def sidebar_set(request: HttpRequest) -> HttpResponse:
+    """Remember whether the chat page's conversation list is folded away (the page's ☰ button)."""
+    preference_update(user=request.user, sidebar_collapsed=request.POST.get("collapsed") == "1")
+    return HttpResponse(status=204)

@@ -32,6 +32,8 @@ class Preference(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
     theme = models.CharField(max_length=10, choices=Theme.choices, default=Theme.SYSTEM)
     default_assistant = _assistant_field("The assistant a new chat starts with.")
+    # Drawn by the server, so the chat page never shows the list for a moment before folding it away.
+    sidebar_collapsed = models.BooleanField(default=False, help_text="The chat page's conversation list is folded.")
 
     class Meta:
         app_label = "core"
@@ -57,14 +59,20 @@ class SiteDefault(models.Model):
 
 
 def preference_get(*, user: AbstractBaseUser) -> Preference:
-    """The user's preferences; an unsaved default row for someone who never changed them."""
-    found = Preference.objects.filter(user=user).select_related("default_assistant").first()
-    return found or Preference(user=user)
+    """The user's preferences; an unsaved default row for someone who never changed them.
+
+    Read once per user object, so once a request however many parts of a page ask (theme, list, New chat)."""
+    cached = getattr(user, "_switchboard_preference", None)
+    if cached is None:
+        cached = Preference.objects.filter(user=user).first() or Preference(user=user)
+        user._switchboard_preference = cached
+    return cached
 
 
 def preference_update(*, user: AbstractBaseUser, **changes: Any) -> Preference:
-    """Save the named preferences (`theme`, `default_assistant`); the others stay as they are."""
+    """Save the named preferences (`theme`, `default_assistant`, `sidebar_collapsed`); the others stay."""
     preference, _ = Preference.objects.update_or_create(user=user, defaults=changes)
+    user._switchboard_preference = preference
     return preference
 
 

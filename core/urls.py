@@ -13,6 +13,7 @@ urlpatterns = [
     path("two-factor", views.two_factor, name="two_factor"),
     path("preferences", preference_views.preferences_save, name="preferences"),
     path("theme", preference_views.theme_set, name="theme_set"),
+    path("sidebar", preference_views.sidebar_set, name="sidebar_set"),
     path("tokens/", views.token_list, name="token_list"),
     path("tokens/<int:token_id>/revoke", views.token_revoke_view, name="token_revoke"),
 ]

@@ -91,3 +91,20 @@ def cost(value: Decimal | None) -> str:
     if not value:
         return ""
     return format(value.normalize(), "f")
+
+
+@register.filter
+def recency(value: datetime | None) -> str:
+    """Which stretch of time a conversation was last active in, for the headings of the conversation list."""
+    if value is None:
+        return "Older"
+    days = (timezone.localdate() - timezone.localtime(value).date()).days
+    if days <= 0:
+        return "Today"
+    if days == 1:
+        return "Yesterday"
+    if days < 7:
+        return "Previous 7 days"
+    if days < 30:
+        return "Previous 30 days"
+    return "Older"

@@ -16,9 +16,7 @@ def _theme(context: template.Context) -> str:
     user = getattr(request, "user", None)
     if request is None or not getattr(user, "is_authenticated", False):
         return Theme.SYSTEM
-    if not hasattr(request, "_switchboard_theme"):  # one read a request, however often a page asks
-        request._switchboard_theme = preference_get(user=user).theme
-    return request._switchboard_theme
+    return preference_get(user=user).theme
 
 
 @register.simple_tag(takes_context=True)

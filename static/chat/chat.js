@@ -410,14 +410,19 @@ function showSidebar(show) {
     else if (layout.contains(document.activeElement)) sidebarToggle.focus({ preventScroll: true });
   } else {
     layout.classList.toggle("sidebar-collapsed", !show);
-    try { localStorage.setItem("switchboard.sidebar", show ? "shown" : "collapsed"); } catch { /* private mode */ }
+    rememberSidebar(!show);
   }
   sidebarToggle.setAttribute("aria-expanded", String(sidebarShown()));
 }
 
-try {
-  if (localStorage.getItem("switchboard.sidebar") === "collapsed") layout.classList.add("sidebar-collapsed");
-} catch { /* private mode */ }
+// Kept on the server with the user's preferences, so the next page is drawn folded or not from the start.
+function rememberSidebar(collapsed) {
+  const body = new FormData();
+  body.append("collapsed", collapsed ? "1" : "0");
+  body.append("csrfmiddlewaretoken", document.querySelector("#new-chat-form [name=csrfmiddlewaretoken]").value);
+  fetch(layout.dataset.sidebarUrl, { method: "POST", body, credentials: "same-origin" }).catch(() => {});
+}
+
 sidebarToggle.setAttribute("aria-expanded", String(sidebarShown()));
 phone.addEventListener("change", () => {
   layout.classList.remove("drawer-open");

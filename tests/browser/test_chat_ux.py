@@ -149,11 +149,14 @@ def test_it_lists_conversations_beside_the_chat_and_collapses_the_list(page: Pag
     titles.first.click()
     expect(page.locator("#chat-title")).to_have_text("first chat in the sidebar")
 
-    page.get_by_role("button", name="Conversations").click()
+    with page.expect_response("**/settings/sidebar"):
+        page.get_by_role("button", name="Conversations").click()
     expect(sidebar).to_be_hidden()
     page.reload()
-    expect(sidebar).to_be_hidden()  # remembered
-    page.get_by_role("button", name="Conversations").click()
+    expect(sidebar).to_be_hidden()  # remembered on the server: drawn folded from the start
+    expect(page.get_by_role("button", name="Conversations")).to_have_attribute("aria-expanded", "false")
+    with page.expect_response("**/settings/sidebar"):
+        page.get_by_role("button", name="Conversations").click()
     expect(sidebar).to_be_visible()
 
 

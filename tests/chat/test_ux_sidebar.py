@@ -120,3 +120,39 @@ def test_it_folds_the_site_links_into_a_menu_for_phones(client, alice, chats):
     header = page.split("<header", 1)[1].split("</header>", 1)[0]
     assert '<details class="site-menu">' in header
     assert header.count(">Assistants</a>") == 2  # one in the header, one in the menu; CSS shows one
+
+
+def test_it_heads_the_list_by_when_each_conversation_was_last_active(client, alice, demo_assistant):
+    now = timezone.now()
+    for days, title in ((0, "Now"), (1, "A day ago"), (3, "Days ago"), (10, "Weeks ago"), (60, "Months ago")):
+        chat = Conversation.objects.create(owner=alice, assistant=demo_assistant, title=title)
+        Conversation.objects.filter(pk=chat.pk).update(updated_at=now - timedelta(days=days))
+
+    page = _detail(client, alice, Conversation.objects.get(title="Now"))
+
+    listing = page.split('id="sidebar-list"', 1)[1].split("</ul>", 1)[0]
+    shown = re.findall(
+        r'sidebar-group" role="presentation">([^<]+)<|<a href="/conversations/[^"]+/"[^>]*>([^<]+)</a>', listing
+    )
+    assert [group or title for group, title in shown] == [
+        "Today", "Now", "Yesterday", "A day ago", "Previous 7 days", "Days ago",
+        "Previous 30 days", "Weeks ago", "Older", "Months ago",
+    ]  # fmt: skip
+
+
+def test_it_remembers_a_folded_list_on_the_server(client, alice, bob, chats):
+    client.force_login(alice)
+
+    response = client.post(reverse("core:sidebar_set"), {"collapsed": "1"})
+
+    assert response.status_code == 204
+    assert '<div class="chat-layout sidebar-collapsed"' in _detail(client, alice, chats[0])
+    client.post(reverse("core:sidebar_set"), {"collapsed": "0"})
+    assert '<div class="chat-layout" id="chat-layout"' in _detail(client, alice, chats[0])
+
+
+def test_it_folds_the_list_only_through_a_logged_in_post(client, alice):
+    assert client.post(reverse("core:sidebar_set"), {"collapsed": "1"}).status_code == 302  # to the login page
+    client.force_login(alice)
+    assert client.get(reverse("core:sidebar_set")).status_code == 405
+    assert not Preference.objects.filter(sidebar_collapsed=True).exists()
