@@ -154,6 +154,21 @@ WHY_MISSED = {
         "A new WebSocket session to a running server is a few ms of handshake, so no pool can be 50× faster "
         "than it; the stdio row is the case the bar is about."
     ),
+    "Peers: added first-token latency": (
+        "Before it asks the model, Switchboard stores the user's message and the run and claims it, each a trip to "
+        "the one database thread (on 2026-12-03 the socket saw `thread.message.created` 40–50 ms after the send "
+        "on this shared machine, the model's first token 70–90 ms after `thread.run.in_progress`); with the "
+        "traces written to the database too (TRACES, on by default) the p50 rose from about 87 to 100 ms and the "
+        "tail to 150 ms. Open WebUI's chat API stores nothing before it forwards the request, and the Chainlit "
+        "app keeps its history in memory: their added latency is the HTTP and streaming path alone."
+    ),
+    "Peers: turns/s at": (
+        "Switchboard is CPU-bound on one process: a py-spy profile at 50 sessions on 2026-12-03 had a third of "
+        "the samples in the database thread (Django ORM, SQLite, a new SQLite connection opened and closed for "
+        "many hops) and the rest in the event loop (the Agents SDK and openai stream handling, Channels "
+        "middleware); turning TRACES off raised 50 sessions from 7.4 to 18–20 turns/s. Open WebUI's chat API "
+        "writes nothing per turn, and the Chainlit app has no database at all."
+    ),
     "Two processes": (
         "Both servers share the machine's cores with the load generator, PostgreSQL and Redis; the processes "
         "are CPU-bound (see the profile), so a second one gains only what CPU is left."
@@ -591,11 +606,17 @@ def peers_section(peers: dict[str, Any]) -> list[str]:
             ],
             rows,
         )
+    logged = [r for r in peers["systems"] if r.get("log_errors")]
+    if logged:
+        out += ["", "Exceptions in the servers' logs (most common, with counts):", ""]
+        for r in logged:
+            out += [f"- {r['system']}: " + "; ".join(f"`{line}` × {n}" for line, n in r["log_errors"].items())]
     missing = [r for r in peers["systems"] if "unavailable" in r]
     if missing:
         out += ["", "Not run:", ""]
         out += [f"- {r['system']}: {r['unavailable']}" for r in missing]
-    out += ["", f"The peers part took {peers['seconds']:.0f} s."]
+    each = ", ".join(f"{r['system']} {r.get('seconds', 0):.0f} s" for r in peers["systems"])
+    out += ["", f"The peers part took {peers['seconds']:.0f} s ({each}; installs included where they ran)."]
     return out
 
 

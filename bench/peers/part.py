@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from bench.client import Turn, turns_done, within
 from bench.peers.install import PeerUnavailable
 from bench.peers.systems import CONTENT, Chainlit, OpenWebUI, Session, Switchboard, System, tree_rss_kib
+
+ERROR_LINE = re.compile(r"^[A-Za-z_.]*(Error|Exception): ")
 
 
 @dataclass
@@ -113,10 +117,21 @@ async def level(system: System, sessions: int, counts: PeerCounts) -> dict[str, 
     }
 
 
+def log_errors(path: Path) -> dict[str, int]:
+    """The exceptions a server logged (`SomeError: message` lines), most common first."""
+    if not path.exists():
+        return {}
+    found = Counter(
+        line.strip()[:160] for line in path.read_text(errors="replace").splitlines() if ERROR_LINE.match(line)
+    )
+    return dict(found.most_common(3))
+
+
 async def measure(system: System, counts: PeerCounts, fake_url: str) -> dict[str, Any]:
     from bench.measure import model_direct
 
     row: dict[str, Any] = {"system": system.name}
+    started = time.perf_counter()
     try:
         await asyncio.to_thread(system.install)
         row["version"] = system.version
@@ -149,6 +164,9 @@ async def measure(system: System, counts: PeerCounts, fake_url: str) -> dict[str
     finally:
         await system.stop()
         await system.close()
+    row["log_errors"] = log_errors(system.tmp / f"{system.log}.log")
+    row["seconds"] = time.perf_counter() - started
+    print(f"   {system.name}: {row['seconds']:.0f} s", flush=True)
     return row
 
 

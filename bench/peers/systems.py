@@ -86,6 +86,7 @@ class System:
 
     name = ""
     version = ""
+    log = ""  # the server's log, under the bench's temporary directory, without `.log`
     tool_content = f"/add {ADD_ARGUMENTS}"
 
     def __init__(self, *, procs: Procs, tmp: Path, fake_url: str, mcp_url: str) -> None:
@@ -160,6 +161,7 @@ class Switchboard(System):
     """Daphne with Switchboard's ASGI app on its own SQLite file, every user with their own conversation."""
 
     name = "Switchboard"
+    log = "peers-switchboard"
 
     def __init__(self, *, bench: Any, users: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -190,7 +192,7 @@ class Switchboard(System):
         self.port = free_port()
         started = time.perf_counter()
         self.proc = self.procs.start(
-            "peers-switchboard",
+            self.log,
             [PYTHON, "-m", "bench.serve", "-b", "127.0.0.1", "-p", str(self.port), "-v", "0", APPLICATION],
             env=self.env,
         )
@@ -307,6 +309,7 @@ class OpenWebUI(System):
     """
 
     name = "Open WebUI"
+    log = "peers-openwebui"
     version = OPEN_WEBUI
     tool_content = f"/demo_add {ADD_ARGUMENTS}"  # it names a server's tools `<server id>_<tool>`
 
@@ -351,7 +354,7 @@ class OpenWebUI(System):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = self.procs.start(
-            "peers-openwebui",
+            self.log,
             [str(self.venv / "bin" / "open-webui"), "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env(),
             cwd=self.tmp / "openwebui",
@@ -361,7 +364,7 @@ class OpenWebUI(System):
         deadline = time.perf_counter() + START_TIMEOUT
         while time.perf_counter() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                log = (self.tmp / "peers-openwebui.log").read_text(errors="replace")[-1500:]
+                log = (self.tmp / f"{self.log}.log").read_text(errors="replace")[-1500:]
                 raise PeerUnavailable(f"`open-webui serve` exited with {self.proc.returncode}: {log}")
             try:
                 async with self.http.get(f"{self.base}/health") as reply:
@@ -460,6 +463,7 @@ class Chainlit(System):
     """`chainlit run bench/peers/chainlit_app.py --headless` from its own virtualenv."""
 
     name = "Chainlit + Agents SDK"
+    log = "peers-chainlit"
     version = CHAINLIT
 
     def install(self) -> None:
@@ -476,7 +480,7 @@ class Chainlit(System):
         env.update(MODEL_URL=self.fake_url, MCP_URL=self.mcp_url, CHAINLIT_APP_ROOT=str(root))
         started = time.perf_counter()
         self.proc = self.procs.start(
-            "peers-chainlit",
+            self.log,
             [str(self.venv / "bin" / "chainlit"), "run", str(APP), "--headless", "--host", "127.0.0.1", "--port", port],
             env=env,
             cwd=root,
