@@ -87,3 +87,42 @@ def test_it_draws_no_card_from_a_step_delta():
     }
 
     assert event_entry("thread.run.step.delta", delta) is None
+
+
+def _running_step(progress: dict | None) -> dict:
+    return {
+        "id": "step_1",
+        "object": "thread.run.step",
+        "run_id": "run_1",
+        "thread_id": "thread_1",
+        "type": "tool_calls",
+        "status": "in_progress",
+        "created_at": 1_700_000_000,
+        "last_error": None,
+        "step_details": {"type": "tool_calls", "tool_calls": [{"id": "call_1", "function": {"name": "count"}}]},
+        "metadata": {"server": "demo", "duration_ms": None, "approval": None, "progress": progress},
+    }
+
+
+def test_it_shows_a_tools_reported_progress_as_a_bar():
+    entry = event_entry(
+        "thread.run.step.in_progress", _running_step({"progress": 3, "total": 10, "message": "3 <b>of</b> 10"})
+    )
+
+    html = entry["html"]
+    assert '<progress max="10" value="3" aria-label="Progress of count">' in html
+    assert '<span class="tool-progress-message">3 &lt;b&gt;of&lt;/b&gt; 10</span>' in html
+    # Each report changes the card's signature, so the page swaps in the newer bar.
+    assert 'data-sig="in_progress:3"' in html
+
+
+def test_it_shows_progress_without_a_total_as_a_moving_bar():
+    html = event_entry("thread.run.step.in_progress", _running_step({"progress": 4, "total": None}))["html"]
+
+    assert '<progress aria-label="Progress of count"></progress> <span class="muted">4</span>' in html
+
+
+def test_it_shows_no_bar_for_a_tool_that_reports_no_progress():
+    html = event_entry("thread.run.step.in_progress", _running_step(None))["html"]
+
+    assert "<progress" not in html and 'data-sig="in_progress"' in html
