@@ -394,6 +394,7 @@ function copy(button, text) {
 // --- The conversation list and keyboard shortcuts --------------------------------------------------------------
 
 const layout = document.getElementById("chat-layout");
+const sidebar = document.getElementById("sidebar");
 const sidebarToggle = document.getElementById("sidebar-toggle");
 const sidebarSearch = document.getElementById("sidebar-q");
 const shortcuts = document.getElementById("shortcuts");
@@ -407,7 +408,7 @@ function showSidebar(show) {
   if (phone.matches) {
     layout.classList.toggle("drawer-open", show);
     if (show) sidebarSearch.focus({ preventScroll: true });
-    else if (layout.contains(document.activeElement)) sidebarToggle.focus({ preventScroll: true });
+    else if (sidebar.contains(document.activeElement)) sidebarToggle.focus({ preventScroll: true });
   } else {
     layout.classList.toggle("sidebar-collapsed", !show);
     rememberSidebar(!show);
@@ -443,7 +444,8 @@ document.addEventListener("keydown", (event) => {
   if (shortcuts.open) return; // the dialog closes itself on Esc
   if (mod && event.shiftKey && key === "o") {
     event.preventDefault();
-    document.getElementById("new-chat-form").requestSubmit();
+    const newChat = document.getElementById("new-chat");
+    if (!newChat.disabled) newChat.click();
   } else if (mod && !event.shiftKey && key === "k") {
     event.preventDefault();
     if (!sidebarShown()) showSidebar(true);
