@@ -141,7 +141,7 @@ def test_it_asks_before_revoking_and_shows_a_new_token_once(phone: Page) -> None
 
 def test_it_shows_every_column_of_the_mcp_server_list_at_1280_px(admin_page: Page) -> None:
     admin_page.goto("/admin/mcp_servers/mcpserver/")
-    expect(admin_page.locator("#result_list tbody tr")).to_have_count(2)
+    expect(admin_page.locator("#result_list tbody tr")).to_have_count(3)
     _screenshot(admin_page, "admin-mcp-servers-1280px")
     results = admin_page.locator("#changelist .results")
     scroll, client = results.evaluate("e => [e.scrollWidth, e.clientWidth]")
