@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from assistants.models import Assistant, Provider
+from assistants.models import Assistant, Provider, function_problem
 from assistants.serializers import assistant_object
 from assistants.services import (
     assistant_create,
@@ -63,8 +63,19 @@ def _provider_and_model(user: Any, model: str) -> tuple[Provider, str]:
     )
 
 
-def _servers(user: Any, tools: Any, *, assistant: Assistant | None = None) -> list[MCPServer]:
-    """Resolve `tools` ({"type": "mcp", "server_label": …} each) to MCP servers the user may attach."""
+def function_parse(tool: dict[str, Any], *, param: str) -> dict[str, Any]:
+    """One `{"type": "function", "function": {...}}` tool: its function definition, checked."""
+    fields_check(tool, known=("type", "function"), prefix=f"{param}.")
+    function = tool.get("function")
+    problem = function_problem(function)
+    if problem:
+        raise invalid(f"The function {problem}", param=f"{param}.function", code="invalid_value")
+    return function
+
+
+def tools_parse(user: Any, tools: Any, *, assistant: Assistant | None = None) -> tuple[list[MCPServer], list[dict]]:
+    """Resolve `tools` to MCP servers the user may attach ({"type": "mcp", "server_label": …}) and function tools
+    ({"type": "function", "function": {…}})."""
     if not isinstance(tools, list):
         raise invalid("'tools' must be a list.", param="tools", code="invalid_type")
     allowed = {server.name: server for server in mcp_server_usable(user=user)}
@@ -72,14 +83,21 @@ def _servers(user: Any, tools: Any, *, assistant: Assistant | None = None) -> li
         # A server already on the assistant may stay even if the user could not add it today.
         allowed.update({server.name: server for server in assistant.mcp_servers.all()})
     servers: list[MCPServer] = []
+    functions: list[dict] = []
     for index, tool in enumerate(tools):
         param = f"tools[{index}]"
         if not isinstance(tool, dict):
             raise invalid("Each tool must be an object.", param=param, code="invalid_type")
+        if tool.get("type") == "function":
+            function = function_parse(tool, param=param)
+            if any(known["name"] == function["name"] for known in functions):
+                raise invalid(f"Two function tools are named {function['name']!r}.", param=f"{param}.function.name")
+            functions.append(function)
+            continue
         if tool.get("type") != "mcp":
             raise invalid(
-                f"Tool type {str(tool.get('type'))[:40]!r} is not supported; Switchboard assistants use MCP "
-                'servers: {"type": "mcp", "server_label": "<server name>"}.',
+                f"Tool type {str(tool.get('type'))[:40]!r} is not supported; use function tools "
+                '({"type": "function", "function": {…}}) or MCP servers ({"type": "mcp", "server_label": "<name>"}).',
                 param=f"{param}.type",
                 code="invalid_value",
             )
@@ -94,7 +112,7 @@ def _servers(user: Any, tools: Any, *, assistant: Assistant | None = None) -> li
             )
         if server not in servers:
             servers.append(server)
-    return servers
+    return servers, functions
 
 
 def assistant_fields_parse(user: Any, data: dict[str, Any], *, assistant: Assistant | None = None) -> dict[str, Any]:
@@ -113,7 +131,7 @@ def assistant_fields_parse(user: Any, data: dict[str, Any], *, assistant: Assist
     if "metadata" in data:
         fields["metadata"] = data["metadata"]
     if "tools" in data:
-        fields["mcp_servers"] = _servers(user, data["tools"] or [], assistant=assistant)
+        fields["mcp_servers"], fields["functions"] = tools_parse(user, data["tools"] or [], assistant=assistant)
     model = string(data, "model", required=assistant is None, nullable=False)
     if model is not None:
         fields["provider"], fields["model"] = _provider_and_model(user, model)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 
 from django.conf import settings
@@ -7,6 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 
 from core.crypto import EncryptedTextField
 from core.grants import granted_to
@@ -116,6 +119,53 @@ def validate_metadata(value: object) -> None:
             raise ValidationError(f"Metadata values are at most {METADATA_VALUE_MAX_CHARS} characters.")
 
 
+FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+FUNCTION_KEYS = frozenset({"name", "description", "parameters", "strict"})
+FUNCTIONS_MAX = 128
+
+
+def function_problem(function: object) -> str | None:
+    """What is wrong with one function tool's definition (OpenAI's `function` object), or None."""
+    if not isinstance(function, dict):
+        return "must be an object with a name, and optionally a description, parameters and strict."
+    unknown = sorted(set(function) - FUNCTION_KEYS)
+    if unknown:
+        return f"has unknown field(s): {', '.join(unknown)}."
+    name = function.get("name")
+    if not isinstance(name, str) or not FUNCTION_NAME.match(name):
+        return "name must be 1 to 64 letters, digits, underscores or dashes."
+    if not isinstance(function.get("description", ""), str) or len(function.get("description", "")) > 1024:
+        return "description must be a string of at most 1,024 characters."
+    if not isinstance(function.get("strict", False), bool):
+        return "strict must be true or false."
+    parameters = function.get("parameters", {"type": "object", "properties": {}})
+    if not isinstance(parameters, dict):
+        return "parameters must be a JSON Schema object."
+    try:
+        Draft202012Validator.check_schema(parameters)
+    except SchemaError as exc:
+        return f"parameters is not a valid JSON Schema: {exc.message[:200]}"
+    if parameters.get("type", "object") != "object":
+        return 'parameters must describe an object ("type": "object").'
+    return None
+
+
+def validate_functions(value: object) -> None:
+    """Function tools: a list of OpenAI `function` definitions with distinct names."""
+    if not isinstance(value, list):
+        raise ValidationError("Function tools must be a list.")
+    if len(value) > FUNCTIONS_MAX:
+        raise ValidationError(f"An assistant has at most {FUNCTIONS_MAX} function tools.")
+    names = set()
+    for index, function in enumerate(value):
+        problem = function_problem(function)
+        if problem:
+            raise ValidationError(f"Function tool {index}: {problem}")
+        if function["name"] in names:
+            raise ValidationError(f"Two function tools are named {function['name']!r}.")
+        names.add(function["name"])
+
+
 # auto, required, none, or a tool name; MCP tool names use these characters.
 validate_tool_choice = RegexValidator(r"^[A-Za-z0-9_.\-]*$", "Use auto, required, none, or a tool name.")
 
@@ -155,6 +205,13 @@ class Assistant(models.Model):
         max_length=100, blank=True, validators=[validate_tool_choice], help_text="auto, required, none, or a tool name."
     )
     mcp_servers = models.ManyToManyField(MCPServer, blank=True, related_name="assistants")
+    functions = models.JSONField(
+        "function tools",
+        default=list,
+        blank=True,
+        validators=[validate_functions],
+        help_text="Functions the caller runs itself (OpenAI's function tools): the run waits for their outputs.",
+    )
     # Who may use a shared assistant (one without an owner); an owned one is its owner's alone.
     everyone = models.BooleanField(
         "available to everyone",

@@ -13,6 +13,7 @@ from typing import Any
 from agents import Agent, ModelSettings, ModelTracing, RunContextWrapper
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.tool import FunctionTool, get_function_tool_origin
+from agents.tool_context import ToolContext
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -59,6 +60,8 @@ class AgentBuild:
     # The name the model sees for each MCP tool, and the server it lives on.
     tool_servers: dict[str, str]
     skipped: list[ServerSkipped] = dataclasses.field(default_factory=list)
+    # The caller's function tools, by name: their calls wait for the caller's output.
+    functions: frozenset[str] = frozenset()
 
     @property
     def skipped_summary(self) -> str:
@@ -115,12 +118,40 @@ async def _servers_connect(
     return connected, tools, skipped
 
 
+def function_tools_build(functions: list[dict[str, Any]], outputs: dict[str, str]) -> list[FunctionTool]:
+    """The caller's function tools as SDK tools. Each always stops the run for its output (the run waits as
+    `requires_action`); once the caller has submitted it into `outputs`, the call returns it."""
+
+    async def invoke(context: ToolContext[Any], _arguments: str) -> str:
+        return outputs.get(context.tool_call_id, "")
+
+    return [
+        FunctionTool(
+            name=function["name"],
+            description=function.get("description", ""),
+            params_json_schema=function.get("parameters") or {"type": "object", "properties": {}},
+            on_invoke_tool=invoke,
+            strict_json_schema=bool(function.get("strict", False)),
+            needs_approval=True,
+        )
+        for function in functions
+    ]
+
+
 async def assistant_agent_build(
-    *, assistant: Assistant, user_id: int, username: str, instructions: str, servers: list[MCPServer] | None = None
+    *,
+    assistant: Assistant,
+    user_id: int,
+    username: str,
+    instructions: str,
+    servers: list[MCPServer] | None = None,
+    functions: list[dict[str, Any]] | None = None,
+    function_outputs: dict[str, str] | None = None,
 ) -> AgentBuild:
     """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
-    assistant's enabled ones, when the caller has read them already). A server that cannot be reached is left
-    out of this run (`AgentBuild.skipped`) and the model is told which tools are missing."""
+    assistant's enabled ones, when the caller has read them already) and function tools (`functions`: the
+    run's own, else the assistant's), whose outputs the caller puts in `function_outputs`. A server that cannot
+    be reached is left out of this run (`AgentBuild.skipped`) and the model is told which tools are missing."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
@@ -145,6 +176,7 @@ async def assistant_agent_build(
         seen |= names
     if skipped:
         instructions = "\n\n".join(part for part in (instructions, _skipped_note(skipped)) if part)
+    functions = assistant.functions if functions is None else functions
     agent = Agent(
         name=assistant.name,
         instructions=instructions or None,
@@ -153,12 +185,24 @@ async def assistant_agent_build(
         mcp_servers=connected,
         # Two servers offering the same tool name: the model sees each under its server's prefix.
         mcp_config={"include_server_in_tool_names": collide},
+        tools=function_tools_build(functions, {} if function_outputs is None else function_outputs),
     )
     tool_servers = {}
     for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):
         origin = get_function_tool_origin(tool) if isinstance(tool, FunctionTool) else None
         tool_servers[tool.name] = (origin.mcp_server_name or "") if origin else ""
-    return AgentBuild(agent=agent, servers=connected, tool_servers=tool_servers, skipped=skipped)
+    clash = sorted({function["name"] for function in functions} & set(tool_servers))
+    if clash:
+        raise AssistantUnavailable(
+            f"The function tool(s) {', '.join(clash)} have the name of an MCP tool of this assistant: rename them."
+        )
+    return AgentBuild(
+        agent=agent,
+        servers=connected,
+        tool_servers=tool_servers,
+        skipped=skipped,
+        functions=frozenset(function["name"] for function in functions),
+    )
 
 
 @dataclass
@@ -217,6 +261,7 @@ ASSISTANT_FIELDS = frozenset(
         "parallel_tool_calls",
         "tool_choice",
         "mcp_servers",
+        "functions",
         "metadata",
     }
 )

@@ -263,18 +263,22 @@ class Executor:
                 if start.error is not None:
                     raise start.error
                 owner = run.conversation.owner
+                function_outputs: dict[str, str] = {}
                 build = await assistant_agent_build(
                     assistant=run.assistant,
                     user_id=owner.pk,
                     username=owner.get_username(),
                     instructions=run.instructions,
                     servers=start.servers,
+                    functions=run.functions,
+                    function_outputs=function_outputs,
                 )
                 recorder.tool_servers = build.tool_servers
+                recorder.functions = build.functions
                 if build.skipped:
                     await recorder.servers_skipped(summary=build.skipped_summary, warning=build.skipped_warning)
                 if run.paused_state:
-                    run_input: Any = await self._resume_state(run, build.agent)
+                    run_input: Any = await self._resume_state(run, build.agent, function_outputs)
                     await recorder.tool_steps_resume()
                 else:
                     run_input = start.model_input
@@ -309,8 +313,9 @@ class Executor:
             run = await Run.objects.aget(pk=run_id)
             await announce(run.conversation_id, [(f"thread.run.{run.status}", run_object(run))])
 
-    async def _resume_state(self, run: Run, agent: Any) -> RunState:
-        """The paused agent state with the user's decisions applied to each waiting call."""
+    async def _resume_state(self, run: Run, agent: Any, function_outputs: dict[str, str]) -> RunState:
+        """The paused agent state with the user's decisions applied to each waiting call, and the outputs the
+        caller submitted for its function calls put where those calls will return them."""
         state = await RunState.from_string(agent, run.paused_state)
         approvals = run.metadata.get("approvals") or {}
         paused_at = run.metadata.get("paused_at")
@@ -319,7 +324,10 @@ class Executor:
             with custom_span("approval.wait", {"tool_call_ids": sorted(approvals), "waited_ms": waited_ms}):
                 pass
         for item in state.get_interruptions():
-            decision = approvals.get(field_of(item.raw_item, "call_id")) or {"approve": False}
+            call_id = field_of(item.raw_item, "call_id")
+            decision = approvals.get(call_id) or {"approve": False}
+            if "output" in decision:
+                function_outputs[call_id] = decision["output"]
             if decision["approve"]:
                 state.approve(item)
             else:

@@ -18,22 +18,31 @@ from chat.serializers import message_object, run_object
 logger = logging.getLogger(__name__)
 
 EXPIRED_MESSAGE = "The process running this run stopped."
+UNANSWERED_MESSAGE = "Nobody submitted the tool outputs (or approvals) this run waited for in time."
 
 
 def runs_expire_stale() -> int:
     """Mark runs whose worker stopped beating as expired, and tell their conversations; return how many."""
     stale_before = timezone.now() - timedelta(seconds=settings.SWITCHBOARD["RUN_STALE_SECONDS"])
+    unanswered_before = timezone.now() - timedelta(seconds=settings.SWITCHBOARD["RUN_REQUIRES_ACTION_SECONDS"])
     stale = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.IN_PROGRESS, Run.Status.CANCELLING]).filter(
         heartbeat_at__lt=stale_before
     ) | Run.objects.filter(status=Run.Status.QUEUED, heartbeat_at__isnull=True, created_at__lt=stale_before)
+    # A paused run's heartbeat is when it paused (the recorder sets it): how long it has waited for an answer.
+    unanswered = Run.objects.filter(status=Run.Status.REQUIRES_ACTION, heartbeat_at__lt=unanswered_before)
     ids = list(stale.values_list("pk", flat=True))
-    if not ids:
+    waiting = list(unanswered.values_list("pk", flat=True))
+    if not ids and not waiting:
         return 0
     now = timezone.now()
     with transaction.atomic():
         count = Run.objects.filter(pk__in=ids, status__in=Run.ACTIVE).update(
             status=Run.Status.EXPIRED, last_error_code="expired", last_error=EXPIRED_MESSAGE, paused_state=""
         )
+        count += Run.objects.filter(pk__in=waiting, status=Run.Status.REQUIRES_ACTION).update(
+            status=Run.Status.EXPIRED, last_error_code="expired", last_error=UNANSWERED_MESSAGE, paused_state=""
+        )
+        ids += waiting
         messages = list(Message.objects.filter(run_id__in=ids, status=Message.Status.IN_PROGRESS))
         Message.objects.filter(pk__in=[m.pk for m in messages]).update(
             status=Message.Status.INCOMPLETE, completed_at=now

@@ -51,6 +51,9 @@ class Run(models.Model):
     provider = models.ForeignKey(Provider, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     model = models.CharField(max_length=200, blank=True)
     instructions = models.TextField(blank=True)
+    functions = models.JSONField(
+        null=True, blank=True, help_text="The run's own function tools, in place of its assistant's. Empty: those."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -87,6 +90,10 @@ class Run(models.Model):
         action = self.metadata.get("required_action") or {}
         calls = (action.get("submit_tool_outputs") or {}).get("tool_calls") or []
         return [call["id"] for call in calls]
+
+    def is_function_call(self, tool_call_id: str) -> bool:
+        """A call of one of the caller's function tools, whose output the caller submits."""
+        return tool_call_id in (self.metadata.get("function_calls") or ())
 
     def approval_of(self, tool_call_id: str) -> str | None:
         """'pending', 'approved' or 'denied' for a call that needed approval; None otherwise."""

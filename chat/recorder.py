@@ -18,7 +18,7 @@ from assistants.models import ModelPrice
 from chat.errors import ToolCallLimit
 from chat.events import outbox_for
 from chat.models import Message, Run, RunStep, Usage
-from chat.serializers import message_object, run_object, run_step_bounded, run_step_data
+from chat.serializers import message_object, run_object, run_step_bounded, run_step_data, tool_call_delta
 from core.audit import audit_entry, tool_arguments_audited
 from core.metrics import cost_record
 from core.models import AuditEntry
@@ -92,6 +92,7 @@ class RunRecorder:
         self.tool_steps: dict[str, RunStep] = {}
         self.tool_started: dict[str, float] = {}
         self.tool_servers: dict[str, str] = {}
+        self.functions: frozenset[str] = frozenset()
         self.pending_usage: Any = None
         # What this stretch of the run used (a resumed run's first stretch is already on its row).
         self.used = dict.fromkeys(USAGE_FIELDS, 0)
@@ -221,6 +222,8 @@ class RunRecorder:
         self.tool_started[step.tool_call_id] = time.monotonic()
         self.send("thread.run.step.created", self.step_data(step))
         self.send("thread.run.step.in_progress", self.step_data(step))
+        # The call itself as a step delta, as OpenAI streams it (clients announce a tool call from it).
+        self.send("thread.run.step.delta", tool_call_delta(step))
         return step
 
     async def tool_steps_resume(self) -> None:
@@ -249,13 +252,19 @@ class RunRecorder:
             **self.run.metadata,
             "required_action": {"type": "submit_tool_outputs", "submit_tool_outputs": {"tool_calls": calls}},
             "paused_at": time.time(),  # how long the user took to decide goes in the resumed run's trace
+            # Which calls are the caller's functions (their output is submitted), not MCP calls to approve.
+            "function_calls": [call["id"] for call in calls if call["function"]["name"] in self.functions],
         }
         for raw in raws:
             announced = field_of(raw, "call_id") in self.tool_steps
             step = await self.tool_called(raw)
             if announced:
-                self.send("thread.run.step.delta", self.step_data(step))
-        await self.run_stop(Run.Status.REQUIRES_ACTION, paused_state=state, metadata=self.run.metadata)
+                # The same step again, now saying it waits (a snapshot, not a delta: clients replace it).
+                self.send("thread.run.step.in_progress", self.step_data(step))
+        # The wait for the caller's answer is timed from now (RUN_REQUIRES_ACTION_SECONDS).
+        await self.run_stop(
+            Run.Status.REQUIRES_ACTION, paused_state=state, metadata=self.run.metadata, heartbeat_at=timezone.now()
+        )
 
     async def tool_output(self, item: Any) -> None:
         raw = item.raw_item
@@ -268,6 +277,8 @@ class RunRecorder:
         step.server_name = (item.custom_data or {}).get("server") or step.server_name
         if self.run.approval_of(call_id) == "denied":
             step.status = RunStep.Status.CANCELLED
+        elif self.run.is_function_call(call_id):
+            step.status = RunStep.Status.COMPLETED  # the caller's own output, whatever it says
         elif item.custom_data is None or item.custom_data.get("is_error"):
             # No outcome means the call raised (timed out, refused) before the server answered.
             step.status = RunStep.Status.FAILED

@@ -39,7 +39,8 @@ def run_get_for_user(
     scope = {"conversation__owner": user}
     if conversation_id is not None:
         scope["conversation_id"] = _id(conversation_id)
-    runs = Run.objects.select_for_update(of=("self",)) if for_update else Run.objects
+    runs = Run.objects.select_related("assistant")
+    runs = runs.select_for_update(of=("self",)) if for_update else runs
     try:
         return runs.get(pk=_id(run_id, param="run_id"), **scope)
     except Run.DoesNotExist:

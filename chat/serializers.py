@@ -8,7 +8,7 @@ from typing import Any
 from chat.models import Conversation, Message, Run, RunStep
 
 # Kept in a run's metadata by Switchboard itself (the paused calls, the decisions on them, when it paused).
-RESERVED_METADATA = ("required_action", "approvals", "paused_at")
+RESERVED_METADATA = ("required_action", "approvals", "paused_at", "function_calls")
 
 
 def ts(value: datetime | None) -> int | None:
@@ -66,6 +66,15 @@ def usage_object(obj: Run | RunStep) -> dict[str, int] | None:
     }
 
 
+def run_functions(run: Run) -> list[dict[str, Any]]:
+    """The function tools this run offers: its own, else its assistant's (when loaded: no query here)."""
+    if run.functions is not None:
+        return run.functions
+    if run.assistant_id and Run.assistant.field.is_cached(run) and run.assistant is not None:
+        return run.assistant.functions
+    return []
+
+
 def run_object(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
@@ -84,7 +93,7 @@ def run_object(run: Run) -> dict[str, Any]:
         "incomplete_details": {"reason": run.incomplete_reason} if run.incomplete_reason else None,
         "model": run.model,
         "instructions": run.instructions,
-        "tools": [],
+        "tools": [{"type": "function", "function": function} for function in run_functions(run)],
         "metadata": {k: v for k, v in (run.metadata or {}).items() if k not in RESERVED_METADATA},
         "usage": usage_object(run),
         "temperature": None,
@@ -95,6 +104,22 @@ def run_object(run: Run) -> dict[str, Any]:
         "response_format": "auto",
         "tool_choice": "auto",
         "parallel_tool_calls": True,
+    }
+
+
+def tool_call_delta(step: RunStep) -> dict[str, Any]:
+    """The `thread.run.step.delta` that announces a tool-call step's call, as OpenAI streams one (clients fire
+    their "tool call created" from it). The step's snapshot already holds the name and arguments, and clients
+    add a delta's text to it, so the delta repeats neither."""
+    return {
+        "id": step.id,
+        "object": "thread.run.step.delta",
+        "delta": {
+            "step_details": {
+                "type": "tool_calls",
+                "tool_calls": [{"index": 0, "id": step.tool_call_id, "type": "function"}],
+            }
+        },
     }
 
 

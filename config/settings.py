@@ -254,6 +254,8 @@ SWITCHBOARD = {
     "RUN_TIMEOUT_SECONDS": env.float("RUN_TIMEOUT_SECONDS", default=300.0),
     "RUN_HEARTBEAT_SECONDS": env.float("RUN_HEARTBEAT_SECONDS", default=5.0),
     "RUN_STALE_SECONDS": env.float("RUN_STALE_SECONDS", default=30.0),
+    # A run waiting for tool outputs or approvals (requires_action) expires after this long, as OpenAI's did.
+    "RUN_REQUIRES_ACTION_SECONDS": env.float("RUN_REQUIRES_ACTION_SECONDS", default=600.0),
     "MCP_IDLE_SECONDS": env.float("MCP_IDLE_SECONDS", default=600.0),
     # Stdio MCP servers run in a bubblewrap sandbox (mcp_servers/sandbox.py); 0 turns it off, for development only.
     "MCP_SANDBOX": env.bool("MCP_SANDBOX", default=True),

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from assistants.api import function_parse
 from core.api import boolean, fields_check, invalid, string
 
 MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
@@ -21,9 +22,9 @@ RUN_FIELDS = (
     "additional_messages",
     "metadata",
     "stream",
+    "tools",
 )
 RUN_UNSUPPORTED = (
-    "tools",
     "temperature",
     "top_p",
     "max_prompt_tokens",
@@ -34,7 +35,7 @@ RUN_UNSUPPORTED = (
     "response_format",
     "reasoning_effort",
 )
-CREATE_AND_RUN_FIELDS = ("assistant_id", "thread", "model", "instructions", "metadata", "stream")
+CREATE_AND_RUN_FIELDS = ("assistant_id", "thread", "model", "instructions", "metadata", "stream", "tools")
 CREATE_AND_RUN_UNSUPPORTED = (*RUN_UNSUPPORTED, "tool_resources")
 
 
@@ -117,7 +118,30 @@ def _run_options(data: dict[str, Any]) -> dict[str, Any]:
             options[name] = value
     if data.get("metadata") is not None:
         options["metadata"] = data["metadata"]
+    if data.get("tools") is not None:
+        options["functions"] = _run_functions(data["tools"])
     return options
+
+
+def _run_functions(tools: Any) -> list[dict[str, Any]]:
+    """A run's `tools`: function tools in place of its assistant's (its MCP servers stay the assistant's)."""
+    if not isinstance(tools, list):
+        raise invalid("'tools' must be a list.", param="tools", code="invalid_type")
+    functions: list[dict[str, Any]] = []
+    for index, tool in enumerate(tools):
+        param = f"tools[{index}]"
+        if not isinstance(tool, dict) or tool.get("type") != "function":
+            raise invalid(
+                "A run's tools are function tools; its MCP servers are its assistant's (change those on the "
+                "assistant).",
+                param=param,
+                code="invalid_value",
+            )
+        function = function_parse(tool, param=param)
+        if any(known["name"] == function["name"] for known in functions):
+            raise invalid(f"Two function tools are named {function['name']!r}.", param=f"{param}.function.name")
+        functions.append(function)
+    return functions
 
 
 def run_parse(data: dict[str, Any]) -> RunRequest:
@@ -157,20 +181,14 @@ def create_and_run_parse(data: dict[str, Any]) -> RunRequest:
     )
 
 
-@dataclass
-class ToolDecision:
-    tool_call_id: str
-    approve: bool
-    reason: str
-
-
-def tool_outputs_parse(data: dict[str, Any]) -> tuple[list[ToolDecision], bool]:
-    """POST …/submit_tool_outputs: an output of "approve" approves the call; any other denies it, as the reason."""
+def tool_outputs_parse(data: dict[str, Any]) -> tuple[list[tuple[str, str]], bool]:
+    """POST …/submit_tool_outputs: (tool_call_id, output) pairs, and whether to stream. A function call's output is
+    its result; for an MCP call waiting on approval, "approve" approves it and any other output refuses it."""
     fields_check(data, known=("tool_outputs", "stream"))
     outputs = data.get("tool_outputs")
     if not isinstance(outputs, list) or not outputs:
         raise invalid("'tool_outputs' must be a non-empty list.", param="tool_outputs", code="invalid_type")
-    decisions = []
+    pairs = []
     for index, entry in enumerate(outputs):
         param = f"tool_outputs[{index}]"
         if not isinstance(entry, dict):
@@ -182,6 +200,7 @@ def tool_outputs_parse(data: dict[str, Any]) -> tuple[list[ToolDecision], bool]:
         output = entry.get("output", "")
         if not isinstance(output, str):
             raise invalid("'output' must be a string.", param=f"{param}.output", code="invalid_type")
-        approve = output.strip().lower() == "approve"
-        decisions.append(ToolDecision(call_id, approve, "" if approve else output))
-    return decisions, bool(boolean(data, "stream"))
+        if call_id in (pair[0] for pair in pairs):
+            raise invalid(f"Tool call '{call_id}' has two outputs.", param=f"{param}.tool_call_id")
+        pairs.append((call_id, output))
+    return pairs, bool(boolean(data, "stream"))

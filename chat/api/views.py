@@ -116,7 +116,9 @@ async def runs(request: HttpRequest, thread_id: str) -> HttpResponse:
     )
     if request.method == "GET":
         params = page_params(request)
-        listed = sync_to_async(page)(Run.objects.filter(conversation=conversation), params, run_object)
+        listed = sync_to_async(page)(
+            Run.objects.filter(conversation=conversation).select_related("assistant"), params, run_object
+        )
         return JsonResponse(await listed)
     query_check(request, known=INCLUDE_QUERY)
     _include_check(request)
@@ -163,13 +165,12 @@ async def run_cancel(request: HttpRequest, thread_id: str, run_id: str) -> HttpR
 
 @chat_view("POST")
 async def run_submit_tool_outputs(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
-    decisions, stream = parsing.tool_outputs_parse(body_parse(request))
+    outputs, stream = parsing.tool_outputs_parse(body_parse(request))
 
     async def submit() -> Run:
         return await services.run_decisions_submit(
-            user=request.user, run_id=run_id, conversation_id=thread_id,
-            decisions=[(d.tool_call_id, d.approve, d.reason) for d in decisions],
-        )  # fmt: skip
+            user=request.user, run_id=run_id, conversation_id=thread_id, outputs=outputs
+        )
 
     if stream:
         return await _streamed(thread_id, submit)

@@ -137,9 +137,15 @@ def message_count(user: AbstractBaseUser, *, hits: int = 1, limits: Limits | Non
 
 
 def run_new(
-    *, conversation: Conversation, assistant: Assistant, instructions: str, metadata: dict | None = None
+    *,
+    conversation: Conversation,
+    assistant: Assistant,
+    instructions: str,
+    metadata: dict | None = None,
+    functions: list[dict] | None = None,
 ) -> Run:
-    """Store a queued run of this assistant, with the provider and model it will be charged at."""
+    """Store a queued run of this assistant, with the provider and model it will be charged at (and its own
+    function tools, when it does not use its assistant's)."""
     return Run.objects.create(
         conversation=conversation,
         assistant=assistant,
@@ -147,6 +153,7 @@ def run_new(
         model=assistant.model_name,
         instructions=instructions,
         metadata=metadata or {},
+        functions=functions,
     )
 
 

@@ -96,6 +96,7 @@ def run_store(
     metadata: dict | None = None,
     model: str | None = None,
     additional_messages: Sequence[dict] = (),
+    functions: list[dict] | None = None,
 ) -> tuple[Run, list[Message]]:
     """Store a queued run, after any additional messages, in one transaction; one active run per conversation."""
     metadata = metadata_validate(metadata)
@@ -125,7 +126,9 @@ def run_store(
             Message.objects.create(conversation=conversation, role=role, content=content, metadata=message_metadata)
             for role, content, message_metadata in added
         ]
-        run = run_new(conversation=conversation, assistant=assistant, instructions=text, metadata=metadata)
+        run = run_new(
+            conversation=conversation, assistant=assistant, instructions=text, metadata=metadata, functions=functions
+        )
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["assistant", "updated_at"])
     return run, messages
@@ -240,18 +243,43 @@ async def _cancel_request(run: Run) -> bool:
 
 
 Decision = tuple[str, bool, str]  # (tool_call_id, approve, reason told to the model when refused)
+# The longest output of a function tool kept (OpenAI's limit on a submitted tool output).
+FUNCTION_OUTPUT_MAX_CHARS = 512 * 1024
+
+
+def _output_decision(run: Run, tool_call_id: Any, output: Any) -> tuple[Any, bool, str, str | None]:
+    """A submitted tool output: a function call's result, or for an MCP call waiting on approval "approve" (or
+    anything else, the reason it is refused)."""
+    if not isinstance(output, str):
+        raise ServiceError("invalid_output", "A tool output must be a string.", param="output")
+    if isinstance(tool_call_id, str) and run.is_function_call(tool_call_id):
+        if len(output) > FUNCTION_OUTPUT_MAX_CHARS:
+            raise ServiceError("invalid_output", f"A tool output is at most {FUNCTION_OUTPUT_MAX_CHARS} characters.")
+        return tool_call_id, True, "", output
+    approve = output.strip().lower() == "approve"
+    return tool_call_id, approve, "" if approve else output, None
 
 
 def _decisions_store(
-    *, user: AbstractBaseUser, run_id: Any, decisions: Sequence[Decision], conversation_id: str | None, param: str
+    *,
+    user: AbstractBaseUser,
+    run_id: Any,
+    conversation_id: str | None,
+    param: str,
+    decisions: Sequence[Decision] = (),
+    outputs: Sequence[tuple[Any, Any]] = (),
 ) -> Run:
-    """Record the user's decisions on waiting tool calls, all or none; queue the run once every call is decided."""
+    """Record the user's decisions on waiting tool calls (or the outputs they submitted for them), all or none;
+    queue the run once every call is answered."""
     with transaction.atomic():
         run = run_get_for_user(user=user, run_id=run_id, conversation_id=conversation_id, for_update=True)
         if run.status != Run.Status.REQUIRES_ACTION:
-            raise ServiceError("run_not_paused", f"Run {run.pk} is {run.status}, not waiting for a tool approval.")
+            raise ServiceError("run_not_paused", f"Run {run.pk} is {run.status}, not waiting for tool outputs.")
+        answers = [(*decision, None) for decision in decisions] + [
+            _output_decision(run, call_id, output) for call_id, output in outputs
+        ]
         approvals = dict(run.metadata.get("approvals") or {})
-        for index, (tool_call_id, approve, reason) in enumerate(decisions):
+        for index, (tool_call_id, approve, reason, output) in enumerate(answers):
             param = param.format(index=index)
             if not isinstance(tool_call_id, str):
                 raise ServiceError("invalid_tool_call_id", "tool_call_id must be a string.", param=param)
@@ -259,7 +287,19 @@ def _decisions_store(
                 raise ServiceError(
                     "invalid_tool_call_id", f"Run {run.pk} is not waiting for tool call '{tool_call_id}'.", param=param
                 )
+            if tool_call_id in approvals:
+                raise ServiceError(
+                    "invalid_tool_call_id", f"Tool call '{tool_call_id}' was answered already.", param=param
+                )
+            if run.is_function_call(tool_call_id) and output is None:
+                raise ServiceError(
+                    "invalid_tool_call_id",
+                    f"Tool call '{tool_call_id}' is a function call: submit its output, it cannot be approved.",
+                    param=param,
+                )
             approvals[tool_call_id] = {"approve": bool(approve), "reason": str(reason)[:2000]}
+            if output is not None:
+                approvals[tool_call_id]["output"] = output
         run.metadata = {**run.metadata, "approvals": approvals}
         fields = ["metadata"]
         if all(call_id in approvals for call_id in run.pending_tool_call_ids):
@@ -274,15 +314,17 @@ async def run_decisions_submit(
     *,
     user: AbstractBaseUser,
     run_id: Any,
-    decisions: Sequence[Decision],
+    decisions: Sequence[Decision] = (),
+    outputs: Sequence[tuple[Any, Any]] = (),
     conversation_id: str | None = None,
     param: str = "tool_outputs[{index}].tool_call_id",
 ) -> Run:
-    """Approve or deny waiting tool calls, all or none; the run resumes from its stored state once every call
-    is decided. `param` names a bad call id in the refusal, as the caller's input has it."""
+    """Approve or deny waiting tool calls, or submit their outputs (`outputs`: (tool_call_id, output) pairs, as
+    the Assistants API's submit_tool_outputs), all or none; the run resumes from its stored state once every
+    call is answered. `param` names a bad call id in the refusal, as the caller's input has it."""
     executor = executor_taking_runs()
     run = await sync_to_async(_decisions_store)(
-        user=user, run_id=run_id, decisions=decisions, conversation_id=conversation_id, param=param
+        user=user, run_id=run_id, decisions=decisions, outputs=outputs, conversation_id=conversation_id, param=param
     )
     if run.status == Run.Status.QUEUED:
         await announce(run.conversation_id, [("thread.run.queued", run_object(run))])

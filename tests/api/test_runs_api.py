@@ -124,7 +124,7 @@ async def test_it_refuses_an_unknown_assistant(alice_async, thread, offline_prov
     [
         ({}, 400, "assistant_id"),
         ({"temperature": 0.2}, 400, "temperature"),
-        ({"tools": [{"type": "code_interpreter"}]}, 400, "tools"),
+        ({"tools": [{"type": "code_interpreter"}]}, 400, "tools[0]"),
         ({"colour": "red"}, 400, "colour"),
         ({"metadata": {"k": 1}}, 400, "metadata"),
     ],

@@ -86,7 +86,7 @@ async def test_it_answers_binary_frames_with_an_error(alice, conversation):
 async def test_it_refuses_a_second_message_while_a_run_is_active(alice, conversation):
     ws = await ws_connect(conversation.pk, alice)
     await ws.send_json_to({"type": "message.create", "content": '/wait {"seconds": 30}'})
-    frames = await collect_until(ws, "thread.run.step.in_progress")
+    frames = await collect_until(ws, "thread.run.step.delta")  # the tool call, announced
     run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
     await ws.send_json_to({"type": "message.create", "content": "another"})
     error = await receive(ws)
