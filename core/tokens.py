@@ -6,11 +6,14 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from cryptography.fernet import InvalidToken
 from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Q
 from django.utils import timezone
 
 from core.audit import audit_record
+from core.crypto import fernet
 from core.models import ApiToken, AuditEntry
 from core.throttle import token_address_check, token_failure_record
 
@@ -32,6 +35,30 @@ def token_create(*, user: AbstractBaseUser, name: str, expires_in_days: int | No
     )
     audit_record(user=user, action=AuditEntry.Action.CREATED, target=token)
     return token, raw
+
+
+# A new token waits in the session for the one page that shows it, encrypted like every secret at rest, and for
+# this many seconds at most.
+REVEAL_KEY = "token_created"
+REVEAL_WITHIN = 600
+
+
+def token_reveal_keep(*, session: SessionBase, token: ApiToken, raw: str) -> None:
+    """Keep a new token's value for the next page to show, once (post/redirect/get: a reload makes no other)."""
+    session[REVEAL_KEY] = {"id": token.pk, "raw": fernet().encrypt(raw.encode()).decode()}
+
+
+def token_reveal_take(*, session: SessionBase, user: AbstractBaseUser) -> tuple[ApiToken | None, str]:
+    """The new token kept for this page and its value, taken out of the session; (None, "") if none waits."""
+    waiting = session.pop(REVEAL_KEY, None)
+    if not isinstance(waiting, dict):
+        return None, ""
+    token = ApiToken.objects.filter(pk=waiting.get("id"), user=user).first()
+    try:
+        raw = fernet().decrypt(str(waiting.get("raw", "")).encode(), ttl=REVEAL_WITHIN).decode()
+    except InvalidToken:
+        return None, ""  # shown too late: the user makes another
+    return (token, raw) if token is not None else (None, "")
 
 
 def token_revoke(*, user: AbstractBaseUser, token_id: int) -> ApiToken:

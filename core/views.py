@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from base64 import b32encode
 
-from cryptography.fernet import InvalidToken
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -16,11 +15,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.accounts import password_change, session_end, session_end_all, session_list
-from core.crypto import fernet
 from core.errors import ServiceError
 from core.forms import TokenCreateForm
 from core.models import ApiToken
-from core.tokens import token_create, token_revoke
+from core.tokens import token_create, token_reveal_keep, token_reveal_take, token_revoke
 from core.twofactor import totp_begin, totp_confirm, totp_device, totp_disable
 
 
@@ -88,11 +86,6 @@ def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
-# Where a new token waits, in the session, for the one page that shows it, and for how long (seconds).
-TOKEN_CREATED_KEY = "token_created"
-TOKEN_SHOWN_WITHIN = 600
-
-
 @never_cache  # The page that shows a new token must not be kept by the browser or a proxy.
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -102,20 +95,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
         created, raw = token_create(
             user=request.user, name=form.cleaned_data["name"], expires_in_days=form.cleaned_data["expires_in_days"]
         )
-        # Post/redirect/get: a reload must not make another token. The value waits in the session, encrypted like
-        # every secret at rest, until the next page shows it, once.
-        request.session[TOKEN_CREATED_KEY] = {"id": created.pk, "raw": fernet().encrypt(raw.encode()).decode()}
+        token_reveal_keep(session=request.session, token=created, raw=raw)
         return redirect("core:token_list")
-    created, raw = None, ""
-    waiting = request.session.pop(TOKEN_CREATED_KEY, None) if request.method == "GET" else None
-    if isinstance(waiting, dict):
-        created = ApiToken.objects.filter(pk=waiting.get("id"), user=request.user).first()
-        try:
-            raw = fernet().decrypt(str(waiting.get("raw", "")).encode(), ttl=TOKEN_SHOWN_WITHIN).decode()
-        except InvalidToken:
-            created = None  # shown too late: the user makes another
-        if created is None:
-            raw = ""
+    created, raw = (None, "") if form.is_bound else token_reveal_take(session=request.session, user=request.user)
     tokens = ApiToken.objects.filter(user=request.user)
     return render(request, "core/token_list.html", {"form": form, "tokens": tokens, "created": created, "raw": raw})
 

@@ -128,3 +128,11 @@ def test_it_keeps_the_waiting_token_encrypted_in_the_session(client, alice):
     stored = str(client.session.get("token_created"))
     assert "sb_" not in stored
     assert TOKEN_RE.search(client.get(reverse("core:token_list")).content.decode()) is not None
+
+
+def test_it_no_longer_shows_a_token_left_waiting_too_long(client, alice, monkeypatch):
+    client.force_login(alice)
+    client.post(reverse("core:token_list"), {"name": "backup"})
+    monkeypatch.setattr("core.tokens.REVEAL_WITHIN", -1)
+    assert TOKEN_RE.search(client.get(reverse("core:token_list")).content.decode()) is None
+    assert "backup" in client.get(reverse("core:token_list")).content.decode()  # the token itself is listed
