@@ -20,6 +20,7 @@ def test_it_brands_the_admin(root):
     page = root.get("/admin/").content.decode()
     assert "Switchboard administration" in page and "Django administration" not in page
     assert "<title>Switchboard administration | Switchboard administration</title>" in page
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
 
 
 def test_it_labels_provider_fields_plainly_and_starts_a_new_one_as_openai_compatible(root):
