@@ -180,6 +180,9 @@ def test_it_shows_the_mcp_servers_page_tidily(admin_page: Page) -> None:
     expect(demo.locator(".server-tool-description code", has_text="bonus").first).to_be_visible()
     assert "`" not in demo.locator(".server-tools").inner_text()
     assert "`" not in demo.locator(".server-description").inner_text()
+    admin_page.set_viewport_size(PHONE)
+    _screenshot(admin_page, "mcp-servers-375px")
+    assert _width(admin_page) <= PHONE["width"], f"the MCP servers page is {_width(admin_page)} px wide at 375 px"
 
 
 def test_it_answers_with_a_warning_when_an_mcp_server_is_down(phone: Page) -> None:
