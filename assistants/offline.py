@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 import re
+import secrets
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -139,8 +140,8 @@ class OfflineModel(Model):
                 return f"The arguments for `{name}` are not valid JSON ({exc.msg}).", None
             if not isinstance(arguments, dict):
                 return f"The arguments for `{name}` must be a JSON object.", None
-            seed = json.dumps([len(items), name, arguments], sort_keys=True)
-            call_id = "call_" + hashlib.sha256(seed.encode()).hexdigest()[:24]
+            # Unique, as a real model's are: two conversations making the same call must not share its id.
+            call_id = "call_" + secrets.token_hex(12)
             return None, {"name": name, "arguments": json.dumps(arguments), "call_id": call_id}
 
         quoted = message if len(message) <= 200 else message[:200] + "…"

@@ -40,7 +40,10 @@ def message_object(message: Message) -> dict[str, Any]:
         "completed_at": ts(message.completed_at),
         "incomplete_at": None,
         "role": message.role,
-        "content": text_content(message.content),
+        # An answer just begun has no text part yet, as OpenAI's (clients start their text at the first delta).
+        "content": []
+        if not message.content and message.status == Message.Status.IN_PROGRESS
+        else text_content(message.content),
         "assistant_id": message.assistant_id,
         "run_id": message.run_id,
         "attachments": [],

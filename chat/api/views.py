@@ -95,8 +95,15 @@ async def messages(request: HttpRequest, thread_id: str) -> HttpResponse:
     return JsonResponse(await sync_to_async(listed)())
 
 
-@chat_view("GET", "POST")
-def message_detail(request: HttpRequest, thread_id: str, message_id: str) -> HttpResponse:
+@chat_view("GET", "POST", "DELETE")
+async def message_detail(request: HttpRequest, thread_id: str, message_id: str) -> HttpResponse:
+    if request.method == "DELETE":
+        deleted = await services.message_delete(user=request.user, conversation_id=thread_id, message_id=message_id)
+        return JsonResponse(deleted)
+    return await sync_to_async(_message_detail)(request, thread_id, message_id)
+
+
+def _message_detail(request: HttpRequest, thread_id: str, message_id: str) -> HttpResponse:
     message = selectors.message_get_for_user(user=request.user, conversation_id=thread_id, message_id=message_id)
     metadata = parsing.metadata_parse(body_parse(request)) if request.method == "POST" else None
     if metadata is not None:

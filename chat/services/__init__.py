@@ -16,7 +16,7 @@ from chat.services.conversations import (
     conversation_update,
     conversations_cleanup,
 )
-from chat.services.messages import message_create, message_update
+from chat.services.messages import message_create, message_delete, message_update
 from chat.services.runs import (
     SETTLED_STATUSES,
     TERMINAL_STATUSES,
@@ -43,6 +43,7 @@ __all__ = [
     "conversation_update",
     "conversations_cleanup",
     "message_create",
+    "message_delete",
     "message_update",
     "metadata_validate",
     "run_approve",

@@ -95,3 +95,21 @@ def message_update(*, user: AbstractBaseUser, conversation_id: str, message_id: 
     message.metadata = metadata
     message.save(update_fields=["metadata"])
     return message
+
+
+def _message_delete(*, user: AbstractBaseUser, conversation_id: str, message_id: str) -> str:
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id)
+        message = message_get_for_user(user=user, conversation_id=conversation.pk, message_id=message_id)
+        # Deleting history under a run that reads it would change the model's input halfway.
+        refuse_if_run_active(conversation)
+        message.delete()
+    return message_id
+
+
+async def message_delete(*, user: AbstractBaseUser, conversation_id: str, message_id: str) -> dict[str, Any]:
+    """Delete a message of a conversation with no run going; every open page drops it."""
+    deleted = await sync_to_async(_message_delete)(user=user, conversation_id=conversation_id, message_id=message_id)
+    data = {"id": deleted, "object": "thread.message.deleted", "deleted": True}
+    await announce(conversation_id, [("thread.message.deleted", data)])
+    return data

@@ -102,7 +102,11 @@ class Submitter(AssistantEventHandler):
         self.client, self.thread_id = client, thread_id
         self.created: list[str] = []
         self.text: list[str] = []
+        self.texts_created = 0
         self.final_status = ""
+
+    def on_text_created(self, text) -> None:
+        self.texts_created += 1
 
     def on_tool_call_created(self, tool_call) -> None:
         self.created.append(tool_call.function.name)
@@ -125,6 +129,7 @@ class Submitter(AssistantEventHandler):
             ) as stream:
                 stream.until_done()
                 self.text.extend(stream.text)
+                self.texts_created += stream.texts_created
                 self.final_status = stream.current_run.status
 
 
@@ -137,6 +142,7 @@ def test_it_streams_to_requires_action_and_on_from_the_submitted_output(client, 
 
     assert handler.created == ["get_weather"]
     assert handler.final_status == "completed"
+    assert handler.texts_created == 1  # the answer's text began once, at its first delta
     assert "Rain in Oslo" in "".join(handler.text)
 
 

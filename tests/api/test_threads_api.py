@@ -111,6 +111,24 @@ def test_it_refuses_to_delete_a_thread_with_an_active_run(alice_api, thread, dem
     assert error_of(response)["code"] == "run_active"
 
 
+def test_it_deletes_a_message(alice_api, bob_api, thread):
+    (message,) = alice_api.get(f"threads/{thread['id']}/messages").json()["data"]
+    url = f"threads/{thread['id']}/messages/{message['id']}"
+    assert bob_api.delete(url).status_code == 404  # another user's message is not there
+    response = alice_api.delete(url)
+    assert response.json() == {"id": message["id"], "object": "thread.message.deleted", "deleted": True}
+    assert alice_api.get(url).status_code == 404
+    assert alice_api.delete(url).status_code == 404
+
+
+def test_it_refuses_to_delete_a_message_while_a_run_is_active(alice_api, thread, demo_assistant):
+    (message,) = alice_api.get(f"threads/{thread['id']}/messages").json()["data"]
+    Run.objects.create(conversation_id=thread["id"], assistant=demo_assistant)
+    response = alice_api.delete(f"threads/{thread['id']}/messages/{message['id']}")
+    assert response.status_code == 409
+    assert Message.objects.filter(pk=message["id"]).exists()
+
+
 def test_it_adds_a_message(alice_api, thread):
     response = alice_api.post(
         f"threads/{thread['id']}/messages", {"role": "user", "content": "more", "metadata": {"k": "v"}}
