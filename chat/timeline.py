@@ -178,7 +178,7 @@ def _answers(entries: list[tuple[str, Any, bool]], runs: dict[str, Run]) -> dict
 def answer_details(run: Run) -> dict[str, Any]:
     ended = run.completed_at or run.failed_at or run.cancelled_at
     duration_ms = int((ended - run.started_at).total_seconds() * 1000) if ended and run.started_at else None
-    cost = getattr(run, "cost", None) or Decimal(0)
+    cost = run.cost or Decimal(0)
     return {
         "run_id": run.pk,
         "thread_id": run.conversation_id,

@@ -75,8 +75,6 @@ def test_it_shows_no_details_while_the_run_is_still_going(conversation):
 
 
 def test_it_shows_the_cost_of_an_answer_only_when_it_has_one(client, alice, conversation):
-    if not hasattr(Run, "cost"):
-        pytest.skip("runs have no cost yet")
     free = _turn(conversation)
     assert "answer-cost" not in _page(client, alice, conversation)
 
