@@ -38,7 +38,7 @@ async def test_it_sends_every_word_at_once_without_a_delay(settings):
 
     times = await _delta_times("hello there")
 
-    assert len(times) > 5 and times[-1] - times[0] < 0.05
+    assert len(times) > 5 and times[-1] - times[0] < 0.25  # paced at 20 ms a word, this reply takes over 0.3 s
 
 
 def _settings_error(value: str) -> str:
