@@ -11,7 +11,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-from assistants.models import Assistant, Provider, function_problem
+from assistants.models import Assistant, Provider, function_problem, response_format_problem
 from assistants.serializers import assistant_object
 from assistants.services import (
     assistant_create,
@@ -61,6 +61,14 @@ def _provider_and_model(user: Any, model: str) -> tuple[Provider, str]:
         param="model",
         code="model_not_found",
     )
+
+
+def response_format_parse(value: Any, *, param: str = "response_format") -> Any:
+    """An Assistants `response_format`, checked: "auto", text, json_object, or json_schema with a valid schema."""
+    problem = response_format_problem(value)
+    if problem:
+        raise invalid(f"The response format {problem}", param=param, code="invalid_value")
+    return value
 
 
 def function_parse(tool: dict[str, Any], *, param: str) -> dict[str, Any]:
@@ -118,9 +126,9 @@ def tools_parse(user: Any, tools: Any, *, assistant: Assistant | None = None) ->
 def assistant_fields_parse(user: Any, data: dict[str, Any], *, assistant: Assistant | None = None) -> dict[str, Any]:
     """Map an OpenAI assistant body to service arguments; only the fields given."""
     fields_check(data, known=FIELDS, unsupported=UNSUPPORTED)
-    if data.get("response_format") not in (None, "auto"):
-        raise invalid("Only response_format 'auto' is supported.", param="response_format", code="unsupported")
     fields: dict[str, Any] = {}
+    if data.get("response_format") is not None:
+        fields["response_format"] = response_format_parse(data["response_format"])
     for name in ("name", "description", "instructions"):
         if name in data:
             value = string(data, name)

@@ -6,8 +6,12 @@ import asyncio
 import hashlib
 import json
 import weakref
+from typing import Any
 
-from agents import Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIResponsesModel
+from agents import AgentOutputSchemaBase, Model, ModelSettings, OpenAIChatCompletionsModel, OpenAIResponsesModel
+from agents.exceptions import ModelBehaviorError
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from openai import AsyncOpenAI
 
 from assistants.models import Assistant, Provider
@@ -65,14 +69,62 @@ def model_build(*, provider: Provider, model_name: str) -> Model:
     return OpenAIResponsesModel(model=model_name, openai_client=client)
 
 
-def model_settings_build(assistant: Assistant) -> ModelSettings:
-    tool_choice = assistant.tool_choice or None
-    return ModelSettings(
-        temperature=assistant.temperature,
-        top_p=assistant.top_p,
-        max_tokens=assistant.max_output_tokens,
-        parallel_tool_calls=assistant.parallel_tool_calls,
-        tool_choice=tool_choice,
-        # Compatible endpoints send streamed usage only when asked.
-        include_usage=True,
-    )
+def model_settings_build(assistant: Assistant, overrides: dict[str, Any] | None = None) -> ModelSettings:
+    """The assistant's model settings, with a run's own (`overrides`, as `Run.overrides` keeps them) in place."""
+    overrides = overrides or {}
+    settings = {
+        "temperature": assistant.temperature,
+        "top_p": assistant.top_p,
+        "max_tokens": assistant.max_output_tokens,
+        "parallel_tool_calls": assistant.parallel_tool_calls,
+        "tool_choice": assistant.tool_choice or None,
+    }
+    for name in ("temperature", "top_p", "parallel_tool_calls", "tool_choice"):
+        if overrides.get(name) is not None:
+            settings[name] = overrides[name]
+    if overrides.get("max_completion_tokens") is not None:
+        settings["max_tokens"] = overrides["max_completion_tokens"]
+    # Compatible endpoints send streamed usage only when asked.
+    return ModelSettings(**settings, include_usage=True)
+
+
+class ResponseFormat(AgentOutputSchemaBase):
+    """An Assistants `response_format` of json_object or json_schema, as the Agents SDK's output schema: the SDK
+    asks the provider for JSON in the form its API takes (Responses `text.format`, Chat Completions
+    `response_format`) and checks the answer is JSON that fits."""
+
+    def __init__(self, response_format: dict[str, Any]) -> None:
+        spec = response_format.get("json_schema") or {}
+        self.schema_name = spec.get("name", "json_object")
+        self.schema = spec.get("schema") or {"type": "object"}
+        self.strict = bool(spec.get("strict", False))
+
+    def is_plain_text(self) -> bool:
+        return False
+
+    def name(self) -> str:
+        return self.schema_name
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.schema
+
+    def is_strict_json_schema(self) -> bool:
+        return self.strict
+
+    def validate_json(self, json_str: str) -> Any:
+        try:
+            value = json.loads(json_str)
+        except ValueError as exc:
+            raise ModelBehaviorError(f"The model's answer is not JSON: {exc}") from None
+        if self.strict:
+            error = best_match(Draft202012Validator(self.schema).iter_errors(value))
+            if error is not None:
+                raise ModelBehaviorError(f"The model's answer does not fit the schema: {error.message[:300]}")
+        return value
+
+
+def output_schema_build(response_format: Any) -> ResponseFormat | None:
+    """The output schema for a response format; None for "auto" and text (the answer is plain text)."""
+    if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
+        return ResponseFormat(response_format)
+    return None

@@ -166,6 +166,44 @@ def validate_functions(value: object) -> None:
         names.add(function["name"])
 
 
+def response_format_problem(value: object) -> str | None:
+    """What is wrong with an Assistants `response_format` ("auto", text, json_object or json_schema), or None."""
+    if value == "auto":
+        return None
+    if not isinstance(value, dict) or value.get("type") not in ("text", "json_object", "json_schema"):
+        return 'must be "auto" or an object whose type is text, json_object or json_schema.'
+    if value["type"] != "json_schema":
+        return None if set(value) == {"type"} else "has fields its type does not take."
+    if set(value) != {"type", "json_schema"} or not isinstance(value["json_schema"], dict):
+        return "of type json_schema needs a json_schema object (name, schema, and optionally description, strict)."
+    spec = value["json_schema"]
+    unknown = sorted(set(spec) - {"name", "description", "schema", "strict"})
+    if unknown:
+        return f"json_schema has unknown field(s): {', '.join(unknown)}."
+    if not isinstance(spec.get("name"), str) or not FUNCTION_NAME.match(spec["name"]):
+        return "json_schema.name must be 1 to 64 letters, digits, underscores or dashes."
+    if not isinstance(spec.get("strict", False), bool) or not isinstance(spec.get("description", ""), str):
+        return "json_schema.strict must be true or false and json_schema.description a string."
+    schema = spec.get("schema", {"type": "object"})
+    if not isinstance(schema, dict):
+        return "json_schema.schema must be a JSON Schema object."
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        return f"json_schema.schema is not a valid JSON Schema: {exc.message[:200]}"
+    return None
+
+
+def response_format_auto() -> str:
+    return "auto"
+
+
+def validate_response_format(value: object) -> None:
+    problem = response_format_problem(value)
+    if problem:
+        raise ValidationError(f"The response format {problem}")
+
+
 # auto, required, none, or a tool name; MCP tool names use these characters.
 validate_tool_choice = RegexValidator(r"^[A-Za-z0-9_.\-]*$", "Use auto, required, none, or a tool name.")
 
@@ -205,6 +243,12 @@ class Assistant(models.Model):
         max_length=100, blank=True, validators=[validate_tool_choice], help_text="auto, required, none, or a tool name."
     )
     mcp_servers = models.ManyToManyField(MCPServer, blank=True, related_name="assistants")
+    response_format = models.JSONField(
+        default=response_format_auto,
+        blank=True,
+        validators=[validate_response_format],
+        help_text='"auto" (text), or {"type": "json_object"} or {"type": "json_schema", …}: JSON answers.',
+    )
     functions = models.JSONField(
         "function tools",
         default=list,

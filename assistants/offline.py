@@ -94,6 +94,47 @@ def _chunks(text: str) -> list[str]:
     return re.findall(r"\S+\s*|\s+", text) or [text]
 
 
+def _instance(schema: Any, text: str, depth: int = 0) -> Any:
+    """A small value that fits a JSON Schema: its required (or, for the top object, all) properties, each of its
+    type; strings say `text`, the reply the model would have given."""
+    if not isinstance(schema, dict) or depth > 8:
+        return text
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for key in ("anyOf", "oneOf", "allOf"):
+        if schema.get(key):
+            return _instance(schema[key][0], text, depth + 1)
+    kind = schema.get("type", "object")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        names = list(properties) if depth == 0 else list(schema.get("required") or [])
+        return {name: _instance(properties.get(name), text, depth + 1) for name in names} or (
+            {"answer": text} if depth == 0 and not properties else {}
+        )
+    if kind == "array":
+        minimum = schema.get("minItems", 0)
+        return [_instance(schema.get("items"), text, depth + 1) for _ in range(minimum)]
+    return {"string": text, "integer": 0, "number": 0, "boolean": False, "null": None}.get(kind, text)
+
+
+def _capped(text: str | None, max_tokens: int | None) -> str | None:
+    """The reply cut at `max_tokens` of the offline model's tokens (words), as a real model stops at its limit."""
+    if text is None or not max_tokens or _count_tokens(text) <= max_tokens:
+        return text
+    return " ".join(text.split()[:max_tokens])
+
+
+def _json_answer(output_schema: Any, text: str | None) -> str | None:
+    """With an output schema (a response format of JSON), the reply as JSON that fits it."""
+    if text is None or output_schema is None or output_schema.is_plain_text():
+        return text
+    return json.dumps(_instance(output_schema.json_schema(), text), ensure_ascii=False)
+
+
 class OfflineModel(Model):
     """A deterministic model that needs no network."""
 
@@ -209,6 +250,7 @@ class OfflineModel(Model):
     ) -> ModelResponse:
         with generation_span(model=self.model, model_config={}, disabled=tracing.is_disabled()) as span:
             text, call = self._plan(input, tools)
+            text = _capped(_json_answer(output_schema, text), model_settings.max_tokens)
             response = self._response(input, self._output(text, call, "msg_offline"), text or "")
             _span_usage(span, response, tracing, text)
         usage = Usage(
@@ -237,6 +279,7 @@ class OfflineModel(Model):
         # show no model call and no tokens for offline runs.
         with generation_span(model=self.model, model_config={}, disabled=tracing.is_disabled()) as span:
             text, call = self._plan(input, tools)
+            text = _capped(_json_answer(output_schema, text), model_settings.max_tokens)
             message_id = "msg_offline_" + hashlib.sha256(repr(input).encode()).hexdigest()[:16]
             output = self._output(text, call, message_id)
             final = self._response(input, output, text or "")

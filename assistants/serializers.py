@@ -33,5 +33,5 @@ def assistant_object(assistant: Assistant) -> dict[str, Any]:
         "metadata": assistant.metadata or {},
         "temperature": assistant.temperature,
         "top_p": assistant.top_p,
-        "response_format": "auto",
+        "response_format": assistant.response_format,
     }

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 
 from assistants.errors import provider_error_describe
-from assistants.factory import model_build, model_refusal, model_settings_build
+from assistants.factory import model_build, model_refusal, model_settings_build, output_schema_build
 from assistants.models import Assistant, Provider
 from core.errors import ServiceError
 from core.grants import granted_to
@@ -147,11 +147,13 @@ async def assistant_agent_build(
     servers: list[MCPServer] | None = None,
     functions: list[dict[str, Any]] | None = None,
     function_outputs: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> AgentBuild:
     """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
     assistant's enabled ones, when the caller has read them already) and function tools (`functions`: the
-    run's own, else the assistant's), whose outputs the caller puts in `function_outputs`. A server that cannot
-    be reached is left out of this run (`AgentBuild.skipped`) and the model is told which tools are missing."""
+    run's own, else the assistant's), whose outputs the caller puts in `function_outputs`; a run's `overrides`
+    (`Run.overrides`) replace the assistant's settings. A server that cannot be reached is left out of this run
+    (`AgentBuild.skipped`) and the model is told which tools are missing."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
@@ -177,11 +179,13 @@ async def assistant_agent_build(
     if skipped:
         instructions = "\n\n".join(part for part in (instructions, _skipped_note(skipped)) if part)
     functions = assistant.functions if functions is None else functions
+    overrides = overrides or {}
     agent = Agent(
         name=assistant.name,
         instructions=instructions or None,
         model=model_build(provider=provider, model_name=model_name),
-        model_settings=model_settings_build(assistant),
+        model_settings=model_settings_build(assistant, overrides),
+        output_type=output_schema_build(overrides.get("response_format") or assistant.response_format),
         mcp_servers=connected,
         # Two servers offering the same tool name: the model sees each under its server's prefix.
         mcp_config={"include_server_in_tool_names": collide},
@@ -262,6 +266,7 @@ ASSISTANT_FIELDS = frozenset(
         "tool_choice",
         "mcp_servers",
         "functions",
+        "response_format",
         "metadata",
     }
 )

@@ -272,6 +272,7 @@ class Executor:
                     servers=start.servers,
                     functions=run.functions,
                     function_outputs=function_outputs,
+                    overrides=run.overrides,
                 )
                 recorder.tool_servers = build.tool_servers
                 recorder.functions = build.functions

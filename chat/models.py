@@ -54,6 +54,12 @@ class Run(models.Model):
     functions = models.JSONField(
         null=True, blank=True, help_text="The run's own function tools, in place of its assistant's. Empty: those."
     )
+    overrides = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Settings of this run in place of its assistant's: temperature, top_p, tool_choice, "
+        "parallel_tool_calls, response_format, max_completion_tokens.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)

@@ -397,8 +397,13 @@ class RunRecorder:
         self.tool_steps.clear()
 
     async def complete(self) -> None:
-        """The run answered: its last message and its token usage."""
+        """The run answered: its last message and its token usage. A run that used all of its
+        max_completion_tokens ends incomplete, as OpenAI's did: its answer may be cut short."""
         await self.message_finish()
+        limit = (self.run.overrides or {}).get("max_completion_tokens")
+        if limit and self.run.completion_tokens + self.used["completion_tokens"] >= limit:
+            await self.run_stop(Run.Status.INCOMPLETE, incomplete_reason="max_completion_tokens", paused_state="")
+            return
         await self.run_stop(Run.Status.COMPLETED, completed_at=timezone.now(), paused_state="")
 
     async def end(self, status: str, **fields: Any) -> None:

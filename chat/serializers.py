@@ -99,14 +99,32 @@ def run_object(run: Run) -> dict[str, Any]:
         "tools": [{"type": "function", "function": function} for function in run_functions(run)],
         "metadata": {k: v for k, v in (run.metadata or {}).items() if k not in RESERVED_METADATA},
         "usage": usage_object(run),
-        "temperature": None,
-        "top_p": None,
+        **run_settings(run),
         "max_prompt_tokens": None,
-        "max_completion_tokens": None,
         "truncation_strategy": {"type": "auto", "last_messages": None},
-        "response_format": "auto",
-        "tool_choice": "auto",
-        "parallel_tool_calls": True,
+    }
+
+
+def run_settings(run: Run) -> dict[str, Any]:
+    """The settings a run runs with: its own overrides, else its assistant's (when loaded: no query here)."""
+    assistant = run.assistant if run.assistant_id and Run.assistant.field.is_cached(run) else None
+    own = run.overrides or {}
+
+    def setting(name: str, default: Any) -> Any:
+        if own.get(name) is not None:
+            return own[name]
+        return getattr(assistant, name, default) if assistant is not None else default
+
+    choice = setting("tool_choice", "") or "auto"
+    return {
+        "temperature": setting("temperature", None),
+        "top_p": setting("top_p", None),
+        "max_completion_tokens": own.get("max_completion_tokens"),
+        "response_format": setting("response_format", "auto"),
+        "tool_choice": choice
+        if choice in ("auto", "none", "required")
+        else {"type": "function", "function": {"name": choice}},
+        "parallel_tool_calls": setting("parallel_tool_calls", True),
     }
 
 

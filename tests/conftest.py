@@ -69,6 +69,8 @@ def _limits_off(settings):
     """Fairness limits are off unless a test turns one on; the tests that do also check the refusal."""
     # A real password hash takes over a second here; tests only need passwords to be checkable.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The offline model answers at once; tests/chat/test_ux_pacing.py checks its reading pace.
+    settings.OFFLINE_STREAM_DELAY_MS = 0
     settings.SWITCHBOARD = {
         **settings.SWITCHBOARD,
         "RATE_MESSAGES_PER_MINUTE": 0,

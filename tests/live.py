@@ -78,7 +78,10 @@ def site_env(var_dir: Path, *, database_url: str | None = None, redis_url: str |
     env = dict(os.environ)
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    env.update({"SWITCHBOARD_VAR_DIR": str(var_dir), "DEBUG": "1", "PYTHONUNBUFFERED": "1"})
+    # The offline model answers at once unless a test asks for its reading pace.
+    env.update(
+        {"SWITCHBOARD_VAR_DIR": str(var_dir), "DEBUG": "1", "PYTHONUNBUFFERED": "1", "OFFLINE_STREAM_DELAY_MS": "0"}
+    )
     if database_url:
         env["DATABASE_URL"] = database_url
     if redis_url:

@@ -9,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistants.api import function_parse
-from core.api import boolean, fields_check, invalid, string
+from assistants.api import function_parse, response_format_parse
+from core.api import boolean, fields_check, invalid, number, string
 
 MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
 THREAD_FIELDS = ("messages", "metadata", "tool_resources")
+# A run's own settings, in place of its assistant's (`Run.overrides`).
+OVERRIDES = ("temperature", "top_p", "tool_choice", "parallel_tool_calls", "response_format", "max_completion_tokens")
 RUN_FIELDS = (
     "assistant_id",
     "model",
@@ -23,19 +25,10 @@ RUN_FIELDS = (
     "metadata",
     "stream",
     "tools",
+    *OVERRIDES,
 )
-RUN_UNSUPPORTED = (
-    "temperature",
-    "top_p",
-    "max_prompt_tokens",
-    "max_completion_tokens",
-    "truncation_strategy",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "reasoning_effort",
-)
-CREATE_AND_RUN_FIELDS = ("assistant_id", "thread", "model", "instructions", "metadata", "stream", "tools")
+RUN_UNSUPPORTED = ("max_prompt_tokens", "truncation_strategy", "reasoning_effort")
+CREATE_AND_RUN_FIELDS = ("assistant_id", "thread", "model", "instructions", "metadata", "stream", "tools", *OVERRIDES)
 CREATE_AND_RUN_UNSUPPORTED = (*RUN_UNSUPPORTED, "tool_resources")
 
 
@@ -120,7 +113,50 @@ def _run_options(data: dict[str, Any]) -> dict[str, Any]:
         options["metadata"] = data["metadata"]
     if data.get("tools") is not None:
         options["functions"] = _run_functions(data["tools"])
+    overrides = _run_overrides(data)
+    if overrides:
+        options["overrides"] = overrides
     return options
+
+
+def _run_overrides(data: dict[str, Any]) -> dict[str, Any]:
+    """The run's own settings that were given (null leaves the assistant's)."""
+    overrides: dict[str, Any] = {}
+    for name, low, high in (("temperature", 0, 2), ("top_p", 0, 1)):
+        value = number(data, name)
+        if value is not None:
+            if not low <= value <= high:
+                raise invalid(f"'{name}' must be from {low} to {high}.", param=name)
+            overrides[name] = value
+    if boolean(data, "parallel_tool_calls") is not None:
+        overrides["parallel_tool_calls"] = boolean(data, "parallel_tool_calls")
+    limit = data.get("max_completion_tokens")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 16:
+            raise invalid(
+                "'max_completion_tokens' must be a whole number of at least 16.", param="max_completion_tokens"
+            )
+        overrides["max_completion_tokens"] = limit
+    if data.get("response_format") is not None:
+        overrides["response_format"] = response_format_parse(data["response_format"])
+    choice = data.get("tool_choice")
+    if choice is not None:
+        overrides["tool_choice"] = _tool_choice(choice)
+    return overrides
+
+
+def _tool_choice(choice: Any) -> str:
+    """ "none", "auto", "required", or {"type": "function", "function": {"name": …}} (that tool, by name)."""
+    if choice in ("none", "auto", "required"):
+        return choice
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        name = (choice.get("function") or {}).get("name")
+        if isinstance(name, str) and name:
+            return name
+    raise invalid(
+        'tool_choice must be "none", "auto", "required" or {"type": "function", "function": {"name": …}}.',
+        param="tool_choice",
+    )
 
 
 def _run_functions(tools: Any) -> list[dict[str, Any]]:

@@ -143,6 +143,7 @@ def run_new(
     instructions: str,
     metadata: dict | None = None,
     functions: list[dict] | None = None,
+    overrides: dict | None = None,
 ) -> Run:
     """Store a queued run of this assistant, with the provider and model it will be charged at (and its own
     function tools, when it does not use its assistant's)."""
@@ -154,6 +155,7 @@ def run_new(
         instructions=instructions,
         metadata=metadata or {},
         functions=functions,
+        overrides=overrides or {},
     )
 
 

@@ -97,6 +97,7 @@ def run_store(
     model: str | None = None,
     additional_messages: Sequence[dict] = (),
     functions: list[dict] | None = None,
+    overrides: dict | None = None,
 ) -> tuple[Run, list[Message]]:
     """Store a queued run, after any additional messages, in one transaction; one active run per conversation."""
     metadata = metadata_validate(metadata)
@@ -127,7 +128,12 @@ def run_store(
             for role, content, message_metadata in added
         ]
         run = run_new(
-            conversation=conversation, assistant=assistant, instructions=text, metadata=metadata, functions=functions
+            conversation=conversation,
+            assistant=assistant,
+            instructions=text,
+            metadata=metadata,
+            functions=functions,
+            overrides=overrides,
         )
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["assistant", "updated_at"])

@@ -203,3 +203,69 @@ def test_it_expires_a_run_nobody_answers(client, assistant):
         run = client.beta.threads.runs.retrieve(run.id, thread_id=thread.id)
     assert run.status == "expired"
     assert run.last_error.code == "expired"
+
+
+# --- Structured output and run settings --------------------------------------------------------------------------
+
+PERSON = {
+    "name": "person",
+    "strict": True,
+    "schema": {
+        "type": "object",
+        "properties": {"name": {"type": "string"}, "age": {"type": "integer"}, "tags": {"type": "array"}},
+        "required": ["name", "age", "tags"],
+        "additionalProperties": False,
+    },
+}
+
+
+def test_it_answers_json_that_fits_the_runs_schema(client, assistant):
+    thread = _thread(client, "Who wrote Faust?")
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id,
+        assistant_id=assistant.id,
+        response_format={"type": "json_schema", "json_schema": PERSON},
+        temperature=0.3,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        parallel_tool_calls=False,
+    )
+    assert run.status == "completed"
+    assert run.response_format.type == "json_schema" and run.response_format.json_schema.name == "person"
+    assert (run.temperature, run.parallel_tool_calls) == (0.3, False)
+    assert run.tool_choice.function.name == "get_weather"
+    answer = json.loads(client.beta.threads.messages.list(thread.id, order="desc").data[0].content[0].text.value)
+    assert set(answer) == {"name", "age", "tags"}
+    assert isinstance(answer["age"], int) and isinstance(answer["tags"], list)
+
+
+def test_it_keeps_an_assistants_json_object_format(client):
+    json_assistant = client.beta.assistants.create(model="offline", response_format={"type": "json_object"})
+    assert json_assistant.response_format.type == "json_object"
+    thread = _thread(client, "hello")
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=json_assistant.id)
+    assert run.status == "completed"
+    answer = client.beta.threads.messages.list(thread.id, order="desc").data[0].content[0].text.value
+    assert isinstance(json.loads(answer), dict)
+
+
+def test_it_ends_a_run_incomplete_at_its_max_completion_tokens(client, assistant):
+    thread = _thread(client, " ".join(["word"] * 60))
+    run = client.beta.threads.runs.create_and_poll(
+        thread_id=thread.id, assistant_id=assistant.id, max_completion_tokens=20
+    )
+    assert run.status == "incomplete"
+    assert run.incomplete_details.reason == "max_completion_tokens"
+    assert run.usage.completion_tokens == 20
+    assert run.max_completion_tokens == 20
+
+
+def test_it_refuses_a_response_format_that_is_not_json_schema(client, assistant):
+    thread = _thread(client, "hello")
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.runs.create(
+            thread_id=thread.id,
+            assistant_id=assistant.id,
+            response_format={"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "nope"}}},
+        )
+    assert caught.value.body["param"] == "response_format"
+    assert not client.beta.threads.runs.list(thread_id=thread.id).data

@@ -123,7 +123,8 @@ async def test_it_refuses_an_unknown_assistant(alice_async, thread, offline_prov
     ("body", "status", "param"),
     [
         ({}, 400, "assistant_id"),
-        ({"temperature": 0.2}, 400, "temperature"),
+        ({"temperature": 3}, 400, "temperature"),
+        ({"max_prompt_tokens": 500}, 400, "max_prompt_tokens"),
         ({"tools": [{"type": "code_interpreter"}]}, 400, "tools[0]"),
         ({"colour": "red"}, 400, "colour"),
         ({"metadata": {"k": 1}}, 400, "metadata"),
