@@ -252,6 +252,7 @@ const handlers = {
     // The first message names the conversation on the server; fetch the name rather than guess it.
     if (message.role === "user" && title.dataset.untitled) resync();
   },
+  "thread.message.deleted": (deleted) => find(`[data-message-id="${CSS.escape(deleted.id)}"]`)?.remove(),
   "thread.message.delta": (delta) => {
     const node = find(`[data-message-id="${CSS.escape(delta.id)}"] .streaming`);
     if (!node) {
