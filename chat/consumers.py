@@ -143,6 +143,16 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             user=self.user, run_id=frame.get("run_id"), tool_call_id=frame.get("tool_call_id"), reason=reason
         )
 
+    async def on_run_tool_output(self, frame: dict[str, Any]) -> None:
+        """The owner answers a function call by hand, as the API's caller would with submit_tool_outputs."""
+        await services.run_decisions_submit(
+            user=self.user,
+            run_id=frame.get("run_id"),
+            conversation_id=self.thread_id,
+            outputs=[(frame.get("tool_call_id"), frame.get("output"))],
+            param="tool_call_id",
+        )
+
     async def on_thread_resync(self, frame: dict[str, Any]) -> None:
         # The page asks on every (re)connect and when a run ends. The socket joined the group before this read,
         # so nothing falls between the answer and the live events; an overlap is harmless: the page replaces
@@ -169,6 +179,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "run.cancel": on_run_cancel,
         "run.approve": on_run_approve,
         "run.deny": on_run_deny,
+        "run.tool_output": on_run_tool_output,
         "thread.resync": on_thread_resync,
         "thread.snapshot": on_thread_resync,  # the whole timeline: a resync without a cursor
         "message.regenerate": on_message_regenerate,

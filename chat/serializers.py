@@ -147,7 +147,16 @@ def tool_call_delta(step: RunStep) -> dict[str, Any]:
 def run_step_data(step: RunStep, run: Run) -> dict[str, Any]:
     """A step as its run shows it, with the approval state of a tool call that needed one."""
     approval = run.approval_of(step.tool_call_id) if step.tool_call_id else None
-    return run_step_object(step, thread_id=run.conversation_id, assistant_id=run.assistant_id, approval=approval)
+    data = run_step_object(step, thread_id=run.conversation_id, assistant_id=run.assistant_id, approval=approval)
+    return function_call_mark(data, run)
+
+
+def function_call_mark(data: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Say in a step's metadata that its call is one of the caller's functions (its output is submitted)."""
+    call_id = next(iter(data["step_details"].get("tool_calls") or [{}]), {}).get("id")
+    if call_id and run.is_function_call(call_id):
+        data["metadata"]["kind"] = "function"
+    return data
 
 
 def run_step_object(

@@ -20,7 +20,7 @@ from django.template.loader import render_to_string
 from chat.markdown import message_html_add
 from chat.models import Conversation, Message, Run, RunStep
 from chat.selectors import conversation_history, sort_key
-from chat.serializers import message_object, run_object, run_step_bounded, run_step_object
+from chat.serializers import function_call_mark, message_object, run_object, run_step_bounded, run_step_object
 
 # Past this many entries after its cursor, a page gets the whole timeline instead.
 RESYNC_TAIL_MAX = 100
@@ -107,6 +107,8 @@ def _data(kind: str, item: Any, conversation: Conversation) -> dict[str, Any]:
         data = run_step_object(
             item, thread_id=conversation.pk, assistant_id=conversation.assistant_id, approval=approval
         )
+        if run is not None:
+            data = function_call_mark(data, run)
         return run_step_bounded(data, settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
     return run_object(item)
 

@@ -358,6 +358,15 @@ regenerateButton.addEventListener("click", () => {
   send({ type: "message.regenerate" });
 });
 
+// A function call's output, typed by the conversation's owner (what the API's caller would submit).
+timeline.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-action=tool-output]");
+  if (!form) return;
+  event.preventDefault();
+  for (const control of form.elements) control.disabled = true;
+  send({ type: "run.tool_output", run_id: form.dataset.runId, tool_call_id: form.dataset.callId, output: form.elements.output.value });
+});
+
 timeline.addEventListener("click", (event) => {
   const button = event.target.closest("button");
   if (!button) return;
