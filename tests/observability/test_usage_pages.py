@@ -99,3 +99,11 @@ def test_it_pages_by_month(client, alice):
 def test_the_admins_run_list_links_to_the_usage_page(client, superuser):
     client.force_login(superuser)
     assert 'href="/usage/"' in client.get("/admin/chat/run/").content.decode()
+
+
+def test_the_site_links_to_the_usage_pages_by_permission(client, alice, superuser):
+    client.force_login(alice)
+    page = client.get("/settings/usage/").content.decode()
+    assert 'href="/settings/usage/"' in page and 'href="/usage/"' not in page
+    client.force_login(superuser)
+    assert 'href="/usage/"' in client.get("/settings/usage/").content.decode()
