@@ -11,7 +11,11 @@ import sys
 import threading
 import time
 
+from tests.fakes import openai_server
 from tests.fakes.openai_server import FakeOpenAIServer, Step
+
+# Hundreds of sessions call it at once: the socketserver default backlog of 5 would refuse connections.
+openai_server._HTTPServer.request_queue_size = 1024
 
 
 class LatencyFake(FakeOpenAIServer):

@@ -27,6 +27,7 @@ APP = ROOT / "bench" / "peers" / "chainlit_app.py"
 APPLICATION = "config.asgi:application"
 API_KEY = "sk-bench-not-a-real-key"
 START_TIMEOUT = 180.0
+CONNECT_TIMEOUT = 30.0
 # Sent by every system's client: a plain turn, and the turn the fake model answers by calling `add`.
 CONTENT = "Hello there, how are you today?"
 ADD_ARGUMENTS = '{"a": 1, "b": 2}'
@@ -74,7 +75,7 @@ class SocketIOSession(Session):
 
     async def connect(self, auth: dict[str, str]) -> None:
         await self.sio.connect(
-            self.base, socketio_path="/ws/socket.io", transports=["websocket"], auth=auth, wait_timeout=TURN_TIMEOUT
+            self.base, socketio_path="/ws/socket.io", transports=["websocket"], auth=auth, wait_timeout=CONNECT_TIMEOUT
         )
 
     async def close(self) -> None:
@@ -313,6 +314,11 @@ class OpenWebUI(System):
     version = OPEN_WEBUI
     tool_content = f"/demo_add {ADD_ARGUMENTS}"  # it names a server's tools `<server id>_<tool>`
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.http: aiohttp.ClientSession | None = None
+        self.token = ""
+
     def install(self) -> None:
         self.venv = peer_install("openwebui")
 
@@ -412,7 +418,8 @@ class OpenWebUI(System):
         return OpenWebUIPlain(self.http, self.base, self.token)
 
     async def close(self) -> None:
-        await self.http.close()
+        if self.http is not None:
+            await self.http.close()
 
 
 # --- Chainlit ---------------------------------------------------------------------------------------------------------
@@ -428,7 +435,7 @@ class ChainlitSession(SocketIOSession):
     async def open(self) -> ChainlitSession:
         await self.connect({"sessionId": str(uuid.uuid4()), "clientType": "webapp", "chatProfile": self.profile})
         await self.sio.emit("connection_successful")
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(CONNECT_TIMEOUT):
             while (await self.events.get())[1] != "task_end":  # it ends the (empty) start-up task first
                 pass
         return self
@@ -450,8 +457,8 @@ class ChainlitSession(SocketIOSession):
                     at, name, data = await self.events.get()
                     if name == "stream_token" and result.first_delta is None:
                         result.first_delta = at - started
-                    elif name == "new_message" and isinstance(data, dict) and data.get("name") == "Error":
-                        result.error = "error message"
+                    elif name == "new_message" and isinstance(data, dict) and data.get("isError"):
+                        result.error = "error message"  # what it shows when the turn raised
                     elif name == "task_end":
                         result.completed = at - started
                         return result
