@@ -43,7 +43,7 @@ from chat.serializers import run_object
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
 from mcp_servers.models import MCPServer
-from mcp_servers.pool import get_pool
+from mcp_servers.pool import get_pool, tool_progress
 
 logger = logging.getLogger(__name__)
 
@@ -284,6 +284,8 @@ class Executor:
                 else:
                     run_input = start.model_input
                 recorder.model_started = time.monotonic()
+                # The run's tool calls run in tasks made from this one's context: they report progress here.
+                tool_progress.set(recorder.tool_progress)
                 result = Runner.run_streamed(
                     build.agent,
                     input=run_input,

@@ -26,6 +26,8 @@ from core.models import AuditEntry
 USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 # A streaming message's text is written this often, so a reload or a resync shows it.
 FLUSH_SECONDS = 1.0
+# A tool's progress reaches its card at most this often.
+PROGRESS_SECONDS = 0.25
 
 
 def _rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
@@ -93,6 +95,9 @@ class RunRecorder:
         self.tool_started: dict[str, float] = {}
         self.tool_servers: dict[str, str] = {}
         self.functions: frozenset[str] = frozenset()
+        # The last progress each running tool call reported, and when its card last heard of it.
+        self.progress: dict[str, dict[str, Any]] = {}
+        self.progress_sent: dict[str, float] = {}
         self.pending_usage: Any = None
         # What this stretch of the run used (a resumed run's first stretch is already on its row).
         self.used = dict.fromkeys(USAGE_FIELDS, 0)
@@ -112,7 +117,30 @@ class RunRecorder:
             await outbox_for(self.thread_id).flush()
 
     def step_data(self, step: RunStep) -> dict[str, Any]:
-        return run_step_bounded(run_step_data(step, self.run), settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
+        data = run_step_bounded(run_step_data(step, self.run), settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
+        progress = self.progress.get(step.tool_call_id)
+        if progress is not None and step.status == RunStep.Status.IN_PROGRESS:
+            data["metadata"]["progress"] = progress
+        return data
+
+    def tool_progress(self, name: str, progress: float, total: float | None, message: str | None) -> None:
+        """An MCP tool reported progress: its card's bar moves (at most every PROGRESS_SECONDS, and at the end)."""
+        step = next(
+            (s for s in self.tool_steps.values() if s.tool_name == name or s.tool_name.endswith(f"_{name}")), None
+        )
+        if step is None:
+            return
+        now = time.monotonic()
+        last = self.progress_sent.get(step.tool_call_id, 0.0)
+        if now - last < PROGRESS_SECONDS and (total is None or progress < total):
+            return
+        self.progress_sent[step.tool_call_id] = now
+        self.progress[step.tool_call_id] = {
+            "progress": progress,
+            "total": total,
+            "message": (message or "")[:200],
+        }
+        self.send("thread.run.step.in_progress", self.step_data(step))
 
     async def run_stop(self, status: str, **fields: Any) -> None:
         """The run stopped (answered, paused or ended early): its status and its usage, in one transaction."""

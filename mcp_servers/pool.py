@@ -8,11 +8,13 @@ concurrently from any task.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import logging
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +46,13 @@ def session_closed(session: Any) -> bool:
     return bool(getattr(getattr(session, "_dispatcher", None), "_closed", False))
 
 
+# Who hears of a tool call's progress, in the task that makes the call: (tool name, progress, total, message).
+# The run executor sets it for its run; the pool knows nothing of runs.
+tool_progress: contextvars.ContextVar[Callable[[str, float, float | None, str | None], None] | None] = (
+    contextvars.ContextVar("tool_progress", default=None)
+)
+
+
 class TimedSession:
     """A ClientSession whose tool calls time out, unless the tool keeps reporting progress.
 
@@ -64,8 +73,12 @@ class TimedSession:
         loop = asyncio.get_running_loop()
         timeout = self._call_timeout
 
+        listener = tool_progress.get()
+
         async def progressed(progress: float, total: float | None, message: str | None) -> None:
             deadline.reschedule(loop.time() + timeout)
+            if listener is not None:
+                listener(name, progress, total, message)
 
         try:
             async with asyncio.timeout(timeout) as deadline:
