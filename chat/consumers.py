@@ -164,6 +164,14 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         )
         await self.send_event(frame["type"], answer)
 
+    async def on_thread_older(self, frame: dict[str, Any]) -> None:
+        """The page scrolled back to its first entry: the page of entries before it."""
+        before = frame.get("before")
+        if not isinstance(before, str) or len(before) > 100:
+            raise ServiceError("invalid_value", "'before' must be the key of an entry on the page.", param="before")
+        answer = await database_sync_to_async(timeline.older_answer)(conversation_id=self.thread_id, before=before)
+        await self.send_event("thread.older", answer)
+
     async def on_message_regenerate(self, frame: dict[str, Any]) -> None:
         await services.run_regenerate(user=self.user, conversation_id=self.thread_id)
 
@@ -182,6 +190,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "run.tool_output": on_run_tool_output,
         "thread.resync": on_thread_resync,
         "thread.snapshot": on_thread_resync,  # the whole timeline: a resync without a cursor
+        "thread.older": on_thread_older,
         "message.regenerate": on_message_regenerate,
         # Retry after a failed, stopped or expired run is the same workflow: answer the last message again.
         "run.retry": on_message_regenerate,

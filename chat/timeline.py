@@ -24,6 +24,8 @@ from chat.serializers import function_call_mark, message_object, run_object, run
 
 # Past this many entries after its cursor, a page gets the whole timeline instead.
 RESYNC_TAIL_MAX = 100
+# A page shows this many entries at first, and loads as many older ones at a time.
+TIMELINE_PAGE = 100
 KIND_PREFIX = {"message": "m", "step": "s", "run": "r"}
 # Events that add or replace an entry; the socket sends each with its fragment.
 ENTRY_EVENTS = {
@@ -133,24 +135,57 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
             break
         cursor = f"{KIND_PREFIX[kind]}:{item.pk}"
     latest = _latest(runs)
+    if since is None:
+        # A whole timeline is its latest page; the page asks for older ones as its reader scrolls back.
+        start = max(0, len(entries) - TIMELINE_PAGE)
+    older = _key(entries[start]) if since is None and start > 0 else None
+    return {
+        "thread_id": conversation.pk,
+        "title": conversation.title,
+        "after": after if since is not None else None,
+        "cursor": cursor,
+        "older": older,
+        "entries": _shown(entries[start:], entries, runs, conversation),
+        "active_run": run_object(active) if active else None,
+        "latest_run": run_object(latest) if latest else None,
+        "has_user_message": Message.objects.filter(conversation=conversation, role=Message.Role.USER).exists(),
+    }
+
+
+def _key(entry: tuple[str, Any, bool]) -> str:
+    return f"{KIND_PREFIX[entry[0]]}:{entry[1].pk}"
+
+
+def _shown(
+    page: list[tuple[str, Any, bool]], entries: list[tuple[str, Any, bool]], runs: dict[str, Run], conversation: Any
+) -> list[dict[str, Any]]:
+    """The entries of `page` as the page draws them (a message with its answer's details)."""
     answers = _answers(entries, runs)
     shown = []
-    for kind, item, _ in entries[start:]:
+    for kind, item, _ in page:
         data = _data(kind, item, conversation)
         entry = {"key": entry_key(kind, data), "kind": kind, "item": data}
         if kind == "message":
             entry["item"] = message_html_add(data)
             entry["details"] = answers.get(item.pk)
         shown.append(entry)
+    return shown
+
+
+def older_answer(*, conversation_id: str, before: str) -> dict[str, Any]:
+    """The page of entries just before the entry `before` (as fragments), and the key to ask from next."""
+    conversation = Conversation.objects.select_related("assistant").get(pk=conversation_id)
+    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation).select_related("assistant")}
+    entries = _entries(conversation, runs)
+    keys = [_key(entry) for entry in entries]
+    end = keys.index(before) if before in keys else 0
+    start = max(0, end - TIMELINE_PAGE)
+    _steps_with_run(entries, runs)
+    shown = _shown(entries[start:end], entries, runs, conversation)
     return {
-        "thread_id": conversation.pk,
-        "title": conversation.title,
-        "after": after if since is not None else None,
-        "cursor": cursor,
-        "entries": shown,
-        "active_run": run_object(active) if active else None,
-        "latest_run": run_object(latest) if latest else None,
-        "has_user_message": Message.objects.filter(conversation=conversation, role=Message.Role.USER).exists(),
+        "before": before,
+        "older": keys[start] if start > 0 else None,
+        "entries": [{"key": entry["key"], "html": render_to_string("chat/_entry.html", entry)} for entry in shown],
     }
 
 

@@ -16,6 +16,7 @@ const indicatorText = document.getElementById("run-indicator-text");
 const jumpButton = document.getElementById("jump");
 const connection = document.getElementById("connection");
 const title = document.getElementById("chat-title");
+const olderButton = document.getElementById("older");
 const threadId = timeline.dataset.threadId;
 
 const RUN_WORKING = { queued: "Queued…", in_progress: "Working…", requires_action: "Waiting for your approval…", cancelling: "Stopping…" };
@@ -172,6 +173,7 @@ function applyState(answer) {
       listed.title = answer.title;
     }
   }
+  if (!answer.after) showOlder(answer.older); // a whole timeline is its latest page
   state.cursor = answer.cursor;
   state.hasUserMessage = answer.has_user_message;
   state.latestStatus = answer.latest_run?.status || null;
@@ -240,7 +242,32 @@ function showError(error) {
   upsert(node);
 }
 
+// --- Older history, a page at a time ------------------------------------------------------------------------
+
+function showOlder(before) {
+  olderButton.hidden = !before;
+  olderButton.disabled = false;
+  olderButton.dataset.before = before || "";
+}
+
+function prependOlder(answer) {
+  const first = timeline.firstElementChild;
+  if (!first || keyOf(first) !== answer.before) return; // the page was redrawn meanwhile
+  // Keep the reader where they were: the page grows above them.
+  const fromBottom = document.documentElement.scrollHeight - window.scrollY;
+  for (const { html } of answer.entries) timeline.insertBefore(fragment(html), first);
+  enhanceCode(timeline);
+  window.scrollTo(0, document.documentElement.scrollHeight - fromBottom);
+  showOlder(answer.older);
+}
+
+olderButton.addEventListener("click", () => {
+  olderButton.disabled = true;
+  send({ type: "thread.older", before: olderButton.dataset.before });
+});
+
 const handlers = {
+  "thread.older": prependOlder,
   "thread.snapshot": applyState,
   "thread.resync": applyState,
   "thread.timeline.truncated": truncate,
