@@ -536,7 +536,8 @@ def peers_section(peers: dict[str, Any]) -> list[str]:
         "Socket.IO session and a chat naming the MCP server), and the Chainlit app (bench/peers/chainlit_app.py: "
         "the Agents SDK agent, one MCP connection for the process) over Chainlit's Socket.IO. Added first token: "
         "the system's first streamed token minus that of the fake called directly with the openai client (the same "
-        "number of calls, just before the system's turns), at each percentile. Start-up: from the start "
+        "number of calls, just before the system's turns), at each percentile (two samples of a noisy machine: "
+        "a tail can come out below zero). Start-up: from the start "
         "command to the first answered turn (Open WebUI's database, admin and MCP server were made by an earlier "
         "start). RSS includes a server's child processes; per session: the peak under load minus idle, divided "
         f"by the sessions. {counts['first']} plain turns, {counts['tool']} tool turns, each level "
@@ -546,7 +547,7 @@ def peers_section(peers: dict[str, Any]) -> list[str]:
     rows = []
     for r in peers["systems"]:
         if "unavailable" in r:
-            rows.append([f"**{r['system']}**", r.get("version", ""), *(["not run"] * 6)])
+            rows.append([f"**{r['system']}**", r.get("version", ""), *(["not run"] * 7)])
             continue
         added = [f(_added(r, p), 1) for p in ("p50", "p95", "p99")]
         rows.append(
@@ -557,6 +558,7 @@ def peers_section(peers: dict[str, Any]) -> list[str]:
                 f(r["rss_idle_mib"], 0),
                 " / ".join(added),
                 f"{f(r['first']['p50'], 1)} / {f(r['first']['p99'], 1)}",
+                f"{f(r['direct_first']['p50'], 1)} / {f(r['direct_first']['p99'], 1)}",
                 f"{f(r['tool']['p50'], 1)} / {f(r['tool']['p99'], 1)}",
                 f"{r['first_errors']} / {r['tool_errors']}",
             ]
@@ -569,6 +571,7 @@ def peers_section(peers: dict[str, Any]) -> list[str]:
             "idle RSS (MiB)",
             "added first token p50 / p95 / p99 (ms)",
             "first token p50 / p99 (ms)",
+            "model alone, first token p50 / p99 (ms)",
             "one-MCP-tool turn p50 / p99 (ms)",
             "failed turns (plain / tool)",
         ],
