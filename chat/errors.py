@@ -13,6 +13,7 @@ from assistants.errors import provider_error_describe
 from assistants.services import AssistantUnavailable
 from chat.models import Run
 from core.errors import ServiceError
+from guardrails.services import guardrail_refusal
 from mcp_servers.errors import MCPConnectError, MCPConnectionLost
 
 SHUTDOWN_MESSAGE = "The server shut down before the run finished."
@@ -28,6 +29,8 @@ def error_describe(exc: BaseException, *, model: str = "", timeout: float | None
         exc = exc.exceptions[0]
     if isinstance(exc, ServiceError):
         return exc.code, exc.message
+    if (refusal := guardrail_refusal(exc)) is not None:
+        return "guardrail_tripped", refusal
     described = provider_error_describe(exc, model=model, timeout=timeout)
     if described is None and exc.__cause__ is not None:
         described = provider_error_describe(exc.__cause__, model=model, timeout=timeout)

@@ -42,6 +42,7 @@ from chat.selectors import conversation_model_input
 from chat.serializers import run_object
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
+from guardrails.services import answer_withheld, guardrails_build
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
 
@@ -264,6 +265,7 @@ class Executor:
                     raise start.error
                 owner = run.conversation.owner
                 function_outputs: dict[str, str] = {}
+                guardrails = await guardrails_build(assistant=run.assistant)
                 build = await assistant_agent_build(
                     assistant=run.assistant,
                     user_id=owner.pk,
@@ -273,6 +275,8 @@ class Executor:
                     functions=run.functions,
                     function_outputs=function_outputs,
                     overrides=run.overrides,
+                    input_guardrails=guardrails.input,
+                    output_guardrails=guardrails.output,
                 )
                 recorder.tool_servers = build.tool_servers
                 recorder.functions = build.functions
@@ -292,7 +296,10 @@ class Executor:
                     max_turns=limits["RUN_MAX_TURNS"],
                     run_config=RunConfig(trace_include_sensitive_data=False, workflow_name=WORKFLOW_NAME),
                 )
-                async for event in result.stream_events():
+                events = result.stream_events()
+                if guardrails.output:
+                    events = answer_withheld(events)  # nothing an output guardrail refuses is shown
+                async for event in events:
                     await recorder.handle(event)
         except BaseException:
             if result is not None:

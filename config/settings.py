@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "assistants",
     "chat",
     "observability",
+    "guardrails",
 ]
 
 MIDDLEWARE = [

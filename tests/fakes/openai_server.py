@@ -1,6 +1,7 @@
 """A real HTTP server on 127.0.0.1 that speaks enough of the OpenAI API for the openai client and the Agents SDK.
 
-It serves `POST /v1/chat/completions` and `POST /v1/responses`, streamed (SSE) and not, plus `GET /v1/models`.
+It serves `POST /v1/chat/completions` and `POST /v1/responses`, streamed (SSE) and not, plus `GET /v1/models`
+and `POST /v1/moderations` (which flags the words in `moderation_flags`).
 Each request takes the next scripted step; when the script is used up it takes the fallback step, which is
 `auto()` unless a test sets another with `always()`:
 
@@ -32,6 +33,11 @@ from typing import Any
 
 CHAT_PATH = "/v1/chat/completions"
 RESPONSES_PATH = "/v1/responses"
+MODERATIONS_PATH = "/v1/moderations"
+MODERATION_CATEGORIES = (
+    "harassment", "harassment/threatening", "hate", "hate/threatening", "illicit", "illicit/violent", "self-harm",
+    "self-harm/instructions", "self-harm/intent", "sexual", "sexual/minors", "violence", "violence/graphic",
+)  # fmt: skip
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_.\-]+)\s*(.*)$", re.DOTALL)
 
@@ -288,6 +294,8 @@ class FakeOpenAIServer:
         self._stop = threading.Event()
         self._ids = itertools.count(1)
         self._sockets: set[socket.socket] = set()
+        # POST /v1/moderations flags an input that contains one of these words, in its category.
+        self.moderation_flags: dict[str, str] = {"attack": "violence", "insult": "harassment"}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -383,6 +391,8 @@ class FakeOpenAIServer:
             self.requests.append(request)
         if request.method == "GET" and request.path == "/v1/models":
             return _send_json(handler, 200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]})
+        if request.method == "POST" and request.path == MODERATIONS_PATH and isinstance(body, dict):
+            return _send_json(handler, 200, _moderation(body, self.moderation_flags))
         if request.method != "POST" or not request.api:
             return _send_json(handler, 404, _error_body("Not found"))
         if not isinstance(body, dict):
@@ -435,6 +445,25 @@ class FakeOpenAIServer:
 
 
 # --- wire formats ----------------------------------------------------------------------------------------------------
+
+
+def _moderation(body: dict[str, Any], flags: dict[str, str]) -> dict[str, Any]:
+    """A moderation object: one result per input text, flagged in the category of each flag word it contains."""
+    inputs = body.get("input")
+    texts = inputs if isinstance(inputs, list) else [inputs]
+    results = []
+    for text in texts:
+        words = set(re.findall(r"\w+", str(text).lower()))
+        hits = {category for word, category in flags.items() if word in words}
+        results.append(
+            {
+                "flagged": bool(hits),
+                "categories": {name: name in hits for name in MODERATION_CATEGORIES},
+                "category_scores": {name: 0.99 if name in hits else 0.01 for name in MODERATION_CATEGORIES},
+                "category_applied_input_types": {name: ["text"] for name in MODERATION_CATEGORIES},
+            }
+        )
+    return {"id": f"modr-fake{time.monotonic_ns()}", "model": body.get("model", ""), "results": results}
 
 
 def _error_body(message: str) -> dict[str, Any]:

@@ -1,0 +1,193 @@
+"""Workflows for guardrails: an owner adds and removes them; a run gets them as the Agents SDK's tripwires."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agents import GuardrailFunctionOutput, InputGuardrail, OutputGuardrail, RunContextWrapper
+from agents.exceptions import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered
+from asgiref.sync import sync_to_async
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from assistants.models import Assistant, Provider
+from assistants.services import assistant_get, provider_usable
+from core.errors import ServiceError
+from guardrails.checks import check_for
+from guardrails.models import Guardrail
+
+logger = logging.getLogger(__name__)
+
+# Fields an owner may set on a guardrail of their assistant; `assistant` and `mandatory` never come from input.
+GUARDRAIL_FIELDS = frozenset(
+    {"name", "kind", "stage", "enabled", "words", "patterns", "max_chars", "pii_types", "phone_region", "provider",
+     "judge", "question"}
+)  # fmt: skip
+
+
+def guardrail_list(*, assistant: Assistant) -> QuerySet[Guardrail]:
+    """The guardrails that check an assistant's runs: its own, then the mandatory ones every assistant has."""
+    return Guardrail.objects.for_assistant(assistant).select_related("judge", "provider").order_by("-assistant", "name")
+
+
+def guardrail_create(*, user: AbstractBaseUser, assistant: Assistant, **fields: Any) -> Guardrail:
+    """Add a guardrail to an assistant the user may change."""
+    assistant = assistant_get(user=user, assistant_id=assistant.pk, for_update=True)
+    unknown = sorted(set(fields) - GUARDRAIL_FIELDS)
+    if unknown:
+        raise ServiceError.invalid({name: ["Unknown field."] for name in unknown})
+    guardrail = Guardrail(assistant=assistant, **fields)
+    errors: dict[str, list[str]] = {}
+    try:
+        guardrail.full_clean(exclude=["assistant"])
+    except ValidationError as exc:
+        errors.update({name: list(messages) for name, messages in exc.message_dict.items()})
+    judge = fields.get("judge")
+    if judge is not None and not Assistant.objects.usable_by(user).filter(pk=judge.pk).exists():
+        errors.setdefault("judge", []).append("Choose an assistant you may use.")
+    provider = fields.get("provider")
+    if provider is not None and not provider_usable(user=user).filter(pk=provider.pk).exists():
+        errors.setdefault("provider", []).append("Choose an enabled provider you may use.")
+    if errors:
+        raise ServiceError.invalid(errors)
+    guardrail.save()
+    return guardrail
+
+
+def guardrail_delete(*, user: AbstractBaseUser, assistant: Assistant, guardrail_id: int | str) -> None:
+    """Remove one of an assistant's own guardrails (a mandatory one is the administrator's to remove)."""
+    assistant = assistant_get(user=user, assistant_id=assistant.pk, for_update=True)
+    try:
+        guardrail = Guardrail.objects.get(pk=int(guardrail_id), assistant=assistant)
+    except (Guardrail.DoesNotExist, ValueError, TypeError):
+        raise ServiceError.not_found("guardrail", str(guardrail_id)) from None
+    guardrail.delete()
+
+
+# --- In a run -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class GuardrailSet:
+    """What an agent is given: the SDK's input guardrails (checked before the model is called) and output ones."""
+
+    input: list[InputGuardrail] = field(default_factory=list)
+    output: list[OutputGuardrail] = field(default_factory=list)
+
+
+def _last_user_text(agent_input: str | list[Any]) -> str:
+    """The message a run answers: the history before it was checked when it was sent."""
+    if isinstance(agent_input, str):
+        return agent_input
+    for item in reversed(agent_input):
+        role = item.get("role") if isinstance(item, dict) else getattr(item, "role", None)
+        if role != "user":
+            continue
+        content = item.get("content") if isinstance(item, dict) else getattr(item, "content", None)
+        if isinstance(content, str):
+            return content
+        parts = [
+            part.get("text", "") if isinstance(part, dict) else getattr(part, "text", "") for part in content or []
+        ]
+        return "\n".join(part for part in parts if part)
+    return ""
+
+
+def _output_text(output: Any) -> str:
+    return output if isinstance(output, str) else json.dumps(output, default=str, ensure_ascii=False)
+
+
+async def _outcome(guardrail: Guardrail, assistant: Assistant, text: str) -> GuardrailFunctionOutput:
+    started = time.monotonic()
+    reason = await check_for(guardrail, assistant).refusal(text) if text else ""
+    info = {"kind": guardrail.kind, "reason": reason, "duration_ms": round((time.monotonic() - started) * 1000, 1)}
+    return GuardrailFunctionOutput(output_info=info, tripwire_triggered=bool(reason))
+
+
+def _input_guardrail(guardrail: Guardrail, assistant: Assistant) -> InputGuardrail:
+    async def check(_context: RunContextWrapper[Any], _agent: Any, agent_input: Any) -> GuardrailFunctionOutput:
+        return await _outcome(guardrail, assistant, _last_user_text(agent_input))
+
+    # Not beside the model call: a refused message never reaches the model.
+    return InputGuardrail(guardrail_function=check, name=guardrail.name, run_in_parallel=False)
+
+
+def _output_guardrail(guardrail: Guardrail, assistant: Assistant) -> OutputGuardrail:
+    async def check(_context: RunContextWrapper[Any], _agent: Any, output: Any) -> GuardrailFunctionOutput:
+        return await _outcome(guardrail, assistant, _output_text(output))
+
+    return OutputGuardrail(guardrail_function=check, name=guardrail.name)
+
+
+def _guardrails_read(assistant: Assistant) -> list[Guardrail]:
+    return list(
+        Guardrail.objects.for_assistant(assistant)
+        .select_related("provider", "judge__provider")
+        .order_by("-assistant", "name", "pk")
+    )
+
+
+async def guardrails_build(*, assistant: Assistant) -> GuardrailSet:
+    """The SDK guardrails of one run of this assistant: its own enabled ones and every mandatory one."""
+    built = GuardrailSet()
+    for guardrail in await sync_to_async(_guardrails_read)(assistant):
+        if guardrail.kind == Guardrail.Kind.LLM_JUDGE and guardrail.judge is None:
+            continue
+        if guardrail.checks_input:
+            built.input.append(_input_guardrail(guardrail, assistant))
+        if guardrail.checks_output:
+            built.output.append(_output_guardrail(guardrail, assistant))
+    return built
+
+
+def guardrail_refusal(exc: BaseException) -> str | None:
+    """The message of a run a guardrail stopped (None if it was something else): which one, and why."""
+    if isinstance(exc, InputGuardrailTripwireTriggered):
+        result, what = exc.guardrail_result, "refused the message"
+    elif isinstance(exc, OutputGuardrailTripwireTriggered):
+        result, what = exc.guardrail_result, "withheld the answer"
+    else:
+        return None
+    stage = "input" if isinstance(exc, InputGuardrailTripwireTriggered) else "output"
+    info = result.output.output_info
+    reason = info.get("reason", "") if isinstance(info, dict) else str(info or "")
+    message = f"The {stage} guardrail “{result.guardrail.get_name()}” {what}"
+    return f"{message}: {reason}" if reason else f"{message}."
+
+
+async def answer_withheld(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """The run's stream events with its answer held back until the output guardrails passed it.
+
+    Output guardrails check the final answer once it is whole, after the model streamed it; its text is passed on
+    only when the run goes on (a tool call follows it: it was not the final answer) or ends without a tripwire. A
+    tripped guardrail raises from the stream, and what was held is dropped: nothing refused is shown.
+    """
+    held: list[Any] = []
+    async for event in events:
+        if _is_answer(event):
+            held.append(event)
+            continue
+        if held and event.type == "run_item_stream_event" and event.name == "tool_called":
+            for waiting in held:
+                yield waiting
+            held.clear()
+        yield event
+    for waiting in held:
+        yield waiting
+
+
+def _is_answer(event: Any) -> bool:
+    if event.type == "raw_response_event":
+        return getattr(event.data, "type", "") == "response.output_text.delta"
+    return event.type == "run_item_stream_event" and event.name == "message_output_created"
+
+
+def providers_with_moderation(*, user: AbstractBaseUser) -> Iterable[Provider]:
+    """The providers the user may pick for a moderation guardrail: OpenAI ones."""
+    return provider_usable(user=user).filter(kind=Provider.Kind.OPENAI)
