@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "mcp_servers",
     "assistants",
     "chat",
+    "files",
     "observability",
     "guardrails",
 ]
@@ -218,6 +219,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# Uploaded files (/v1/files) go through the default storage: this directory unless STORAGES says otherwise.
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
+FILES_MAX_BYTES = env.int("FILES_MAX_BYTES", default=20 * 1024 * 1024)
+if FILES_MAX_BYTES < 1:
+    raise ImproperlyConfigured("FILES_MAX_BYTES must be a positive number of bytes.")
+# Files being indexed at once in one process; the rest wait their turn.
+FILES_INDEX_CONCURRENCY = env.int("FILES_INDEX_CONCURRENCY", default=2)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -29,7 +29,9 @@ urlpatterns = [
     path("health/", health, name="health"),
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's, a JSON response).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
+    path("v1/", include("files.urls")),
     path("v1/", include("chat.api.urls")),
+    path("assistants/", include("guardrails.urls")),
     path("assistants/", include("assistants.urls")),
     path("settings/", include("core.urls")),
     path("mcp-servers/", include("mcp_servers.urls")),

@@ -1,0 +1,117 @@
+"""Indexing in the background: each file added to a vector store is read, cut into chunks and stored in its own
+asyncio task of this process. A file left `in_progress` by a process that stopped is picked up again by
+`indexing_resume` (config.process calls it when the server starts), and indexing a file twice gives the same
+chunks, so a resumed file ends as if nothing had happened."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Iterable
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import transaction
+
+from files.extract import Unreadable, chunks_cut, text_extract
+from files.models import Chunk, VectorStoreFile
+
+logger = logging.getLogger(__name__)
+
+_tasks: dict[int, asyncio.Task] = {}
+_slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+
+def entry_index(entry_id: int) -> str:
+    """Index one file of a store now, and return how it ended (`completed`, `failed`, or its state if it was
+    no longer in progress). A file that cannot be read ends `failed` with `last_error`."""
+    entry = VectorStoreFile.objects.select_related("file").filter(pk=entry_id).first()
+    if entry is None or entry.status != VectorStoreFile.Status.IN_PROGRESS:
+        return entry.status if entry is not None else "deleted"
+    static = entry.chunking_strategy.get("static") or {}
+    try:
+        with entry.file.content.open("rb") as handle:
+            data = handle.read()
+        extracted = text_extract(entry.file.filename, data)
+        texts = chunks_cut(
+            extracted.text,
+            max_tokens=static.get("max_chunk_size_tokens", 800),
+            overlap=static.get("chunk_overlap_tokens", 400),
+        )
+    except Unreadable as exc:
+        return _fail(entry_id, "invalid_file", str(exc))
+    except (OSError, ValueError) as exc:
+        logger.warning("Reading file %s failed: %s", entry.file_id, exc)
+        return _fail(entry_id, "server_error", "The file could not be read from storage.")
+    if not texts:
+        return _fail(entry_id, "invalid_file", "The file has no text to search.")
+    with transaction.atomic():
+        # Only a file still in progress is finished: one cancelled or removed meanwhile stays as it is.
+        current = VectorStoreFile.objects.select_for_update().filter(pk=entry_id).first()
+        if current is None or current.status != VectorStoreFile.Status.IN_PROGRESS:
+            return current.status if current is not None else "deleted"
+        Chunk.objects.filter(entry_id=entry_id).delete()
+        Chunk.objects.bulk_create(
+            Chunk(entry_id=entry_id, vector_store_id=entry.vector_store_id, file_id=entry.file_id, index=i, text=text)
+            for i, text in enumerate(texts)
+        )
+        current.status = VectorStoreFile.Status.COMPLETED
+        current.usage_bytes = sum(len(text.encode()) for text in texts)
+        current.save(update_fields=["status", "usage_bytes"])
+    return VectorStoreFile.Status.COMPLETED
+
+
+def _fail(entry_id: int, code: str, message: str) -> str:
+    VectorStoreFile.objects.filter(pk=entry_id, status=VectorStoreFile.Status.IN_PROGRESS).update(
+        status=VectorStoreFile.Status.FAILED, last_error={"code": code, "message": message[:500]}
+    )
+    return VectorStoreFile.Status.FAILED
+
+
+async def _index(entry_id: int) -> None:
+    loop = asyncio.get_running_loop()
+    slots = _slots.setdefault(loop, asyncio.Semaphore(max(1, settings.FILES_INDEX_CONCURRENCY)))
+    async with slots:
+        try:
+            await sync_to_async(entry_index)(entry_id)
+        except Exception:  # the file ends failed; the next one is indexed all the same
+            logger.exception("Indexing vector store file %s failed", entry_id)
+            await sync_to_async(_fail)(entry_id, "server_error", "Indexing failed on the server.")
+
+
+def indexing_schedule(entry_ids: Iterable[int]) -> None:
+    """Index these files in the background, in this process's event loop (each once at a time)."""
+    loop = asyncio.get_running_loop()
+    for entry_id in entry_ids:
+        current = _tasks.get(entry_id)
+        if current is not None and not current.done():
+            current.cancel()
+        # A fresh context: the task outlives the request that started it.
+        task = loop.create_task(_index(entry_id), name=f"file-index:{entry_id}", context=contextvars.Context())
+        _tasks[entry_id] = task
+        task.add_done_callback(lambda done, key=entry_id: _tasks.pop(key, None) if _tasks.get(key) is done else None)
+
+
+def indexing_cancel(entry_ids: Iterable[int]) -> None:
+    """Stop indexing these files here; their rows say how they ended (cancelled, or deleted)."""
+    for entry_id in entry_ids:
+        task = _tasks.get(entry_id)
+        if task is not None:
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+
+async def indexing_resume() -> int:
+    """Index again every file left in progress that no task of this process is indexing; how many there were."""
+    pending = await sync_to_async(list)(
+        VectorStoreFile.objects.filter(status=VectorStoreFile.Status.IN_PROGRESS).values_list("pk", flat=True)
+    )
+    pending = [entry_id for entry_id in pending if entry_id not in _tasks]
+    indexing_schedule(pending)
+    return len(pending)
+
+
+async def indexing_idle() -> None:
+    """Wait until every indexing task of this process has ended."""
+    while _tasks:
+        await asyncio.gather(*list(_tasks.values()), return_exceptions=True)

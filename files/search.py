@@ -1,0 +1,90 @@
+"""Full-text search over the chunks of vector stores, in the database's own index: SQLite's FTS5 table, or
+PostgreSQL's tsvector column with its GIN index (both made by migration 0002). Other databases get a plain
+word match, so search still works, only slower and coarser."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+
+from files.models import Chunk
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+QUERY_WORDS_MAX = 64
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    score: float
+
+
+def query_words(query: str) -> list[str]:
+    """The query's distinct words, in order, lower-cased."""
+    seen: dict[str, None] = {}
+    for word in _WORD.findall(query.lower()):
+        seen.setdefault(word, None)
+    return list(seen)[:QUERY_WORDS_MAX]
+
+
+class ChunkSearch:
+    """Ranks chunks of the given stores against a query; higher scores are better."""
+
+    def hits(self, *, query: str, vector_store_ids: Sequence[str], limit: int) -> list[Hit]:
+        words = query_words(query)
+        if not words or not vector_store_ids or limit < 1:
+            return []
+        return self._hits(words, list(vector_store_ids), limit)
+
+    def _hits(self, words: list[str], store_ids: list[str], limit: int) -> list[Hit]:
+        scored = []
+        for chunk_id, text in Chunk.objects.filter(vector_store_id__in=store_ids).values_list("id", "text"):
+            counts = Counter(_WORD.findall(text.lower()))
+            score = sum(1 + min(counts[word], 5) / 5 for word in words if counts[word])
+            if score:
+                scored.append(Hit(chunk_id, score))
+        scored.sort(key=lambda hit: (-hit.score, hit.chunk_id))
+        return scored[:limit]
+
+
+class SqliteSearch(ChunkSearch):
+    SQL = (
+        "SELECT c.id, bm25(files_chunk_fts) AS rank FROM files_chunk_fts JOIN files_chunk c "
+        "ON c.id = files_chunk_fts.rowid WHERE files_chunk_fts MATCH %s AND c.vector_store_id IN "
+        "(SELECT value FROM json_each(%s)) ORDER BY rank, c.id LIMIT %s"
+    )
+
+    def _hits(self, words: list[str], store_ids: list[str], limit: int) -> list[Hit]:
+        # Each word quoted (FTS5 syntax is not the user's to write), any of them matching; bm25 ranks them.
+        match = " OR ".join('"' + word.replace('"', '""') + '"' for word in words)
+        with connection.cursor() as cursor:
+            cursor.execute(self.SQL, [match, json.dumps(store_ids), limit])
+            # bm25 is lower for better matches; the API's scores are higher for better ones.
+            return [Hit(chunk_id, -rank) for chunk_id, rank in cursor.fetchall()]
+
+
+class PostgresSearch(ChunkSearch):
+    SQL = (
+        "SELECT id, ts_rank_cd(search, q) AS rank FROM files_chunk, to_tsquery('english', %s) AS q "
+        "WHERE search @@ q AND vector_store_id = ANY(%s) ORDER BY rank DESC, id LIMIT %s"
+    )
+
+    def _hits(self, words: list[str], store_ids: list[str], limit: int) -> list[Hit]:
+        # Words are \w+ only, so joining them with | is a well-formed tsquery; any of them matches.
+        with connection.cursor() as cursor:
+            cursor.execute(self.SQL, [" | ".join(words), store_ids, limit])
+            return [Hit(chunk_id, float(rank)) for chunk_id, rank in cursor.fetchall()]
+
+
+def chunk_search() -> ChunkSearch:
+    """The search of the database in use."""
+    if connection.vendor == "sqlite":
+        return SqliteSearch()
+    if connection.vendor == "postgresql":
+        return PostgresSearch()
+    return ChunkSearch()
