@@ -318,9 +318,10 @@ def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
 
     A server granted to no group also counts where an administrator put it on the user's own assistant (as before
     groups existed); once a server is granted to groups, only the grants and shared assistants decide, so leaving
-    the group takes it away.
+    the group takes it away. A user's own remote servers (`MCPServer.owner`) are theirs alone.
     """
-    servers = MCPServer.objects.filter(enabled=True)
+    # A user's own remote servers are theirs alone, whoever else is asking.
+    servers = MCPServer.objects.filter(enabled=True).filter(Q(owner__isnull=True) | Q(owner=user))
     if user.is_superuser:
         return servers.order_by("name")
     attached = MCPServer.assistants.through.objects
@@ -329,7 +330,10 @@ def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
     on_own = attached.filter(assistant__owner=user).values("mcpserver_id")
     restricted = MCPServer.groups.through.objects.values("mcpserver_id")
     servers = servers.filter(
-        granted_to(MCPServer, user) | Q(pk__in=on_shared) | (Q(pk__in=on_own) & ~Q(pk__in=restricted))
+        granted_to(MCPServer, user)
+        | Q(pk__in=on_shared)
+        | (Q(pk__in=on_own) & ~Q(pk__in=restricted))
+        | Q(owner=user)
     )
     return servers.order_by("name")
 

@@ -80,6 +80,15 @@ class MCPServer(models.Model):
         related_name="mcp_servers",
         help_text="Members of these groups may attach it to their own assistants.",
     )
+    # A user's own remote server, for their own assistants only (an admin lets a group add them).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="own_mcp_servers",
+        help_text="Added by this user for their own assistants. Empty: configured by an administrator.",
+    )
     last_status = models.CharField(max_length=10, choices=Status.choices, default=Status.UNKNOWN)
     last_error = models.TextField(blank=True)
     last_latency_ms = models.FloatField(null=True, blank=True)
@@ -93,6 +102,7 @@ class MCPServer(models.Model):
     class Meta:
         ordering = ["name"]
         verbose_name = "MCP server"
+        permissions = [("add_own_mcpserver", "Can add remote MCP servers for their own assistants")]
 
     def __str__(self) -> str:
         return self.name
