@@ -53,7 +53,7 @@ def peer_install(name: str, *, timeout: float = 1800.0) -> Path:
     wanted = "\n".join(" ".join(step) for step in steps) + "\n"
     if marker.exists() and marker.read_text() == wanted:
         return venv
-    print(f"   installing {name} into {venv.relative_to(ROOT)} (once)…", flush=True)
+    print(f"   installing {name} into {venv} (once)…", flush=True)
     if not (venv / "bin" / "python").exists():
         _run([sys.executable, "-m", "venv", str(venv)], timeout)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
