@@ -2,6 +2,7 @@
 
 - `/tools` lists the tools it can reach.
 - `/<tool_name> {json arguments}` calls that tool, then answers with its result.
+- `/handoff <assistant name> [message]` hands the conversation off to that assistant, which answers the message.
 - Anything else gets a short reply saying it is the offline model, quoting the message.
 """
 
@@ -135,13 +136,53 @@ def _json_answer(output_schema: Any, text: str | None) -> str | None:
     return json.dumps(_instance(output_schema.json_schema(), text), ensure_ascii=False)
 
 
+HANDOFF_PREFIX = "transfer_to_"
+
+
+def _reply(message: str) -> str:
+    """The offline model's answer to a message that is no command: it says what it is and quotes the message."""
+    quoted = message if len(message) <= 200 else message[:200] + "…"
+    intro = "I am the offline model: I run inside Switchboard without a network."
+    hint = "Send `/tools` to see the tools I can call."
+    if "\n" in quoted:
+        # A block quote keeps several lines (and any code fence in them) whole.
+        block = "\n".join(f"> {line}" if line else ">" for line in quoted.split("\n"))
+        return f"{intro} You said:\n\n{block}\n\n{hint}"
+    return f"{intro} You said: “{quoted}”. {hint}"
+
+
+def _handoff_plan(message: str, handoffs: list[Any]) -> tuple[str | None, dict | None]:
+    """`/handoff <assistant name> [message]`: call the handoff to the assistant whose name begins the rest."""
+    rest = message.removeprefix("/handoff").strip()
+    names = {getattr(h, "agent_name", ""): h for h in handoffs}
+    match = max((n for n in names if n and rest.lower().startswith(n.lower())), key=len, default=None)
+    if match is None:
+        known = ", ".join(f"`{n}`" for n in sorted(names)) or "none"
+        return f"There is no assistant named `{rest}` to hand off to. I can hand off to: {known}.", None
+    call_id = "call_" + secrets.token_hex(12)
+    return None, {"name": names[match].tool_name, "arguments": "{}", "call_id": call_id}
+
+
+def _handed_message(items: list[Any]) -> str:
+    """The message a handoff was asked with: the last user message, less its `/handoff <name>`."""
+    message = next((_text_of(_field(i, "content")) for i in reversed(items) if _field(i, "role") == "user"), "")
+    target = next((_field(i, "name") for i in reversed(items) if _field(i, "type") == "function_call"), "") or ""
+    words = message.removeprefix("/handoff").strip()
+    # The handoff's name is the assistant's, lowered, with underscores: drop as many words as it has.
+    count = len(target.removeprefix(HANDOFF_PREFIX).split("_"))
+    rest = " ".join(words.split(" ")[count:]).strip() if message.startswith("/handoff") else message
+    return rest or message
+
+
 class OfflineModel(Model):
     """A deterministic model that needs no network."""
 
     def __init__(self, model: str = MODEL_NAME) -> None:
         self.model = model
 
-    def _plan(self, input: str | list[TResponseInputItem], tools: list[Tool]) -> tuple[str | None, dict | None]:
+    def _plan(
+        self, input: str | list[TResponseInputItem], tools: list[Tool], handoffs: list[Any] = ()
+    ) -> tuple[str | None, dict | None]:
         """Decide the reply: (text, None) or (None, a function call)."""
         items: list[Any] = [{"role": "user", "content": input}] if isinstance(input, str) else list(input)
         if not items:
@@ -157,6 +198,9 @@ class OfflineModel(Model):
                 ),
                 "the tool",
             )
+            if isinstance(name, str) and name.startswith(HANDOFF_PREFIX):
+                # Handed the conversation: answer the message that asked for it, as this assistant.
+                return _reply(_handed_message(items)), None
             output = _field(last, "output")
             if not isinstance(output, str):
                 output = _text_of(output) or json.dumps(output, default=str)
@@ -170,6 +214,8 @@ class OfflineModel(Model):
             lines = [f"- `{n}`: {getattr(t, 'description', '') or 'no description'}" for n, t in sorted(names.items())]
             return "I can call these tools:\n\n" + "\n".join(lines), None
 
+        if message == "/handoff" or message.startswith("/handoff "):
+            return _handoff_plan(message, handoffs)
         command = _COMMAND.match(message)
         if command:
             name, raw = command.group(1), command.group(2).strip()
@@ -185,14 +231,7 @@ class OfflineModel(Model):
             call_id = "call_" + secrets.token_hex(12)
             return None, {"name": name, "arguments": json.dumps(arguments), "call_id": call_id}
 
-        quoted = message if len(message) <= 200 else message[:200] + "…"
-        intro = "I am the offline model: I run inside Switchboard without a network."
-        hint = "Send `/tools` to see the tools I can call."
-        if "\n" in quoted:
-            # A block quote keeps several lines (and any code fence in them) whole.
-            block = "\n".join(f"> {line}" if line else ">" for line in quoted.split("\n"))
-            return f"{intro} You said:\n\n{block}\n\n{hint}", None
-        return f"{intro} You said: “{quoted}”. {hint}", None
+        return _reply(message), None
 
     def _response(self, input: Any, output: list[Any], output_text: str) -> Response:
         input_text = json.dumps(input, default=str) if not isinstance(input, str) else input
@@ -249,7 +288,7 @@ class OfflineModel(Model):
         prompt: Any = None,
     ) -> ModelResponse:
         with generation_span(model=self.model, model_config={}, disabled=tracing.is_disabled()) as span:
-            text, call = self._plan(input, tools)
+            text, call = self._plan(input, tools, handoffs)
             text = _capped(_json_answer(output_schema, text), model_settings.max_tokens)
             response = self._response(input, self._output(text, call, "msg_offline"), text or "")
             _span_usage(span, response, tracing, text)
@@ -278,7 +317,7 @@ class OfflineModel(Model):
         # The SDK's own models open their model-call span themselves; so does this one, or traces would
         # show no model call and no tokens for offline runs.
         with generation_span(model=self.model, model_config={}, disabled=tracing.is_disabled()) as span:
-            text, call = self._plan(input, tools)
+            text, call = self._plan(input, tools, handoffs)
             text = _capped(_json_answer(output_schema, text), model_settings.max_tokens)
             message_id = "msg_offline_" + hashlib.sha256(repr(input).encode()).hexdigest()[:16]
             output = self._output(text, call, message_id)

@@ -10,7 +10,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from agents import Agent, InputGuardrail, ModelSettings, ModelTracing, OutputGuardrail, RunContextWrapper
+from agents import (
+    Agent,
+    Handoff,
+    InputGuardrail,
+    ModelSettings,
+    ModelTracing,
+    OutputGuardrail,
+    RunContextWrapper,
+    Tool,
+)
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.tool import FunctionTool, get_function_tool_origin
 from agents.tool_context import ToolContext
@@ -150,13 +159,16 @@ async def assistant_agent_build(
     overrides: dict[str, Any] | None = None,
     input_guardrails: list[InputGuardrail] | None = None,
     output_guardrails: list[OutputGuardrail] | None = None,
+    handoffs: list[Handoff] | None = None,
+    extra_tools: list[Tool] | None = None,
 ) -> AgentBuild:
     """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
     assistant's enabled ones, when the caller has read them already) and function tools (`functions`: the
     run's own, else the assistant's), whose outputs the caller puts in `function_outputs`; a run's `overrides`
     (`Run.overrides`) replace the assistant's settings. A server that cannot be reached is left out of this run
     (`AgentBuild.skipped`) and the model is told which tools are missing. `input_guardrails` and
-    `output_guardrails` are the SDK's tripwires the caller checks the run with."""
+    `output_guardrails` are the SDK's tripwires the caller checks the run with; `handoffs` and `extra_tools` are
+    the other assistants it may hand off to or ask (the caller builds them the same way)."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
@@ -192,7 +204,11 @@ async def assistant_agent_build(
         mcp_servers=connected,
         # Two servers offering the same tool name: the model sees each under its server's prefix.
         mcp_config={"include_server_in_tool_names": collide},
-        tools=function_tools_build(functions, {} if function_outputs is None else function_outputs),
+        tools=[
+            *function_tools_build(functions, {} if function_outputs is None else function_outputs),
+            *(extra_tools or []),
+        ],
+        handoffs=list(handoffs or []),
         input_guardrails=input_guardrails or [],
         output_guardrails=output_guardrails or [],
     )

@@ -43,6 +43,7 @@ from chat.serializers import run_object
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
 from guardrails.services import answer_withheld, guardrails_build
+from teams.services import team_build
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
 
@@ -266,6 +267,7 @@ class Executor:
                 owner = run.conversation.owner
                 function_outputs: dict[str, str] = {}
                 guardrails = await guardrails_build(assistant=run.assistant)
+                team = await team_build(assistant=run.assistant, user_id=owner.pk, username=owner.get_username())
                 build = await assistant_agent_build(
                     assistant=run.assistant,
                     user_id=owner.pk,
@@ -277,8 +279,11 @@ class Executor:
                     overrides=run.overrides,
                     input_guardrails=guardrails.input,
                     output_guardrails=guardrails.output,
+                    handoffs=team.handoffs,
+                    extra_tools=team.tools,
                 )
-                recorder.tool_servers = build.tool_servers
+                build.skipped += team.skipped
+                recorder.tool_servers = {**team.tool_servers, **build.tool_servers}
                 recorder.functions = build.functions
                 if build.skipped:
                     await recorder.servers_skipped(summary=build.skipped_summary, warning=build.skipped_warning)

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "files",
     "observability",
     "guardrails",
+    "teams",
 ]
 
 MIDDLEWARE = [

@@ -32,7 +32,7 @@ urlpatterns = [
     path("v1/", include("files.urls")),
     path("v1/", include("chat.api.urls")),
     path("assistants/", include("guardrails.urls")),
-    path("assistants/", include("guardrails.urls")),
+    path("assistants/", include("teams.urls")),
     path("assistants/", include("assistants.urls")),
     path("settings/", include("core.urls")),
     path("mcp-servers/", include("mcp_servers.urls")),
