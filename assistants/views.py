@@ -21,7 +21,8 @@ def _posted(request: HttpRequest) -> QueryDict | None:
     return request.POST if request.method == "POST" else None
 
 
-def _assistant_or_404(request: HttpRequest, asst_id: str, *, for_update: bool = False) -> Assistant:
+def assistant_or_404(request: HttpRequest, asst_id: str, *, for_update: bool = False) -> Assistant:
+    """The assistant of a page (one the user may change, with `for_update`): a 403 or a 404 otherwise."""
     try:
         return services.assistant_get(user=request.user, assistant_id=asst_id, for_update=for_update)
     except ServiceError as exc:
@@ -63,7 +64,7 @@ def assistant_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def assistant_detail(request: HttpRequest, asst_id: str) -> HttpResponse:
-    assistant = _assistant_or_404(request, asst_id)
+    assistant = assistant_or_404(request, asst_id)
     return render(
         request,
         "assistants/assistant_detail.html",
@@ -78,7 +79,7 @@ def assistant_detail(request: HttpRequest, asst_id: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def assistant_edit(request: HttpRequest, asst_id: str) -> HttpResponse:
-    assistant = _assistant_or_404(request, asst_id, for_update=True)
+    assistant = assistant_or_404(request, asst_id, for_update=True)
     # The form writes posted values onto its instance; the page heading keeps showing the saved assistant.
     form = AssistantForm(_posted(request), instance=copy.copy(assistant), user=request.user)
     if request.method == "POST" and form.is_valid():
@@ -95,7 +96,7 @@ def assistant_edit(request: HttpRequest, asst_id: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def assistant_delete(request: HttpRequest, asst_id: str) -> HttpResponse:
-    assistant = _assistant_or_404(request, asst_id, for_update=True)
+    assistant = assistant_or_404(request, asst_id, for_update=True)
     if request.method == "POST":
         services.assistant_delete(user=request.user, assistant=assistant)
         messages.success(request, f"Deleted {assistant.name}.")
@@ -106,7 +107,7 @@ def assistant_delete(request: HttpRequest, asst_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def assistant_duplicate(request: HttpRequest, asst_id: str) -> HttpResponse:
-    assistant = _assistant_or_404(request, asst_id)
+    assistant = assistant_or_404(request, asst_id)
     copy = services.assistant_duplicate(user=request.user, assistant=assistant)
     messages.success(request, f"Created {copy.name}; it is yours to change.")
     return redirect("assistants:assistant_detail", asst_id=copy.pk)

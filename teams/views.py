@@ -4,30 +4,20 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from assistants.models import Assistant
-from assistants.services import assistant_get
+from assistants.views import assistant_or_404
 from core.errors import ServiceError
 from teams import services
-
-
-def _editable_assistant_or_404(request: HttpRequest, asst_id: str) -> Assistant:
-    try:
-        return assistant_get(user=request.user, assistant_id=asst_id, for_update=True)
-    except ServiceError as exc:
-        if exc.code == "permission_denied":
-            raise PermissionDenied(exc.message) from None
-        raise Http404("Assistant not found") from None
 
 
 @login_required
 @require_POST
 def link_create(request: HttpRequest, asst_id: str) -> HttpResponse:
-    assistant = _editable_assistant_or_404(request, asst_id)
+    assistant = assistant_or_404(request, asst_id, for_update=True)
     target = Assistant(pk=request.POST.get("target", ""))
     try:
         link = services.link_create(
@@ -47,7 +37,7 @@ def link_create(request: HttpRequest, asst_id: str) -> HttpResponse:
 @login_required
 @require_POST
 def link_delete(request: HttpRequest, asst_id: str, link_id: int) -> HttpResponse:
-    assistant = _editable_assistant_or_404(request, asst_id)
+    assistant = assistant_or_404(request, asst_id, for_update=True)
     try:
         services.link_delete(user=request.user, assistant=assistant, link_id=link_id)
     except ServiceError:

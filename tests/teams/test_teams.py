@@ -9,33 +9,19 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from assistants.models import Assistant, Provider
+from assistants.models import Assistant
 from chat.models import Conversation, Message, RunStep
 from core.errors import ServiceError
 from observability.models import Span, Trace
 from observability.services import trace_store_get
 from teams.models import Link
 from teams.services import link_create
-from tests.fakes.openai_server import FakeOpenAIServer, text
+from tests.fakes.openai_server import text
 from tests.ws import collect_until, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TERMINAL = ("thread.run.completed", "thread.run.failed", "thread.run.cancelled", "thread.run.incomplete")
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-def vendor(db, fake) -> Provider:
-    return Provider.objects.create(
-        name="Vendor", kind=Provider.Kind.OPENAI, base_url=fake.base_url, api_key="sk-test",
-        default_model="fake-default", timeout=10, max_retries=0,
-    )  # fmt: skip
 
 
 @pytest.fixture
