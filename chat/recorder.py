@@ -96,7 +96,7 @@ class RunRecorder:
         self.tool_servers: dict[str, str] = {}
         self.functions: frozenset[str] = frozenset()
         # The last progress each running tool call reported, and when its card last heard of it.
-        self.progress: dict[str, dict[str, Any]] = {}
+        self.progress: dict[str, dict[str, str]] = {}
         self.progress_sent: dict[str, float] = {}
         self.pending_usage: Any = None
         # What this stretch of the run used (a resumed run's first stretch is already on its row).
@@ -120,7 +120,7 @@ class RunRecorder:
         data = run_step_bounded(run_step_data(step, self.run), settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
         progress = self.progress.get(step.tool_call_id)
         if progress is not None and step.status == RunStep.Status.IN_PROGRESS:
-            data["metadata"]["progress"] = progress
+            data["metadata"] |= progress
         return data
 
     def tool_progress(self, name: str, progress: float, total: float | None, message: str | None) -> None:
@@ -135,11 +135,10 @@ class RunRecorder:
         if now - last < PROGRESS_SECONDS and (total is None or progress < total):
             return
         self.progress_sent[step.tool_call_id] = now
-        self.progress[step.tool_call_id] = {
-            "progress": progress,
-            "total": total,
-            "message": (message or "")[:200],
-        }
+        # Strings, as every metadata value of the wire format.
+        self.progress[step.tool_call_id] = {"progress": f"{progress:g}", "progress_message": (message or "")[:200]}
+        if total is not None:
+            self.progress[step.tool_call_id]["progress_total"] = f"{total:g}"
         self.send("thread.run.step.in_progress", self.step_data(step))
 
     async def run_stop(self, status: str, **fields: Any) -> None:

@@ -195,10 +195,20 @@ def run_step_object(
         "last_error": {"code": "tool_error", "message": step.error} if step.error else None,
         "step_details": details,
         "usage": usage_object(step),
-        # Switchboard's additions, kept under metadata so the wire shape stays Assistants v2.
-        # `approval` is "pending" while the call waits for the user, "denied" once refused.
-        "metadata": {"server": step.server_name, "duration_ms": step.duration_ms, "approval": approval},
+        "metadata": step_metadata(step, approval=approval),
     }
+
+
+def step_metadata(step: RunStep, *, approval: str | None) -> dict[str, str]:
+    """Switchboard's additions to a step, under `metadata`, whose values are strings in the Assistants v2 wire
+    format: the MCP server, the call's duration in ms, and `approval` ("pending" while the call waits for the
+    user, "approved" or "denied" once decided) where it needed one."""
+    metadata = {"server": step.server_name}
+    if step.duration_ms is not None:
+        metadata["duration_ms"] = str(step.duration_ms)
+    if approval:
+        metadata["approval"] = approval
+    return metadata
 
 
 def run_step_bounded(data: dict[str, Any], limit: int) -> dict[str, Any]:
@@ -211,4 +221,4 @@ def run_step_bounded(data: dict[str, Any], limit: int) -> dict[str, Any]:
         return data
     call = {**calls[0], "function": {**calls[0]["function"], "output": output[:limit]}}
     details = {**data["step_details"], "tool_calls": [call, *calls[1:]]}
-    return {**data, "step_details": details, "metadata": {**data["metadata"], "output_truncated": True}}
+    return {**data, "step_details": details, "metadata": {**data["metadata"], "output_truncated": "true"}}

@@ -73,9 +73,11 @@ def from_timestamp(value: int | None) -> datetime | None:
 
 
 @register.filter
-def duration(milliseconds: int | None) -> str:
-    if milliseconds is None:
+def duration(milliseconds: int | str | None) -> str:
+    """Milliseconds (a number, or the string a step's metadata holds) as a short duration."""
+    if milliseconds is None or milliseconds == "":
         return ""
+    milliseconds = int(milliseconds)
     if milliseconds < 1000:
         return f"{milliseconds} ms"
     seconds = milliseconds / 1000

@@ -19,10 +19,11 @@ async def test_it_sends_a_tools_progress_to_its_card(alice, demo_assistant):
 
     assert frames[-1]["event"] == "thread.run.completed"
     updates = [f for f in frames if f["event"] == "thread.run.step.in_progress" and "progress" in f["data"]["metadata"]]
-    seen = [f["data"]["metadata"]["progress"]["progress"] for f in updates]
+    seen = [int(f["data"]["metadata"]["progress"]) for f in updates]
     assert seen == sorted(seen) and seen[-1] == 4 and len(seen) >= 3, seen
-    last = updates[-1]["data"]["metadata"]["progress"]
-    assert (last["total"], last["message"]) == (4, "4 of 4")
+    last = updates[-1]["data"]["metadata"]
+    assert (last["progress_total"], last["progress_message"]) == ("4", "4 of 4")
+    assert all(isinstance(value, str) for f in updates for value in f["data"]["metadata"].values())
     assert '<progress max="4' in updates[-1]["entry"]["html"]
     done = next(
         f for f in frames if f["event"] == "thread.run.step.completed" and f["data"].get("type") == "tool_calls"

@@ -100,13 +100,14 @@ def _running_step(progress: dict | None) -> dict:
         "created_at": 1_700_000_000,
         "last_error": None,
         "step_details": {"type": "tool_calls", "tool_calls": [{"id": "call_1", "function": {"name": "count"}}]},
-        "metadata": {"server": "demo", "duration_ms": None, "approval": None, "progress": progress},
+        "metadata": {"server": "demo", **(progress or {})},
     }
 
 
 def test_it_shows_a_tools_reported_progress_as_a_bar():
     entry = event_entry(
-        "thread.run.step.in_progress", _running_step({"progress": 3, "total": 10, "message": "3 <b>of</b> 10"})
+        "thread.run.step.in_progress",
+        _running_step({"progress": "3", "progress_total": "10", "progress_message": "3 <b>of</b> 10"}),
     )
 
     html = entry["html"]
@@ -117,7 +118,7 @@ def test_it_shows_a_tools_reported_progress_as_a_bar():
 
 
 def test_it_shows_progress_without_a_total_as_a_moving_bar():
-    html = event_entry("thread.run.step.in_progress", _running_step({"progress": 4, "total": None}))["html"]
+    html = event_entry("thread.run.step.in_progress", _running_step({"progress": "4"}))["html"]
 
     assert '<progress aria-label="Progress of count"></progress> <span class="muted">4</span>' in html
 
