@@ -43,9 +43,9 @@ from chat.serializers import run_object
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
 from guardrails.services import answer_withheld, guardrails_build
-from teams.services import team_build
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
+from teams.services import team_build
 
 logger = logging.getLogger(__name__)
 
