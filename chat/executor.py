@@ -284,6 +284,7 @@ class Executor:
                 )
                 build.skipped += team.skipped
                 recorder.tool_servers = {**team.tool_servers, **build.tool_servers}
+                recorder.agent_assistants = team.assistants
                 recorder.functions = build.functions
                 if build.skipped:
                     await recorder.servers_skipped(summary=build.skipped_summary, warning=build.skipped_warning)

@@ -94,6 +94,9 @@ class RunRecorder:
         self.tool_steps: dict[str, RunStep] = {}
         self.tool_started: dict[str, float] = {}
         self.tool_servers: dict[str, str] = {}
+        # Who answers: the run's assistant, until it hands the conversation off to one of its team (by name).
+        self.assistant_id = run.assistant_id
+        self.agent_assistants: dict[str, str] = {}
         self.functions: frozenset[str] = frozenset()
         # The last progress each running tool call reported, and when its card last heard of it.
         self.progress: dict[str, dict[str, str]] = {}
@@ -161,7 +164,7 @@ class RunRecorder:
             conversation_id=self.thread_id,
             role=Message.Role.ASSISTANT,
             run=self.run,
-            assistant_id=self.run.assistant_id,
+            assistant_id=self.assistant_id,
             status=Message.Status.IN_PROGRESS,
             metadata={"warning": self.warning} if self.warning else {},
         )
@@ -410,6 +413,27 @@ class RunRecorder:
             await self.tool_output(event.item)
         elif event.name == "message_output_created":
             await self.message_finish(final_text=ItemHelpers.text_message_output(event.item))
+        elif event.name == "handoff_requested":
+            await self.tool_called(event.item.raw_item)
+        elif event.name == "handoff_occured":  # sic: the SDK's name
+            await self.handed_off(event.item)
+
+    async def handed_off(self, item: Any) -> None:
+        """The conversation passed to another assistant: the handoff's step says to whom, and the answers that
+        follow are that assistant's."""
+        name = item.target_agent.name
+        self.assistant_id = self.agent_assistants.get(name, self.assistant_id)
+        call_id = field_of(item.raw_item, "call_id")
+        step = self.tool_steps.pop(call_id, None)
+        if step is None:
+            return
+        step.output = f"Handed off to {name}."
+        step.status = RunStep.Status.COMPLETED
+        step.completed_at = timezone.now()
+        step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
+        await rows_save((step, ["output", "status", "completed_at", "duration_ms"]), (self.tool_audit(step), None))
+        self.send("thread.run.step.completed", self.step_data(step))
+        self.model_started = time.monotonic()
 
     async def close_open(self, *, step_status: str) -> None:
         """End whatever was still open when the run stopped early."""

@@ -82,6 +82,8 @@ class TeamBuild:
     # The name the model sees for each MCP tool of a team member, and the server it lives on.
     tool_servers: dict[str, str] = field(default_factory=dict)
     skipped: list[ServerSkipped] = field(default_factory=list)
+    # Which assistant each team member is, by its agent's name: who answers after a handoff.
+    assistants: dict[str, str] = field(default_factory=dict)
 
 
 def _links_read(assistant_id: str) -> list[Link]:
@@ -111,6 +113,7 @@ async def team_build(*, assistant: Assistant, user_id: int, username: str, depth
         )
         team.tool_servers |= member.tool_servers | build.tool_servers
         team.skipped += member.skipped + build.skipped
+        team.assistants |= member.assistants | {link.target.name: link.target.pk}
         description = link.description or link.target.description
         if link.kind == Link.Kind.HANDOFF:
             team.handoffs.append(

@@ -57,6 +57,13 @@ async def test_it_hands_off_to_a_specialist_on_another_provider(alice, triage, v
 
     assert frames[-1]["event"] == "thread.run.completed"
     assert await answer_of(conversation) == "Castles have moats."
+    # The chat shows the handoff as a step, and the answer as the specialist's.
+    step = await RunStep.objects.aget(run__conversation=conversation, type="tool_calls")
+    assert (step.tool_name, step.status, step.output) == (
+        "transfer_to_castle_expert", "completed", "Handed off to Castle expert.",
+    )  # fmt: skip
+    answer = await Message.objects.aget(conversation=conversation, role="assistant")
+    assert answer.assistant_id == specialist.pk
     [asked] = fake.model_requests()
     assert asked.model == "fake-default"
     assert "You know castles." in str(asked.body)
