@@ -68,6 +68,16 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
         rows.append(
             ["Turn: run completed p99 < 50 ms", f"{f(p99, 2)} ms", verdict(p99 < 50, f"by {f(p99 - 50, 2)} ms")]
         )
+    tracing = results.get("tracing")
+    if tracing:
+        cost = tracing["on"]["p50"] - tracing["off"]["p50"]
+        rows.append(
+            [
+                "Tracing: first delta p50 with traces on ≤ off + 0.5 ms",
+                f"{f(tracing['on']['p50'], 2)} ms vs {f(tracing['off']['p50'], 2)} ms ({cost:+.2f} ms)",
+                verdict(cost <= 0.5 and tracing["errors"] == 0, f"by {f(cost - 0.5, 2)} ms"),
+            ]
+        )
     for kind, row in (results.get("tools") or {}).items():
         direct, pooled, spawn = row["direct"]["p50"], row["pooled"]["p50"], row["per_request"]["p50"]
         limit = 1.5 * direct + 2
@@ -261,6 +271,24 @@ def report(info: dict[str, str], results: dict[str, Any], notes: list[str], coun
             f"Added over the floors at p50: first delta {f(turns['first']['p50'] - floor_first, 2)} ms, "
             f"completed {f(turns['total']['p50'] - floor_total, 2)} ms. Failed turns: {turns['errors']}.",
         ]
+    tracing = results.get("tracing")
+    if tracing:
+        out += ["", "### What tracing costs (offline model, ms)", ""]
+        out += [
+            "The same turns against two servers on one database, in five alternating rounds: the default (every run "
+            "traced into the database) and `TRACES=0` (no spans made at all).",
+            "",
+        ]
+        out += _table(
+            ["server", "n", "p50", "p95", "p99"],
+            [
+                ["traces on, first delta", *_pct_cells(tracing["on"])],
+                ["traces off, first delta", *_pct_cells(tracing["off"])],
+                ["traces on, completed", *_pct_cells(tracing["on_total"])],
+                ["traces off, completed", *_pct_cells(tracing["off_total"])],
+            ],
+        )
+        out += ["", f"Failed turns: {tracing['errors']}."]
     queries = results.get("queries")
     if queries:
         out += ["", "## Database queries per turn (in-process, SQLite)", ""]

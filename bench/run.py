@@ -220,6 +220,26 @@ class Bench:
             "server_cpu_ms": cpu_per_turn,
         }
 
+    async def part_tracing(self, port: int, env: dict[str, str], data: dict[str, Any]) -> None:
+        """What tracing costs a turn: the same turns against this server (traces on, the default) and a second
+        one on the same database with TRACES=0, in alternating rounds so both see the same machine."""
+        _, untraced = self.daphne("switchboard-untraced", "config.asgi:application", {**env, "TRACES": "0"})
+        threads = data["threads"]["plain"]
+        await self.turns(untraced, data, threads, 5, CONTENT, warmup=0)
+        on: list[Turn] = []
+        off: list[Turn] = []
+        per_round = max(10, self.counts.turns // 5)
+        for _ in range(5):
+            on += await self.turns(port, data, threads, per_round, CONTENT, warmup=1)
+            off += await self.turns(untraced, data, threads, per_round, CONTENT, warmup=1)
+        self.results["tracing"] = {
+            "on": ms([t.first_delta for t in on if t.first_delta is not None]),
+            "off": ms([t.first_delta for t in off if t.first_delta is not None]),
+            "on_total": ms([t.completed for t in on if t.completed is not None]),
+            "off_total": ms([t.completed for t in off if t.completed is not None]),
+            "errors": sum(1 for t in on + off if t.error),
+        }
+
     async def profile(self, port: int, data: dict[str, Any], pid: int) -> None:
         """Sample the server with py-spy (every thread, native frames off) while it answers turns."""
         py_spy = shutil.which("py-spy", path=str(Path(PYTHON).parent)) or shutil.which("py-spy")
@@ -587,6 +607,8 @@ async def run_own(bench: Bench, counter: Any, inproc: dict[str, Any], fake_url: 
 
     print("1. Turn overhead…", flush=True)
     await bench.part_turns(port, echo_port, data, server.pid)
+    print("   tracing on and off…", flush=True)
+    await bench.part_tracing(port, env, data)
     print("   profile…", flush=True)
     await bench.profile(port, data, server.pid)
     print("   queries per turn…", flush=True)

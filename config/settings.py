@@ -99,6 +99,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
+    # Kept open by each thread: Channels and the ASGI handler close a connection after nearly every database
+    # call, and opening one (with its PRAGMAs) costs more than most of the queries it would serve.
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env.int("DATABASE_POOL_SIZE", default=10):
     # A pool per process: Channels and the ASGI handler close the connection after nearly every
     # database call, and a new PostgreSQL connection per call (a forked backend) costs milliseconds.
