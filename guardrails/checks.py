@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any, ClassVar
 
 import phonenumbers
+import regex
 from agents import Agent, RunConfig, Runner
 from email_validator import EmailNotValidError, validate_email
 from stdnum import luhn
@@ -17,6 +19,8 @@ from guardrails.models import Guardrail
 MODERATION_MODEL = "omni-moderation-latest"
 # A judge reads at most this much of the text: a yes/no question needs no more, and it bounds the judge's cost.
 JUDGE_TEXT_CHARS = 20_000
+# How long a blocklist's regular expressions may take on one text, together.
+PATTERNS_SECONDS = 0.25
 
 # Candidates only: the library (or the Luhn checksum) decides whether each one is what it looks like.
 _EMAIL_CANDIDATE = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\s@<>()\[\],;:\"']+")
@@ -48,8 +52,15 @@ class BlocklistCheck(Check):
         for word in self.guardrail.words:
             if re.search(rf"(?<!\w){re.escape(word.strip())}(?!\w)", text, re.IGNORECASE):
                 return f"it contains the blocked word “{word.strip()}”."
+        # An owner's pattern may backtrack for ages on some text; the checks share a time limit, and a text the
+        # patterns cannot be checked against in time is refused rather than let through unchecked.
+        deadline = time.monotonic() + PATTERNS_SECONDS
         for pattern in self.guardrail.patterns:
-            if re.search(pattern, text):
+            try:
+                found = regex.search(pattern, text, timeout=max(deadline - time.monotonic(), 0.001))
+            except TimeoutError:
+                return f"it could not be checked against the blocked pattern “{pattern}” in time."
+            if found:
                 return f"it matches the blocked pattern “{pattern}”."
         return ""
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import re
-
+import regex
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -32,8 +31,8 @@ def validate_patterns(value: object) -> None:
         if len(pattern) > PATTERN_CHARS_MAX:
             raise ValidationError(f"A regular expression may have at most {PATTERN_CHARS_MAX} characters.")
         try:
-            re.compile(pattern)
-        except re.error as exc:
+            regex.compile(pattern)
+        except regex.error as exc:
             raise ValidationError(f"“{pattern}” is not a regular expression: {exc}.") from None
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from asgiref.sync import async_to_sync
 
@@ -90,3 +92,11 @@ def test_it_asks_a_judge_assistant_and_trips_on_yes(alice, vendor, fake, helper)
     assert refusal(guardrail, helper, "what is the weather") == ""
     asked = fake.model_requests()[0]
     assert "Does it ask for medical advice?" in str(asked.body) and "what pills should I take" in str(asked.body)
+
+
+def test_it_refuses_a_text_its_patterns_cannot_check_in_time(helper):
+    guardrail = Guardrail(kind=Guardrail.Kind.BLOCKLIST, patterns=[r"^(a|aa)+$"])
+    started = time.monotonic()
+    reason = refusal(guardrail, helper, "a" * 60 + "b")
+    assert reason == "it could not be checked against the blocked pattern “^(a|aa)+$” in time."
+    assert time.monotonic() - started < 2
