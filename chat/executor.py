@@ -42,7 +42,7 @@ from chat.selectors import conversation_model_input
 from chat.serializers import run_object
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
-from guardrails.services import answer_withheld, guardrails_build
+from guardrails.services import agent_tool_calls_guard, answer_withheld, guardrails_build
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
 from teams.services import team_build
@@ -283,6 +283,7 @@ class Executor:
                     extra_tools=team.tools,
                 )
                 build.skipped += team.skipped
+                agent_tool_calls_guard(build.agent, guardrails.tool_calls)
                 recorder.tool_servers = {**team.tool_servers, **build.tool_servers}
                 recorder.agent_assistants = team.assistants
                 recorder.functions = build.functions

@@ -59,6 +59,7 @@ class Guardrail(models.Model):
         INPUT = "input", "Input (the user's message)"
         OUTPUT = "output", "Output (the answer)"
         BOTH = "both", "Input and output"
+        TOOL = "tool", "Tool-call arguments (before the tool runs)"
 
     assistant = models.ForeignKey(
         Assistant,
@@ -130,6 +131,10 @@ class Guardrail(models.Model):
     @property
     def checks_output(self) -> bool:
         return self.stage in (self.Stage.OUTPUT, self.Stage.BOTH)
+
+    @property
+    def checks_tool_calls(self) -> bool:
+        return self.stage == self.Stage.TOOL
 
     def clean(self) -> None:
         errors: dict[str, str] = {}

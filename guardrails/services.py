@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
+import types
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import GuardrailFunctionOutput, InputGuardrail, OutputGuardrail, RunContextWrapper
-from agents.exceptions import InputGuardrailTripwireTriggered, OutputGuardrailTripwireTriggered
+from agents import Agent, GuardrailFunctionOutput, InputGuardrail, OutputGuardrail, RunContextWrapper
+from agents.exceptions import (
+    InputGuardrailTripwireTriggered,
+    OutputGuardrailTripwireTriggered,
+    ToolInputGuardrailTripwireTriggered,
+)
+from agents.tool import FunctionTool
+from agents.tool_guardrails import ToolGuardrailFunctionOutput, ToolInputGuardrail, ToolInputGuardrailData
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -79,6 +87,8 @@ class GuardrailSet:
 
     input: list[InputGuardrail] = field(default_factory=list)
     output: list[OutputGuardrail] = field(default_factory=list)
+    # Checked on the arguments of each tool call, before the tool runs.
+    tool_calls: list[ToolInputGuardrail] = field(default_factory=list)
 
 
 def _last_user_text(agent_input: str | list[Any]) -> str:
@@ -125,6 +135,38 @@ def _output_guardrail(guardrail: Guardrail, assistant: Assistant) -> OutputGuard
     return OutputGuardrail(guardrail_function=check, name=guardrail.name)
 
 
+def _tool_call_guardrail(guardrail: Guardrail, assistant: Assistant) -> ToolInputGuardrail:
+    async def check(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
+        outcome = await _outcome(guardrail, assistant, data.context.tool_arguments or "")
+        info = {**outcome.output_info, "tool": data.context.tool_name}
+        if outcome.tripwire_triggered:
+            return ToolGuardrailFunctionOutput.raise_exception(output_info=info)
+        return ToolGuardrailFunctionOutput.allow(output_info=info)
+
+    return ToolInputGuardrail(guardrail_function=check, name=guardrail.name)
+
+
+def agent_tool_calls_guard(agent: Agent, guardrails: list[ToolInputGuardrail]) -> None:
+    """Check the arguments of every tool call this agent makes (its MCP tools too) with these guardrails.
+
+    An MCP server's tools are made anew from the pooled server each turn, and the server is shared by other runs:
+    each turn's tools are copied with this run's guardrails added, rather than the server changed."""
+    if not guardrails:
+        return
+    all_tools = agent.get_all_tools
+
+    async def guarded(_self: Agent, context: RunContextWrapper[Any]) -> list[Any]:
+        tools = []
+        for tool in await all_tools(context):
+            if isinstance(tool, FunctionTool):
+                tool = copy.copy(tool)
+                tool.tool_input_guardrails = [*(tool.tool_input_guardrails or []), *guardrails]
+            tools.append(tool)
+        return tools
+
+    agent.get_all_tools = types.MethodType(guarded, agent)
+
+
 def _guardrails_read(assistant: Assistant) -> list[Guardrail]:
     return list(
         Guardrail.objects.for_assistant(assistant)
@@ -143,11 +185,19 @@ async def guardrails_build(*, assistant: Assistant) -> GuardrailSet:
             built.input.append(_input_guardrail(guardrail, assistant))
         if guardrail.checks_output:
             built.output.append(_output_guardrail(guardrail, assistant))
+        if guardrail.checks_tool_calls:
+            built.tool_calls.append(_tool_call_guardrail(guardrail, assistant))
     return built
 
 
 def guardrail_refusal(exc: BaseException) -> str | None:
     """The message of a run a guardrail stopped (None if it was something else): which one, and why."""
+    if isinstance(exc, ToolInputGuardrailTripwireTriggered):
+        info = exc.output.output_info if isinstance(exc.output.output_info, dict) else {}
+        return (
+            f"The tool-call guardrail “{exc.guardrail.get_name()}” refused a call of `{info.get('tool', '?')}`: "
+            f"{info.get('reason', '')}"
+        ).rstrip(": ")
     if isinstance(exc, InputGuardrailTripwireTriggered):
         result, what = exc.guardrail_result, "refused the message"
     elif isinstance(exc, OutputGuardrailTripwireTriggered):

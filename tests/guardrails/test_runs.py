@@ -10,7 +10,7 @@ import pytest
 from django.test import AsyncClient
 
 from assistants.models import Assistant
-from chat.models import Conversation, Message, Run
+from chat.models import Conversation, Message, Run, RunStep
 from chat.services import run_wait
 from core.tokens import token_create
 from guardrails.models import Guardrail
@@ -191,3 +191,30 @@ async def test_it_fails_a_run_over_the_api_with_the_guardrails_reason(alice, con
         "code": "guardrail_tripped",
         "message": "The input guardrail “Short” refused the message: it has 12 characters, more than the 5 allowed.",
     }
+
+
+async def test_it_stops_a_tool_call_whose_arguments_a_guardrail_refuses(alice, conversation, helper, demo_server):
+    await helper.mcp_servers.aadd(demo_server)
+    await Guardrail.objects.acreate(
+        assistant=helper, name="No sevens", kind="blocklist", stage="tool", patterns=[r'"a":\s*7\b']
+    )
+    frames = await turn(alice, conversation, '/add {"a": 7, "b": 1}')
+    assert frames[-1]["data"]["last_error"] == {
+        "code": "guardrail_tripped",
+        "message": "The tool-call guardrail “No sevens” refused a call of `add`: "
+        'it matches the blocked pattern “"a":\\s*7\\b”.',
+    }
+    step = await RunStep.objects.aget(run__conversation=conversation, type="tool_calls")
+    assert (step.tool_name, step.status, step.output) == ("add", "failed", "")  # the server was never called
+
+
+async def test_it_lets_a_tool_call_the_guardrails_pass_run(alice, conversation, helper, demo_server):
+    await helper.mcp_servers.aadd(demo_server)
+    await Guardrail.objects.acreate(
+        assistant=helper, name="No sevens", kind="blocklist", stage="tool", patterns=[r'"a":\s*7\b']
+    )
+    # A tool-call guardrail checks tool calls only: the message and the answer are not its business.
+    frames = await turn(alice, conversation, '/add {"a": 70, "b": 1}')
+    assert frames[-1]["event"] == "thread.run.completed"
+    step = await RunStep.objects.aget(run__conversation=conversation, type="tool_calls")
+    assert (step.status, step.output) == ("completed", "71")
