@@ -22,6 +22,7 @@ from assistants.services import (
     provider_usable,
 )
 from core.api import api_view, body_parse, fields_check, invalid, number, page, page_params, string
+from files.services import SEARCH_RESULTS_MAX, vector_store_ids_check
 from mcp_servers.models import MCPServer
 
 FIELDS = (
@@ -34,8 +35,9 @@ FIELDS = (
     "temperature",
     "top_p",
     "response_format",
+    "tool_resources",
 )
-UNSUPPORTED = ("tool_resources", "reasoning_effort")
+UNSUPPORTED = ("reasoning_effort",)
 DEFAULT_NAME = "Assistant"
 # The services name fields as the model does; the API names them as OpenAI does.
 PARAMS = {"mcp_servers": "tools", "provider": "model"}
@@ -81,9 +83,61 @@ def function_parse(tool: dict[str, Any], *, param: str) -> dict[str, Any]:
     return function
 
 
-def tools_parse(user: Any, tools: Any, *, assistant: Assistant | None = None) -> tuple[list[MCPServer], list[dict]]:
-    """Resolve `tools` to MCP servers the user may attach ({"type": "mcp", "server_label": …}) and function tools
-    ({"type": "function", "function": {…}})."""
+def file_search_parse(tool: dict[str, Any], *, param: str) -> dict[str, Any]:
+    """One `{"type": "file_search", "file_search": {"max_num_results", "ranking_options"}}` tool: its settings."""
+    fields_check(tool, known=("type", "file_search"), prefix=f"{param}.")
+    options = tool.get("file_search") or {}
+    if not isinstance(options, dict):
+        raise invalid("'file_search' must be an object.", param=f"{param}.file_search", code="invalid_type")
+    fields_check(options, known=("max_num_results", "ranking_options"), prefix=f"{param}.file_search.")
+    settings: dict[str, Any] = {}
+    limit = options.get("max_num_results")
+    if limit is not None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= SEARCH_RESULTS_MAX:
+            raise invalid(
+                f"'max_num_results' must be a whole number from 1 to {SEARCH_RESULTS_MAX}.",
+                param=f"{param}.file_search.max_num_results",
+            )
+        settings["max_num_results"] = limit
+    ranking = options.get("ranking_options")
+    if ranking is not None:
+        where = f"{param}.file_search.ranking_options"
+        if not isinstance(ranking, dict):
+            raise invalid("'ranking_options' must be an object.", param=where, code="invalid_type")
+        fields_check(ranking, known=("ranker", "score_threshold"), prefix=f"{where}.")
+        if ranking.get("ranker", "auto") not in ("auto", "default_2024_08_21"):
+            raise invalid("'ranker' must be 'auto' or 'default_2024_08_21'.", param=f"{where}.ranker")
+        threshold = ranking.get("score_threshold", 0)
+        if isinstance(threshold, bool) or not isinstance(threshold, int | float) or not 0 <= threshold <= 1:
+            raise invalid("'score_threshold' must be a number from 0 to 1.", param=f"{where}.score_threshold")
+        settings["ranking_options"] = {"ranker": ranking.get("ranker", "auto"), "score_threshold": threshold}
+    return settings
+
+
+def tool_resources_parse(user: Any, value: Any, *, param: str = "tool_resources") -> dict[str, Any]:
+    """`tool_resources`: the user's vector stores for file_search ({"file_search": {"vector_store_ids": […]}})."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise invalid(f"'{param}' must be an object.", param=param, code="invalid_type")
+    fields_check(value, known=("file_search",), unsupported=("code_interpreter",), prefix=f"{param}.")
+    search = value.get("file_search")
+    if search is None:
+        return {}
+    if not isinstance(search, dict):
+        raise invalid("'file_search' must be an object.", param=f"{param}.file_search", code="invalid_type")
+    fields_check(search, known=("vector_store_ids",), unsupported=("vector_stores",), prefix=f"{param}.file_search.")
+    ids = vector_store_ids_check(
+        user=user, vector_store_ids=search.get("vector_store_ids") or [], param=f"{param}.file_search.vector_store_ids"
+    )
+    return {"file_search": {"vector_store_ids": ids}} if ids else {}
+
+
+def tools_parse(
+    user: Any, tools: Any, *, assistant: Assistant | None = None
+) -> tuple[list[MCPServer], list[dict], dict[str, Any] | None]:
+    """Resolve `tools` to MCP servers the user may attach ({"type": "mcp", "server_label": …}), function tools
+    ({"type": "function", "function": {…}}) and the file_search tool's settings (None: no file search)."""
     if not isinstance(tools, list):
         raise invalid("'tools' must be a list.", param="tools", code="invalid_type")
     allowed = {server.name: server for server in mcp_server_usable(user=user)}
@@ -92,10 +146,14 @@ def tools_parse(user: Any, tools: Any, *, assistant: Assistant | None = None) ->
         allowed.update({server.name: server for server in assistant.mcp_servers.all()})
     servers: list[MCPServer] = []
     functions: list[dict] = []
+    file_search: dict[str, Any] | None = None
     for index, tool in enumerate(tools):
         param = f"tools[{index}]"
         if not isinstance(tool, dict):
             raise invalid("Each tool must be an object.", param=param, code="invalid_type")
+        if tool.get("type") == "file_search":
+            file_search = file_search_parse(tool, param=param)
+            continue
         if tool.get("type") == "function":
             function = function_parse(tool, param=param)
             if any(known["name"] == function["name"] for known in functions):
@@ -105,7 +163,8 @@ def tools_parse(user: Any, tools: Any, *, assistant: Assistant | None = None) ->
         if tool.get("type") != "mcp":
             raise invalid(
                 f"Tool type {str(tool.get('type'))[:40]!r} is not supported; use function tools "
-                '({"type": "function", "function": {…}}) or MCP servers ({"type": "mcp", "server_label": "<name>"}).',
+                '({"type": "function", "function": {…}}), file_search ({"type": "file_search"}) or MCP servers '
+                '({"type": "mcp", "server_label": "<name>"}).',
                 param=f"{param}.type",
                 code="invalid_value",
             )
@@ -120,7 +179,7 @@ def tools_parse(user: Any, tools: Any, *, assistant: Assistant | None = None) ->
             )
         if server not in servers:
             servers.append(server)
-    return servers, functions
+    return servers, functions, file_search
 
 
 def assistant_fields_parse(user: Any, data: dict[str, Any], *, assistant: Assistant | None = None) -> dict[str, Any]:
@@ -139,7 +198,11 @@ def assistant_fields_parse(user: Any, data: dict[str, Any], *, assistant: Assist
     if "metadata" in data:
         fields["metadata"] = data["metadata"]
     if "tools" in data:
-        fields["mcp_servers"], fields["functions"] = tools_parse(user, data["tools"] or [], assistant=assistant)
+        fields["mcp_servers"], fields["functions"], fields["file_search"] = tools_parse(
+            user, data["tools"] or [], assistant=assistant
+        )
+    if "tool_resources" in data:
+        fields["tool_resources"] = tool_resources_parse(user, data["tool_resources"])
     model = string(data, "model", required=assistant is None, nullable=False)
     if model is not None:
         fields["provider"], fields["model"] = _provider_and_model(user, model)

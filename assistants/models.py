@@ -256,6 +256,16 @@ class Assistant(models.Model):
         validators=[validate_functions],
         help_text="Functions the caller runs itself (OpenAI's function tools): the run waits for their outputs.",
     )
+    file_search = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='The file_search tool and its settings ({"max_num_results": …}); empty: no file search.',
+    )
+    tool_resources = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"file_search": {"vector_store_ids": […]}}: the vector stores its file search reads.',
+    )
     # Who may use a shared assistant (one without an owner); an owned one is its owner's alone.
     everyone = models.BooleanField(
         "available to everyone",

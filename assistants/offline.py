@@ -1,7 +1,8 @@
 """The built-in offline model: deterministic, no network, speaks the Agents SDK's Model interface.
 
 - `/tools` lists the tools it can reach.
-- `/<tool_name> {json arguments}` calls that tool, then answers with its result.
+- `/<tool_name> {json arguments}` calls that tool, then answers with its result; `/file_search <words>` searches
+  the attached files for the words and answers with the passages found and the files they come from.
 - `/handoff <assistant name> [message]` hands the conversation off to that assistant, which answers the message.
 - Anything else gets a short reply saying it is the offline model, quoting the message.
 """
@@ -224,7 +225,10 @@ class OfflineModel(Model):
             try:
                 arguments = json.loads(raw) if raw else {}
             except json.JSONDecodeError as exc:
-                return f"The arguments for `{name}` are not valid JSON ({exc.msg}).", None
+                if name != "file_search":
+                    return f"The arguments for `{name}` are not valid JSON ({exc.msg}).", None
+                # `/file_search <words>` searches for the words, as a model would phrase the query.
+                arguments = {"query": raw}
             if not isinstance(arguments, dict):
                 return f"The arguments for `{name}` must be a JSON object.", None
             # Unique, as a real model's are: two conversations making the same call must not share its id.

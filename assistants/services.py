@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import time
 from collections.abc import Iterable
@@ -36,6 +37,7 @@ from assistants.models import Assistant, Provider
 from core.errors import ServiceError
 from core.grants import granted_to
 from core.network import url_refusal_async
+from files.services import SEARCH_RESULTS_DEFAULT, vector_store_search
 from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import error_text
@@ -147,6 +149,50 @@ def function_tools_build(functions: list[dict[str, Any]], outputs: dict[str, str
     ]
 
 
+FILE_SEARCH_TOOL = "file_search"
+
+
+def file_search_tool_build(*, user_id: int, vector_store_ids: list[str], settings: dict[str, Any]) -> FunctionTool:
+    """OpenAI's file_search as an SDK tool: it searches the run's vector stores (the user's own, unexpired) and
+    returns the best chunks, each with the id of the file it comes from (what a citation names)."""
+    limit = settings.get("max_num_results", SEARCH_RESULTS_DEFAULT)
+    threshold = (settings.get("ranking_options") or {}).get("score_threshold", 0)
+
+    async def invoke(_context: ToolContext[Any], arguments: str) -> str:
+        try:
+            query = json.loads(arguments or "{}").get("query")
+        except (ValueError, AttributeError):
+            query = None
+        if not isinstance(query, str) or not query.strip():
+            return 'file_search needs a query: {"query": "…"}.'
+        results = await sync_to_async(vector_store_search)(
+            user_id=user_id, vector_store_ids=vector_store_ids, query=query, max_num_results=limit
+        )
+        best = results[0].score if results else 0
+        # Scores are the full-text index's, made relative to the best result so a threshold means the same anywhere.
+        results = [result for result in results if best > 0 and result.score / best >= threshold]
+        if not results:
+            return f"No passage of the attached files matches {query[:200]!r}."
+        return "\n\n".join(
+            f"[{number}] {result.filename} (file_id: {result.file_id}, score: {result.score / best:.2f})\n{result.text}"
+            for number, result in enumerate(results, start=1)
+        )
+
+    return FunctionTool(
+        name=FILE_SEARCH_TOOL,
+        description="Search the files attached to this assistant and conversation; returns the best passages, each "
+        "with the id of its file.",
+        params_json_schema={
+            "type": "object",
+            "properties": {"query": {"type": "string", "description": "What to look for, in words."}},
+            "required": ["query"],
+            "additionalProperties": False,
+        },
+        on_invoke_tool=invoke,
+        strict_json_schema=True,
+    )
+
+
 async def assistant_agent_build(
     *,
     assistant: Assistant,
@@ -161,6 +207,7 @@ async def assistant_agent_build(
     output_guardrails: list[OutputGuardrail] | None = None,
     handoffs: list[Handoff] | None = None,
     extra_tools: list[Tool] | None = None,
+    vector_store_ids: list[str] | None = None,
 ) -> AgentBuild:
     """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
     assistant's enabled ones, when the caller has read them already) and function tools (`functions`: the
@@ -168,7 +215,8 @@ async def assistant_agent_build(
     (`Run.overrides`) replace the assistant's settings. A server that cannot be reached is left out of this run
     (`AgentBuild.skipped`) and the model is told which tools are missing. `input_guardrails` and
     `output_guardrails` are the SDK's tripwires the caller checks the run with; `handoffs` and `extra_tools` are
-    the other assistants it may hand off to or ask (the caller builds them the same way)."""
+    the other assistants it may hand off to or ask (the caller builds them the same way). With file_search on, the run
+    searches the assistant's vector stores and `vector_store_ids` (its thread's)."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
@@ -212,6 +260,12 @@ async def assistant_agent_build(
         input_guardrails=input_guardrails or [],
         output_guardrails=output_guardrails or [],
     )
+    if assistant.file_search is not None:
+        stores = (assistant.tool_resources or {}).get("file_search", {}).get("vector_store_ids", [])
+        stores = list(dict.fromkeys([*stores, *(vector_store_ids or [])]))
+        agent.tools.append(
+            file_search_tool_build(user_id=user_id, vector_store_ids=stores, settings=assistant.file_search)
+        )
     tool_servers = {}
     for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):
         origin = get_function_tool_origin(tool) if isinstance(tool, FunctionTool) else None
@@ -287,6 +341,8 @@ ASSISTANT_FIELDS = frozenset(
         "tool_choice",
         "mcp_servers",
         "functions",
+        "file_search",
+        "tool_resources",
         "response_format",
         "metadata",
     }

@@ -1,5 +1,5 @@
-"""The server process's own wiring: under Daphne, the run executor starts with the first connection and a
-SIGTERM waits for runs to finish before the reactor stops."""
+"""The server process's own wiring: under Daphne, the run executor (and the indexing of files left in progress)
+starts with the first connection and a SIGTERM waits for runs to finish before the reactor stops."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from chat.executor import Executor, get_executor
+from files.indexing import indexing_start
 
 _hooked: weakref.WeakSet[Executor] = weakref.WeakSet()
 
@@ -28,6 +29,8 @@ def process_start() -> None:
         return  # not a server: runs start the executor's background work themselves
     executor = get_executor()
     executor.start()
+    # Files a stopped process left half indexed are indexed again here.
+    indexing_start()
     if executor in _hooked:
         return
     _hooked.add(executor)

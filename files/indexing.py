@@ -111,6 +111,17 @@ async def indexing_resume() -> int:
     return len(pending)
 
 
+_resumed: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def indexing_start() -> None:
+    """Once per event loop (the server's), resume the files left in progress (config.process calls it)."""
+    loop = asyncio.get_running_loop()
+    if loop in _resumed:
+        return
+    _resumed[loop] = loop.create_task(indexing_resume(), name="file-index-resume", context=contextvars.Context())
+
+
 async def indexing_idle() -> None:
     """Wait until every indexing task of this process has ended."""
     while _tasks:

@@ -83,7 +83,7 @@ def test_it_refuses_tool_types_it_does_not_run(alice_api, offline_provider):
 def test_it_refuses_unknown_and_unmapped_fields(alice_api, offline_provider):
     unknown = alice_api.post("assistants", {"model": "offline", "colour": "red"})
     assert (unknown.status_code, error_of(unknown)["param"]) == (400, "colour")
-    unmapped = alice_api.post("assistants", {"model": "offline", "tool_resources": {"file_search": {}}})
+    unmapped = alice_api.post("assistants", {"model": "offline", "reasoning_effort": "low"})
     assert (unmapped.status_code, error_of(unmapped)["code"]) == (400, "unsupported_parameter")
 
 

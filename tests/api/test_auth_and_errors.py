@@ -82,9 +82,9 @@ def test_it_refuses_a_method_the_endpoint_does_not_have(alice_api):
 
 
 def test_it_answers_an_unknown_path_in_the_envelope(alice_api):
-    response = alice_api.get("files")
+    response = alice_api.get("fine_tuning/jobs")
     assert response.status_code == 404
-    assert error_of(response)["message"] == "Unknown API path: /v1/files"
+    assert error_of(response)["message"] == "Unknown API path: /v1/fine_tuning/jobs"
 
 
 def test_it_tells_clients_not_to_retry_a_refusal(alice_api):
