@@ -86,6 +86,32 @@ def test_it_answers_from_uploaded_files_with_the_openai_client(client: openai.Op
         client.files.retrieve(manual.id)
 
 
+# A file added to a store by a process that stopped before indexing it: stored, in progress, no task.
+LEFT_IN_PROGRESS = """
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from files.models import VectorStore, VectorStoreFile
+from files.services import file_create
+alice = get_user_model().objects.get(username="alice")
+file = file_create(user=alice, upload=SimpleUploadedFile("left.txt", b"left behind by a restart"), purpose="assistants")
+store = VectorStore.objects.create(owner=alice, name="Left")
+VectorStoreFile.objects.create(vector_store=store, file=file, chunking_strategy={})
+print(store.pk)
+"""
+
+
+def test_it_finishes_indexing_left_by_a_stopped_server(tmp_path):
+    site = site_create(tmp_path)
+    store_id = site.manage("shell", "-c", LEFT_IN_PROGRESS).strip().splitlines()[-1]
+    with daphne(site) as server:
+        client = openai.OpenAI(base_url=f"{server.url}/v1", api_key=site.tokens["alice"], max_retries=0, timeout=60)
+        deadline = time.monotonic() + 30
+        while (store := client.vector_stores.retrieve(store_id)).status == "in_progress":
+            assert time.monotonic() < deadline, "the file left in progress was not indexed"
+            time.sleep(0.1)
+    assert store.status == "completed" and store.file_counts.completed == 1
+
+
 def test_it_hides_one_users_files_from_another(site: Site, server: Server, client: openai.OpenAI):
     bob = openai.OpenAI(base_url=f"{server.url}/v1", api_key=site.tokens["bob"], max_retries=0, timeout=60)
     file = client.files.create(file=_named("secret.txt", b"alice only"), purpose="assistants")
