@@ -9,6 +9,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -23,43 +24,68 @@ _tasks: dict[int, asyncio.Task] = {}
 _slots: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
 
-def entry_index(entry_id: int) -> str:
-    """Index one file of a store now, and return how it ended (`completed`, `failed`, or its state if it was
-    no longer in progress). A file that cannot be read ends `failed` with `last_error`."""
+@dataclass
+class Reading:
+    """What indexing one file of a store read from it: its chunks, or why there are none."""
+
+    texts: list[str]
+    error: tuple[str, str] | None = None
+
+
+def _entry_load(entry_id: int) -> VectorStoreFile | None:
+    """The file to index, if it is still waiting for it."""
     entry = VectorStoreFile.objects.select_related("file").filter(pk=entry_id).first()
-    if entry is None or entry.status != VectorStoreFile.Status.IN_PROGRESS:
-        return entry.status if entry is not None else "deleted"
+    return entry if entry is not None and entry.status == VectorStoreFile.Status.IN_PROGRESS else None
+
+
+def _entry_read(entry: VectorStoreFile) -> Reading:
+    """Read the file's text and cut it into chunks; no database work, so it may run on any thread."""
     static = entry.chunking_strategy.get("static") or {}
     try:
         with entry.file.content.open("rb") as handle:
             data = handle.read()
         extracted = text_extract(entry.file.filename, data)
-        texts = chunks_cut(
-            extracted.text,
-            max_tokens=static.get("max_chunk_size_tokens", 800),
-            overlap=static.get("chunk_overlap_tokens", 400),
-        )
     except Unreadable as exc:
-        return _fail(entry_id, "invalid_file", str(exc))
+        return Reading([], ("invalid_file", str(exc)))
     except (OSError, ValueError) as exc:
         logger.warning("Reading file %s failed: %s", entry.file_id, exc)
-        return _fail(entry_id, "server_error", "The file could not be read from storage.")
-    if not texts:
-        return _fail(entry_id, "invalid_file", "The file has no text to search.")
+        return Reading([], ("server_error", "The file could not be read from storage."))
+    texts = chunks_cut(
+        extracted.text,
+        max_tokens=static.get("max_chunk_size_tokens", 800),
+        overlap=static.get("chunk_overlap_tokens", 400),
+    )
+    return Reading(texts) if texts else Reading([], ("invalid_file", "The file has no text to search."))
+
+
+def _entry_finish(entry: VectorStoreFile, reading: Reading) -> str:
+    """Store the chunks (or the failure) of a file still in progress; one cancelled or removed meanwhile stays as
+    it is. Returns how the file ended."""
+    if reading.error is not None:
+        return _fail(entry.pk, *reading.error)
     with transaction.atomic():
-        # Only a file still in progress is finished: one cancelled or removed meanwhile stays as it is.
-        current = VectorStoreFile.objects.select_for_update().filter(pk=entry_id).first()
+        current = VectorStoreFile.objects.select_for_update().filter(pk=entry.pk).first()
         if current is None or current.status != VectorStoreFile.Status.IN_PROGRESS:
             return current.status if current is not None else "deleted"
-        Chunk.objects.filter(entry_id=entry_id).delete()
+        Chunk.objects.filter(entry_id=entry.pk).delete()
         Chunk.objects.bulk_create(
-            Chunk(entry_id=entry_id, vector_store_id=entry.vector_store_id, file_id=entry.file_id, index=i, text=text)
-            for i, text in enumerate(texts)
+            Chunk(entry_id=entry.pk, vector_store_id=entry.vector_store_id, file_id=entry.file_id, index=i, text=text)
+            for i, text in enumerate(reading.texts)
         )
         current.status = VectorStoreFile.Status.COMPLETED
-        current.usage_bytes = sum(len(text.encode()) for text in texts)
+        current.usage_bytes = sum(len(text.encode()) for text in reading.texts)
         current.save(update_fields=["status", "usage_bytes"])
     return VectorStoreFile.Status.COMPLETED
+
+
+def entry_index(entry_id: int) -> str:
+    """Index one file of a store now, and return how it ended (`completed`, `failed`, or its state if it was
+    no longer in progress). A file that cannot be read ends `failed` with `last_error`."""
+    entry = _entry_load(entry_id)
+    if entry is None:
+        current = VectorStoreFile.objects.filter(pk=entry_id).values_list("status", flat=True).first()
+        return current or "deleted"
+    return _entry_finish(entry, _entry_read(entry))
 
 
 def _fail(entry_id: int, code: str, message: str) -> str:
@@ -74,7 +100,12 @@ async def _index(entry_id: int) -> None:
     slots = _slots.setdefault(loop, asyncio.Semaphore(max(1, settings.FILES_INDEX_CONCURRENCY)))
     async with slots:
         try:
-            await sync_to_async(entry_index)(entry_id)
+            entry = await sync_to_async(_entry_load)(entry_id)
+            if entry is None:
+                return
+            # Read off the thread the server's sync views share: parsing a large PDF must not hold them up.
+            reading = await sync_to_async(_entry_read, thread_sensitive=False)(entry)
+            await sync_to_async(_entry_finish)(entry, reading)
         except Exception:  # the file ends failed; the next one is indexed all the same
             logger.exception("Indexing vector store file %s failed", entry_id)
             await sync_to_async(_fail)(entry_id, "server_error", "Indexing failed on the server.")
