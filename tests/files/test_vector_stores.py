@@ -12,7 +12,7 @@ from django.test import AsyncClient
 from core.tokens import token_create
 from files.indexing import entry_index, indexing_idle, indexing_resume
 from files.models import Chunk, File, VectorStore, VectorStoreFile
-from files.services import _batch_create, file_create
+from files.services import _batch_create, file_create, vector_store_create
 from tests.files.conftest import docx_bytes, pdf_bytes, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
@@ -199,3 +199,55 @@ async def test_it_refuses_a_bad_store_and_creates_nothing(alice_api, body):
     assert response.status_code == 400
     assert set(response.json()["error"]) == {"message", "type", "param", "code"}
     assert not await VectorStore.objects.aexists()
+
+
+async def test_it_takes_a_file_out_of_a_store_and_keeps_the_file(alice, alice_api):
+    file = await _file(alice, "a.txt", "alpha beta")
+    store = (await alice_api.post("vector_stores", {"file_ids": [file.pk]})).json()
+    await indexing_idle()
+    deleted = (await alice_api.delete(f"vector_stores/{store['id']}/files/{file.pk}")).json()
+    assert deleted == {"id": file.pk, "object": "vector_store.file.deleted", "deleted": True}
+    assert not await Chunk.objects.aexists()
+    assert await File.objects.filter(pk=file.pk).aexists()
+    assert (await alice_api.get(f"vector_stores/{store['id']}/files/{file.pk}")).status_code == 404
+
+
+async def test_it_cuts_a_file_by_the_static_chunking_strategy_it_is_given(alice, alice_api):
+    file = await _file(alice, "long.txt", " ".join(f"word{i}" for i in range(500)))
+    store = (await alice_api.post("vector_stores", {})).json()
+    strategy = {"type": "static", "static": {"max_chunk_size_tokens": 200, "chunk_overlap_tokens": 100}}
+    entry = await alice_api.post(
+        f"vector_stores/{store['id']}/files", {"file_id": file.pk, "chunking_strategy": strategy}
+    )
+    assert entry.json()["chunking_strategy"] == strategy
+    await indexing_idle()
+    texts = [chunk.text async for chunk in Chunk.objects.filter(file=file).order_by("index")]
+    assert [len(text.split()) for text in texts] == [200, 200, 200, 200]
+    assert texts[1].split()[0] == "word100"
+
+
+async def test_it_refuses_a_batch_naming_another_users_file_and_adds_nothing(alice, bob, alice_api, bob_api):
+    mine = await _file(bob, "b.txt", "bob's")
+    theirs = await _file(alice, "a.txt", "alice's")
+    store = (await bob_api.post("vector_stores", {})).json()
+    refused = await bob_api.post(f"vector_stores/{store['id']}/file_batches", {"file_ids": [mine.pk, theirs.pk]})
+    assert refused.status_code == 404
+    assert not await VectorStoreFile.objects.aexists()
+
+
+async def test_it_does_not_search_an_expired_store(alice):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from files.services import vector_store_search
+
+    file = await _file(alice, "a.txt", "thorium reactor")
+    store = await vector_store_create(
+        user=alice, file_ids=[file.pk], expires_after={"anchor": "last_active_at", "days": 1}
+    )
+    await indexing_idle()
+    search = sync_to_async(vector_store_search)
+    assert len(await search(user_id=alice.pk, vector_store_ids=[store.pk], query="thorium")) == 1
+    await VectorStore.objects.filter(pk=store.pk).aupdate(last_active_at=timezone.now() - timedelta(days=2))
+    assert await search(user_id=alice.pk, vector_store_ids=[store.pk], query="thorium") == []
