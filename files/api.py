@@ -6,6 +6,7 @@ import dataclasses
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 
@@ -20,14 +21,28 @@ STORE_UPDATE_FIELDS = ("name", "expires_after", "metadata")
 STORE_FILE_FIELDS = ("file_id", "chunking_strategy", "attributes")
 BATCH_FIELDS = ("file_ids", "chunking_strategy", "attributes")
 UPLOAD_FIELDS = ("purpose", "expires_after")
+# Room for the multipart envelope around the file (boundaries, part headers, the other fields).
+UPLOAD_OVERHEAD_BYTES = 64 * 1024
 
 
 # --- files ------------------------------------------------------------------------------------------------------
 
 
+def _upload_size_check(request: HttpRequest) -> None:
+    """Refuse an upload too large by its Content-Length before its body is read (and spooled to disk)."""
+    try:
+        length = int(request.headers.get("Content-Length") or 0)
+    except ValueError:
+        raise invalid("The Content-Length header is not a number.") from None
+    limit = settings.FILES_MAX_BYTES
+    if length > limit + UPLOAD_OVERHEAD_BYTES:
+        raise invalid(f"The file is over the limit of {limit} bytes.", param="file", code="file_too_large")
+
+
 @api_view("GET", "POST")
 def files(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
+        _upload_size_check(request)
         fields_check(dict(request.POST.items()), known=UPLOAD_FIELDS)
         upload = request.FILES.get("file")
         if upload is None:

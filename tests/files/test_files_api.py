@@ -101,3 +101,11 @@ def test_it_refuses_another_purpose_and_a_missing_file(client, alice_h):
 
 def test_it_needs_a_token(client):
     assert client.get("/v1/files").status_code == 401
+
+
+def test_it_refuses_an_upload_whose_body_is_far_over_the_limit(client, alice_h, settings):
+    settings.FILES_MAX_BYTES = 10
+    response = _upload(client, alice_h, "big.txt", "x" * 100_000)
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "file_too_large"
+    assert not File.objects.exists()
