@@ -230,6 +230,11 @@ if FILES_MAX_BYTES < 1:
     raise ImproperlyConfigured("FILES_MAX_BYTES must be a positive number of bytes.")
 # Files being indexed at once in one process; the rest wait their turn.
 FILES_INDEX_CONCURRENCY = env.int("FILES_INDEX_CONCURRENCY", default=2)
+# Optional: an OpenAI-compatible /embeddings endpoint. With a model set, chunks are embedded as they are indexed
+# and file search ranks by the full-text index and by meaning together (reciprocal rank fusion).
+FILES_EMBEDDINGS_URL = env.str("FILES_EMBEDDINGS_URL", default="https://api.openai.com/v1")
+FILES_EMBEDDINGS_MODEL = env.str("FILES_EMBEDDINGS_MODEL", default="")
+FILES_EMBEDDINGS_API_KEY = env.str("FILES_EMBEDDINGS_API_KEY", default="")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -15,6 +15,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import transaction
 
+from files.embeddings import EmbeddingFailed, embed, embeddings_enabled
 from files.extract import Unreadable, chunks_cut, text_extract
 from files.models import Chunk, VectorStoreFile
 
@@ -30,6 +31,7 @@ class Reading:
 
     texts: list[str]
     error: tuple[str, str] | None = None
+    vectors: list[bytes] | None = None
 
 
 def _entry_load(entry_id: int) -> VectorStoreFile | None:
@@ -55,7 +57,20 @@ def _entry_read(entry: VectorStoreFile) -> Reading:
         max_tokens=static.get("max_chunk_size_tokens", 800),
         overlap=static.get("chunk_overlap_tokens", 400),
     )
-    return Reading(texts) if texts else Reading([], ("invalid_file", "The file has no text to search."))
+    if not texts:
+        return Reading([], ("invalid_file", "The file has no text to search."))
+    return Reading(texts, vectors=_vectors(entry, texts))
+
+
+def _vectors(entry: VectorStoreFile, texts: list[str]) -> list[bytes] | None:
+    """The chunks' embeddings, when a model is configured; without them the file is searched by its words."""
+    if not embeddings_enabled():
+        return None
+    try:
+        return embed(texts)
+    except EmbeddingFailed as exc:  # the full-text index still finds the file
+        logger.warning("Embedding file %s failed: %s", entry.file_id, exc)
+        return None
 
 
 def _entry_finish(entry: VectorStoreFile, reading: Reading) -> str:
@@ -69,7 +84,14 @@ def _entry_finish(entry: VectorStoreFile, reading: Reading) -> str:
             return current.status if current is not None else "deleted"
         Chunk.objects.filter(entry_id=entry.pk).delete()
         Chunk.objects.bulk_create(
-            Chunk(entry_id=entry.pk, vector_store_id=entry.vector_store_id, file_id=entry.file_id, index=i, text=text)
+            Chunk(
+                entry_id=entry.pk,
+                vector_store_id=entry.vector_store_id,
+                file_id=entry.file_id,
+                index=i,
+                text=text,
+                embedding=reading.vectors[i] if reading.vectors else None,
+            )
             for i, text in enumerate(reading.texts)
         )
         current.status = VectorStoreFile.Status.COMPLETED

@@ -125,6 +125,8 @@ class Chunk(models.Model):
     file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="+")
     index = models.PositiveIntegerField()
     text = models.TextField()
+    # Unit-length float32 values from FILES_EMBEDDINGS_MODEL; null when none is configured (files.embeddings).
+    embedding = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["entry", "index"]

@@ -1,10 +1,12 @@
 """Full-text search over the chunks of vector stores, in the database's own index: SQLite's FTS5 table, or
 PostgreSQL's tsvector column with its GIN index (both made by migration 0002). Other databases get a plain
-word match, so search still works, only slower and coarser."""
+word match, so search still works, only slower and coarser. With an embedding model configured
+(files.embeddings), the ranking by meaning is fused with the full-text one."""
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -12,8 +14,10 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from files.embeddings import EmbeddingFailed, embed, embeddings_enabled, similarity
 from files.models import Chunk
 
+logger = logging.getLogger(__name__)
 _WORD = re.compile(r"\w+", re.UNICODE)
 QUERY_WORDS_MAX = 64
 
@@ -88,3 +92,39 @@ def chunk_search() -> ChunkSearch:
     if connection.vendor == "postgresql":
         return PostgresSearch()
     return ChunkSearch()
+
+
+# Reciprocal rank fusion's constant (Cormack et al.): a result's fused score is the sum of 1 / (k + rank).
+FUSION_K = 60
+CANDIDATES_PER_RESULT = 4
+
+
+def _similar(query: str, store_ids: list[str], limit: int) -> list[Hit]:
+    """The chunks nearest the query by embedding; [] when embeddings are off or the endpoint fails."""
+    if not embeddings_enabled() or not store_ids:
+        return []
+    try:
+        (wanted,) = embed([query])
+    except EmbeddingFailed as exc:  # the full-text ranking still answers
+        logger.warning("Embedding a search query failed: %s", exc)
+        return []
+    rows = Chunk.objects.filter(vector_store_id__in=store_ids, embedding__isnull=False).values_list("id", "embedding")
+    scored = [Hit(chunk_id, similarity(bytes(vector), wanted)) for chunk_id, vector in rows]
+    scored.sort(key=lambda hit: (-hit.score, hit.chunk_id))
+    return scored[:limit]
+
+
+def hits_search(*, query: str, vector_store_ids: Sequence[str], limit: int) -> list[Hit]:
+    """The best chunks for a query: the full-text ranking, fused with the embedding ranking when there is one."""
+    store_ids = list(vector_store_ids)
+    wide = limit * CANDIDATES_PER_RESULT
+    lexical = chunk_search().hits(query=query, vector_store_ids=store_ids, limit=wide)
+    semantic = _similar(query, store_ids, wide)
+    if not semantic:
+        return lexical[:limit]
+    fused: dict[int, float] = {}
+    for ranking in (lexical, semantic):
+        for rank, hit in enumerate(ranking, start=1):
+            fused[hit.chunk_id] = fused.get(hit.chunk_id, 0.0) + 1 / (FUSION_K + rank)
+    best = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:limit]
+    return [Hit(chunk_id, score) for chunk_id, score in best]

@@ -26,7 +26,7 @@ from files.extract import (
     content_type_check,
 )
 from files.models import Chunk, File, FileBatch, VectorStore, VectorStoreFile
-from files.search import chunk_search
+from files.search import hits_search
 from files.selectors import file_batch_get, file_get, vector_store_file_get, vector_store_get
 
 FILENAME_MAX = 255
@@ -376,7 +376,7 @@ def vector_store_search(
     """The chunks of the user's unexpired stores that best match the query, best first."""
     limit = max(1, min(int(max_num_results), SEARCH_RESULTS_MAX))
     store_ids = vector_stores_usable(user_id=user_id, vector_store_ids=vector_store_ids)
-    hits = chunk_search().hits(query=query, vector_store_ids=store_ids, limit=limit)
+    hits = hits_search(query=query, vector_store_ids=store_ids, limit=limit)
     chunks = Chunk.objects.select_related("file").in_bulk([hit.chunk_id for hit in hits])
     if store_ids:
         VectorStore.objects.filter(pk__in=store_ids).update(last_active_at=timezone.now())
