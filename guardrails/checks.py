@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 import phonenumbers
 import regex
 from agents import Agent, RunConfig, Runner
+from agents.tracing import get_current_trace
 from email_validator import EmailNotValidError, validate_email
 from stdnum import luhn
 
@@ -148,9 +149,9 @@ class JudgeCheck(Check):
             model=model_build(provider=judge.provider, model_name=judge.model_name),
         )
         prompt = f"{self.guardrail.question}\n\nThe text:\n\n{text[:JUDGE_TEXT_CHARS]}\n\nAnswer yes or no."
-        result = await Runner.run(
-            agent, input=prompt, max_turns=1, run_config=RunConfig(trace_include_sensitive_data=False)
-        )
+        # Within a run, the judge's model call is part of the run's trace; asked outside one, it makes no trace.
+        config = RunConfig(trace_include_sensitive_data=False, tracing_disabled=get_current_trace() is None)
+        result = await Runner.run(agent, input=prompt, max_turns=1, run_config=config)
         answer = str(result.final_output or "").strip().lower()
         if re.match(r"^\W*yes\b", answer):
             return f"{judge.name} answered yes to “{self.guardrail.question}”."
