@@ -23,7 +23,9 @@ class Trace(models.Model):
         ENDED = "ended"  # a trace that is not a run, or whose run did not say how it ended
 
     trace_id = models.CharField(primary_key=True, max_length=64)
-    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="traces")
+    # Kept when its run goes with its conversation (TRACE_RETENTION_DAYS deletes it): a trace holds no content,
+    # and its spans may still be on their way to the database while the conversation is deleted.
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.SET_NULL, related_name="traces")
     workflow = models.CharField(max_length=200, blank=True)
     thread_id = models.CharField(max_length=64, blank=True, db_index=True)
     user_id = models.CharField(max_length=64, blank=True, db_index=True)
