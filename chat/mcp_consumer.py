@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from mcp.types import PARSE_ERROR
 
 from chat.mcp_http import origin_allowed, scope_user
 from chat.mcp_server import acting_user, server
@@ -87,6 +89,13 @@ class MCPConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         frame = text_data if text_data is not None else (bytes_data or b"").decode("utf-8", "replace")
+        try:
+            json.loads(frame)
+        except ValueError:
+            # JSON-RPC's answer to what is not JSON: a parse error, with no id to answer to.
+            error = {"jsonrpc": "2.0", "id": None, "error": {"code": PARSE_ERROR, "message": "Parse error"}}
+            await self.send(text_data=json.dumps(error))
+            return
         await self.inbox.put(frame)
 
     async def disconnect(self, code: int) -> None:

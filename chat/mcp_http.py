@@ -138,6 +138,12 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
     if not origin_allowed(scope):
         await _respond(send, 403, "Invalid Origin header.", code="invalid_origin")
         return
+    if scope.get("method") != "POST":
+        # Stateless: no stream to open with GET and no session to end with DELETE, so say so at once.
+        await _respond(
+            send, 405, "This endpoint takes POST only.", code="method_not_allowed", headers=[(b"allow", b"POST")]
+        )
+        return
     try:
         user = await scope_user(scope)
     except ServiceError as exc:  # too many failed tokens from this address

@@ -10,14 +10,19 @@ scope. A user id never comes from tool arguments.
 from __future__ import annotations
 
 import functools
+import importlib.metadata
+import tomllib
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
@@ -37,11 +42,33 @@ SCOPE_USER_KEY = "switchboard.user"
 RUN_WAIT_DEFAULT_SECONDS = 120.0
 RUN_WAIT_MAX_SECONDS = 600.0
 
+
+def _version() -> str:
+    """This installation's version, as serverInfo says it."""
+    try:
+        return importlib.metadata.version("switchboard")
+    except importlib.metadata.PackageNotFoundError:
+        return tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text())["project"][
+            "version"
+        ]
+
+
 acting_user: ContextVar[AbstractBaseUser | None] = ContextVar("switchboard_mcp_user", default=None)
 
-server = MCPServer(
+
+class SwitchboardMCPServer(MCPServer):
+    """The MCP server, answering a prompt it does not have with invalid params (-32602), as the spec says."""
+
+    async def get_prompt(self, name: str, arguments: Any = None, context: Any = None) -> Any:
+        if not self._prompt_manager.get_prompt(name):
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name[:100]}")
+        return await super().get_prompt(name, arguments, context)
+
+
+server = SwitchboardMCPServer(
     name="switchboard",
     title="Switchboard",
+    version=_version(),
     instructions=(
         "Manage Switchboard assistants and chat with them. Typical use: list_assistants (or create_assistant), "
         "create_thread, create_message, then create_run, which waits for the answer; read it with list_messages. "

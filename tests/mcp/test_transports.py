@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
+import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -14,6 +16,7 @@ from mcp import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+from mcp.shared.exceptions import MCPError
 from websockets.exceptions import ConnectionClosed
 
 from core.api import BODY_MAX_BYTES
@@ -200,3 +203,43 @@ async def test_it_drops_a_websocket_that_sends_a_frame_over_the_limit(site: Site
         with pytest.raises(ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd is None or closed.value.rcvd.code == 1009
+
+
+# --- Held to the spec, as third-party clients found it ------------------------------------------------------------
+
+
+def test_it_answers_get_and_delete_with_405_at_once(site: Site, daphne_server: Server):
+    for method in ("GET", "DELETE"):
+        request = urllib.request.Request(
+            f"{daphne_server.url}/mcp/",
+            method=method,
+            headers={"Authorization": f"Bearer {site.tokens['alice']}", "Accept": "text/event-stream"},
+        )
+        started = time.monotonic()
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 405 and refused.value.headers["Allow"] == "POST"
+        assert time.monotonic() - started < 5
+
+
+async def test_it_answers_a_frame_that_is_not_json_with_a_parse_error(site: Site, daphne_server: Server):
+    headers = {"Authorization": f"Bearer {site.tokens['alice']}"}
+    async with websockets.connect(_ws_url(daphne_server), subprotocols=["mcp"], additional_headers=headers) as ws:
+        await ws.send("this is {not json")
+        answer = json.loads(await asyncio.wait_for(ws.recv(), timeout=10))
+    assert answer == {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": "Parse error"}}
+
+
+async def test_it_names_its_version_and_refuses_an_unknown_prompt_with_invalid_params(
+    site: Site, daphne_server: Server
+):
+    async with (
+        _http_client(site.tokens["alice"]) as http,
+        streamable_http_client(f"{daphne_server.url}/mcp/", http_client=http) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        initialized = await session.initialize()
+        assert initialized.server_info.version
+        with pytest.raises(MCPError) as refused:
+            await session.get_prompt("no_such_prompt")
+    assert refused.value.code == -32602
