@@ -402,10 +402,7 @@ def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
     on_own = attached.filter(assistant__owner=user).values("mcpserver_id")
     restricted = MCPServer.groups.through.objects.values("mcpserver_id")
     servers = servers.filter(
-        granted_to(MCPServer, user)
-        | Q(pk__in=on_shared)
-        | (Q(pk__in=on_own) & ~Q(pk__in=restricted))
-        | Q(owner=user)
+        granted_to(MCPServer, user) | Q(pk__in=on_shared) | (Q(pk__in=on_own) & ~Q(pk__in=restricted)) | Q(owner=user)
     )
     return servers.order_by("name")
 
