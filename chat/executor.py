@@ -27,7 +27,7 @@ from agents import RunConfig, Runner, RunState, custom_span, trace
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -42,10 +42,10 @@ from chat.selectors import conversation_model_input
 from chat.serializers import run_object
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
-from guardrails.services import agent_tool_calls_guard, answer_withheld, guardrails_build
+from guardrails.services import agent_tool_calls_guard, answer_withheld, guardrails_build, guardrails_read
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
-from teams.services import team_build
+from teams.services import links_read, team_build
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class RunStart:
     servers: list[MCPServer] = field(default_factory=list)
     model_input: list[Any] | None = None
     price: ModelPrice | None = None
+    guardrails: list[Any] = field(default_factory=list)
+    links: list[Any] = field(default_factory=list)
     error: Exception | None = None  # reading failed after the claim: the run fails with it
 
 
@@ -83,6 +85,10 @@ def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
         if not run.paused_state:
             start.model_input = conversation_model_input(conversation_id=run.conversation_id)
         start.price = ModelPrice.objects.for_model(provider_id=run.provider_id, model=run.model)
+        if run.assistant is not None:
+            # Read here, in the one trip the claim makes, not in one trip each while the run is built.
+            start.guardrails = guardrails_read(run.assistant)
+            start.links = links_read(run.assistant_id)
     except Exception as exc:  # noqa: BLE001 - recorded as the run's failure by the caller
         start.error = exc
     return start
@@ -140,14 +146,9 @@ class Executor:
         while True:
             await asyncio.sleep(interval)
             try:
-                # No request ends in here to drop a dead or expired connection, so each beat does.
-                await sync_to_async(close_old_connections)()
-                if self.tasks:
-                    # Runs waiting for a slot are ours too, though no worker has claimed them yet.
-                    await Run.objects.filter(
-                        Q(worker=WORKER_ID) | Q(status=Run.Status.QUEUED), pk__in=list(self.tasks)
-                    ).aupdate(heartbeat_at=timezone.now())
-                await sync_to_async(runs_expire_stale)()
+                # On a thread of its own where the database allows it: behind a busy database thread the beat
+                # would come late, and another process would expire runs that are alive.
+                await sync_to_async(_heartbeat, thread_sensitive=_database_shared_memory())(list(self.tasks))
             except Exception:
                 logger.exception("Run heartbeat failed")
 
@@ -266,8 +267,10 @@ class Executor:
                     raise start.error
                 owner = run.conversation.owner
                 function_outputs: dict[str, str] = {}
-                guardrails = await guardrails_build(assistant=run.assistant)
-                team = await team_build(assistant=run.assistant, user_id=owner.pk, username=owner.get_username())
+                guardrails = await guardrails_build(assistant=run.assistant, rows=start.guardrails)
+                team = await team_build(
+                    assistant=run.assistant, user_id=owner.pk, username=owner.get_username(), links=start.links
+                )
                 build = await assistant_agent_build(
                     assistant=run.assistant,
                     user_id=owner.pk,
@@ -350,6 +353,26 @@ class Executor:
             else:
                 state.reject(item, rejection_message=decision.get("reason") or DENIED_MESSAGE)
         return state
+
+
+def _heartbeat(run_ids: list[str]) -> None:
+    """Mark this process's runs alive, and expire those of processes that died."""
+    # No request ends in here to drop a dead or expired connection, so each beat does.
+    close_old_connections()
+    try:
+        if run_ids:
+            # Runs waiting for a slot are ours too, though no worker has claimed them yet.
+            Run.objects.filter(Q(worker=WORKER_ID) | Q(status=Run.Status.QUEUED), pk__in=run_ids).update(
+                heartbeat_at=timezone.now()
+            )
+        runs_expire_stale()
+    finally:
+        close_old_connections()
+
+
+def _database_shared_memory() -> bool:
+    """An in-memory SQLite database (the tests') fails a second thread's write at once: keep to the one."""
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()
 
 
 def _run_metadata(run: Run) -> dict[str, str]:

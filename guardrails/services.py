@@ -167,7 +167,8 @@ def agent_tool_calls_guard(agent: Agent, guardrails: list[ToolInputGuardrail]) -
     agent.get_all_tools = types.MethodType(guarded, agent)
 
 
-def _guardrails_read(assistant: Assistant) -> list[Guardrail]:
+def guardrails_read(assistant: Assistant) -> list[Guardrail]:
+    """The guardrails a run of this assistant checks (the executor reads them with the run's start)."""
     return list(
         Guardrail.objects.for_assistant(assistant)
         .select_related("provider", "judge__provider")
@@ -175,10 +176,13 @@ def _guardrails_read(assistant: Assistant) -> list[Guardrail]:
     )
 
 
-async def guardrails_build(*, assistant: Assistant) -> GuardrailSet:
-    """The SDK guardrails of one run of this assistant: its own enabled ones and every mandatory one."""
+async def guardrails_build(*, assistant: Assistant, rows: list[Guardrail] | None = None) -> GuardrailSet:
+    """The SDK guardrails of one run of this assistant: its own enabled ones and every mandatory one (`rows`,
+    when the caller has read them already)."""
     built = GuardrailSet()
-    for guardrail in await sync_to_async(_guardrails_read)(assistant):
+    if rows is None:
+        rows = await sync_to_async(guardrails_read)(assistant)
+    for guardrail in rows:
         if guardrail.kind == Guardrail.Kind.LLM_JUDGE and guardrail.judge is None:
             continue
         if guardrail.checks_input:

@@ -86,7 +86,8 @@ class TeamBuild:
     assistants: dict[str, str] = field(default_factory=dict)
 
 
-def _links_read(assistant_id: str) -> list[Link]:
+def links_read(assistant_id: str) -> list[Link]:
+    """An assistant's links, with their targets and providers (the executor reads them with the run's start)."""
     return list(Link.objects.filter(assistant_id=assistant_id).select_related("target__provider"))
 
 
@@ -95,13 +96,17 @@ def _agent_tool_outcome(_context: Any) -> dict[str, Any]:
     return {"server": "", "is_error": False}
 
 
-async def team_build(*, assistant: Assistant, user_id: int, username: str, depth: int = 1) -> TeamBuild:
+async def team_build(
+    *, assistant: Assistant, user_id: int, username: str, depth: int = 1, links: list[Link] | None = None
+) -> TeamBuild:
     """The handoffs and agent tools of one run of this assistant: each linked assistant with its own provider,
     model, instructions and MCP servers, and its own links in turn, `DEPTH_MAX` levels deep at most."""
     team = TeamBuild()
     if depth > DEPTH_MAX:
         return team
-    for link in await sync_to_async(_links_read)(assistant.pk):
+    if links is None:
+        links = await sync_to_async(links_read)(assistant.pk)
+    for link in links:
         member = await team_build(assistant=link.target, user_id=user_id, username=username, depth=depth + 1)
         build = await assistant_agent_build(
             assistant=link.target,
