@@ -389,6 +389,19 @@ class Bench:
             "rss_after_mib": rss_after / 1024,
         }
 
+    def runs_settle(self, env: dict[str, str]) -> None:
+        """End the runs a stopped level left active (its unfinished turns, killed with their server), so the next
+        level's first turns on those conversations are not refused as `run_active` while a sweep catches up."""
+        script = (
+            "from chat.models import Run; "
+            "Run.objects.filter(status__in=Run.ACTIVE).update(status=Run.Status.EXPIRED, last_error_code='expired')"
+        )
+        done = subprocess.run(
+            [PYTHON, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            self.notes.append(f"Runs left active by a level could not be ended: {done.stderr[-300:]}")
+
     async def part_concurrency(self, setups: list[tuple[str, dict[str, str], int, dict[str, Any]]]) -> None:
         rows = []
         for label, env, processes, data in setups:
@@ -404,6 +417,7 @@ class Bench:
                 finally:
                     for proc, _ in servers:
                         self.procs.stop(proc)
+                    self.runs_settle(env)
                 row.update(setup=label, processes=processes)
                 print(
                     f"  {label:<28} {sessions:>5} sessions: {row['tps']:7.1f} turns/s,"
