@@ -73,13 +73,16 @@ def response_format_parse(value: Any, *, param: str = "response_format") -> Any:
     return value
 
 
-def function_parse(tool: dict[str, Any], *, param: str) -> dict[str, Any]:
-    """One `{"type": "function", "function": {...}}` tool: its function definition, checked."""
+def function_parse(tool: dict[str, Any], *, param: str, known: list[dict[str, Any]]) -> dict[str, Any]:
+    """One `{"type": "function", "function": {...}}` tool: its function definition, checked, and named unlike the
+    `known` ones before it."""
     fields_check(tool, known=("type", "function"), prefix=f"{param}.")
     function = tool.get("function")
     problem = function_problem(function)
     if problem:
         raise invalid(f"The function {problem}", param=f"{param}.function", code="invalid_value")
+    if any(other["name"] == function["name"] for other in known):
+        raise invalid(f"Two function tools are named {function['name']!r}.", param=f"{param}.function.name")
     return function
 
 
@@ -155,10 +158,7 @@ def tools_parse(
             file_search = file_search_parse(tool, param=param)
             continue
         if tool.get("type") == "function":
-            function = function_parse(tool, param=param)
-            if any(known["name"] == function["name"] for known in functions):
-                raise invalid(f"Two function tools are named {function['name']!r}.", param=f"{param}.function.name")
-            functions.append(function)
+            functions.append(function_parse(tool, param=param, known=functions))
             continue
         if tool.get("type") != "mcp":
             raise invalid(

@@ -27,7 +27,7 @@ from agents import RunConfig, Runner, RunState, custom_span, trace
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -40,6 +40,7 @@ from chat.models import Run
 from chat.recorder import RunRecorder, field_of
 from chat.selectors import conversation_model_input
 from chat.serializers import run_object
+from core.database import database_single_threaded
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
 from guardrails.services import agent_tool_calls_guard, answer_withheld, guardrails_build, guardrails_read
@@ -148,7 +149,7 @@ class Executor:
             try:
                 # On a thread of its own where the database allows it: behind a busy database thread the beat
                 # would come late, and another process would expire runs that are alive.
-                await sync_to_async(_heartbeat, thread_sensitive=_database_shared_memory())(list(self.tasks))
+                await sync_to_async(_heartbeat, thread_sensitive=database_single_threaded())(list(self.tasks))
             except Exception:
                 logger.exception("Run heartbeat failed")
 
@@ -368,11 +369,6 @@ def _heartbeat(run_ids: list[str]) -> None:
         runs_expire_stale()
     finally:
         close_old_connections()
-
-
-def _database_shared_memory() -> bool:
-    """An in-memory SQLite database (the tests') fails a second thread's write at once: keep to the one."""
-    return connection.vendor == "sqlite" and connection.is_in_memory_db()
 
 
 def _run_metadata(run: Run) -> dict[str, str]:

@@ -24,11 +24,12 @@ from agents.tracing import Span as SdkSpan
 from agents.tracing import Trace as SdkTrace
 from agents.tracing import TracingProcessor
 from asgiref.sync import SyncToAsync
-from django.db import close_old_connections, connections, transaction
+from django.db import close_old_connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core import metrics
+from core.database import database_single_threaded
 
 logger = logging.getLogger(__name__)
 
@@ -414,19 +415,8 @@ def rows_write(items: list[Item]) -> None:
         close_old_connections()
 
 
-def _database_serialized() -> bool:
-    """Whether writes must go through the async ORM's own thread.
-
-    An in-memory SQLite database (the test database) shares one cache between connections and fails a
-    second writer at once ("database table is locked") instead of waiting; a file database (WAL, busy
-    timeout) and PostgreSQL let this thread write beside the others.
-    """
-    connection = connections["default"]
-    return connection.vendor == "sqlite" and connection.is_in_memory_db()
-
-
 def _database_call(function: Callable[[], None]) -> None:
-    if _database_serialized():
+    if database_single_threaded():
         SyncToAsync.single_thread_executor.submit(function).result(timeout=FLUSH_TIMEOUT)
     else:
         function()

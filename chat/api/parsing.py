@@ -178,10 +178,7 @@ def _run_functions(tools: Any) -> list[dict[str, Any]]:
                 param=param,
                 code="invalid_value",
             )
-        function = function_parse(tool, param=param)
-        if any(known["name"] == function["name"] for known in functions):
-            raise invalid(f"Two function tools are named {function['name']!r}.", param=f"{param}.function.name")
-        functions.append(function)
+        functions.append(function_parse(tool, param=param, known=functions))
     return functions
 
 

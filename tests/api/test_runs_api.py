@@ -325,3 +325,13 @@ async def test_it_accepts_openais_include_on_run_steps_only_with_its_known_value
     response = await alice_async.get(path, **{"include[]": "everything"})
     assert response.status_code == 400
     assert error_of(response)["param"] == "include[]"
+
+
+def test_it_refuses_two_function_tools_of_one_name_on_an_assistant_and_a_run(alice_api, demo_assistant):
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+    created = alice_api.post("assistants", {"model": "offline", "tools": [tool, tool]})
+    assert created.status_code == 400 and created.json()["error"]["param"] == "tools[1].function.name"
+    thread = alice_api.post("threads", {}).json()
+    run = alice_api.post(f"threads/{thread['id']}/runs", {"assistant_id": demo_assistant.pk, "tools": [tool, tool]})
+    assert run.status_code == 400 and run.json()["error"]["param"] == "tools[1].function.name"
+    assert not Run.objects.exists()
