@@ -58,10 +58,25 @@ def _redis_layer_forget() -> None:
         channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
+@pytest.fixture
+def _traces_stored():
+    """Store the traces a test's runs left queued before the next test starts.
+
+    A run started through the sync test client ends with its request, but its trace is stored later, from the
+    trace writer's thread; on the in-memory SQLite database that write would meet the next test's own writes,
+    and one of them fails at once ("database table is locked").
+    """
+    yield
+    flush_traces()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        # Appended last: set up after the database, so torn down before it is flushed.
         if inspect.iscoroutinefunction(getattr(item, "obj", None)):
             item.fixturenames.append("_loop_quiet")
+        else:
+            item.fixturenames.append("_traces_stored")
 
 
 @pytest.fixture(autouse=True)
