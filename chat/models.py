@@ -18,6 +18,12 @@ class Conversation(models.Model):
     assistant = models.ForeignKey(Assistant, null=True, on_delete=models.SET_NULL, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    tool_resources = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"file_search": {"vector_store_ids": […]}}: the vector stores its runs search, besides the '
+        "assistant's.",
+    )
     archived_at = models.DateTimeField(null=True, blank=True, help_text="Archived conversations are hidden by default.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -127,6 +133,11 @@ class Message(models.Model):
     assistant = models.ForeignKey(Assistant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.COMPLETED)
     metadata = models.JSONField(default=dict, blank=True)
+    # OpenAI's shapes: [{"file_id", "tools": [{"type": "file_search"}]}]; the image_file parts after the text
+    # ([file_id, …]); the text's file_citation annotations ([{"type": "file_citation", …}]).
+    attachments = models.JSONField(default=list, blank=True)
+    image_file_ids = models.JSONField(default=list, blank=True)
+    annotations = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
 
