@@ -25,6 +25,19 @@ class Conversation(models.Model):
         "assistant's.",
     )
     archived_at = models.DateTimeField(null=True, blank=True, help_text="Archived conversations are hidden by default.")
+    # Messages form a tree (an edited question or another answer starts a branch); the page shows one branch:
+    # the way from the first message to this one, and on from it through the newest replies.
+    current = models.ForeignKey(
+        "Message",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The message whose branch is shown, and answered next.",
+    )
+    share_token = models.CharField(
+        max_length=64, null=True, blank=True, unique=True, help_text="Anyone with the link can read the conversation."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
@@ -79,6 +92,9 @@ class Run(models.Model):
     total_tokens = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=14, decimal_places=6, default=0, help_text="At the provider's price.")
     paused_state = models.TextField(blank=True, help_text="The agent's serialized state while a tool waits.")
+    reply_to = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="What it answers."
+    )
     worker = models.CharField(max_length=100, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -138,6 +154,13 @@ class Message(models.Model):
     attachments = models.JSONField(default=list, blank=True)
     image_file_ids = models.JSONField(default=list, blank=True)
     annotations = models.JSONField(default=list, blank=True)
+    # Empty for the first message, and for messages stored before branches: those follow the message before them.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The message it follows."
+    )
+    edited_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="The message it edits."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     completed_at = models.DateTimeField(null=True, blank=True)
 

@@ -43,11 +43,16 @@ class Preference(models.Model):
 
 
 class SiteDefault(models.Model):
-    """The one row of site-wide defaults an admin sets: the assistant for users who chose none."""
+    """The one row of site-wide defaults an admin sets: the assistant for users who chose none, and whether
+    conversations may be shared by link."""
 
     default_assistant = _assistant_field(
         "A new chat starts with this shared assistant unless the user picked their own default.",
         limit_choices_to={"owner__isnull": True},
+    )
+    sharing_enabled = models.BooleanField(
+        default=False,
+        help_text="Owners may share a conversation read-only with anyone who has its link (no login needed).",
     )
 
     class Meta:
