@@ -5,3 +5,9 @@ from django.apps import AppConfig
 
 class AssistantsConfig(AppConfig):
     name = "assistants"
+
+    def ready(self) -> None:
+        from assistants.models import ModelPrice
+        from core.presence import rows_watch
+
+        rows_watch(ModelPrice)

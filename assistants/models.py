@@ -15,6 +15,7 @@ from core.crypto import EncryptedTextField
 from core.grants import granted_to
 from core.ids import new_assistant_id
 from core.network import url_refusal
+from core.presence import rows_exist
 from mcp_servers.models import MCPServer
 
 
@@ -65,7 +66,7 @@ COST_QUANTUM = Decimal("0.000001")
 class ModelPriceQuerySet(models.QuerySet):
     def for_model(self, *, provider_id: int | None, model: str) -> ModelPrice | None:
         """This model's own price on this provider, else the provider's any-model price, else None."""
-        if provider_id is None:
+        if provider_id is None or not rows_exist(ModelPrice):
             return None
         prices = self.filter(provider_id=provider_id, model__in=[model, ""])
         return max(prices, key=lambda price: price.model == model, default=None)

@@ -26,11 +26,17 @@ from django.db.models import QuerySet
 
 from assistants.models import Assistant, Provider
 from assistants.services import assistant_get, provider_usable
+from core.audit import audit_entry
 from core.errors import ServiceError
+from core.models import AuditEntry
+from core.presence import rows_exist
 from guardrails.checks import check_for
 from guardrails.models import Guardrail
 
 logger = logging.getLogger(__name__)
+
+# The audit log's action for a run a guardrail stopped.
+GUARDRAIL_TRIPPED = "guardrail_tripped"
 
 # Fields an owner may set on a guardrail of their assistant; `assistant` and `mandatory` never come from input.
 GUARDRAIL_FIELDS = frozenset(
@@ -113,16 +119,24 @@ def _output_text(output: Any) -> str:
     return output if isinstance(output, str) else json.dumps(output, default=str, ensure_ascii=False)
 
 
-async def _outcome(guardrail: Guardrail, assistant: Assistant, text: str) -> GuardrailFunctionOutput:
+async def _outcome(guardrail: Guardrail, assistant: Assistant, text: str, stage: str) -> GuardrailFunctionOutput:
     started = time.monotonic()
     reason = await check_for(guardrail, assistant).refusal(text) if text else ""
-    info = {"kind": guardrail.kind, "reason": reason, "duration_ms": round((time.monotonic() - started) * 1000, 1)}
+    info = {
+        "kind": guardrail.kind,
+        "reason": reason,
+        "duration_ms": round((time.monotonic() - started) * 1000, 1),
+        # Which guardrail of which assistant, at which stage: what a trip's audit entry names.
+        "guardrail_id": guardrail.pk,
+        "assistant_id": assistant.pk,
+        "stage": stage,
+    }
     return GuardrailFunctionOutput(output_info=info, tripwire_triggered=bool(reason))
 
 
 def _input_guardrail(guardrail: Guardrail, assistant: Assistant) -> InputGuardrail:
     async def check(_context: RunContextWrapper[Any], _agent: Any, agent_input: Any) -> GuardrailFunctionOutput:
-        return await _outcome(guardrail, assistant, _last_user_text(agent_input))
+        return await _outcome(guardrail, assistant, _last_user_text(agent_input), "input")
 
     # Not beside the model call: a refused message never reaches the model.
     return InputGuardrail(guardrail_function=check, name=guardrail.name, run_in_parallel=False)
@@ -130,14 +144,14 @@ def _input_guardrail(guardrail: Guardrail, assistant: Assistant) -> InputGuardra
 
 def _output_guardrail(guardrail: Guardrail, assistant: Assistant) -> OutputGuardrail:
     async def check(_context: RunContextWrapper[Any], _agent: Any, output: Any) -> GuardrailFunctionOutput:
-        return await _outcome(guardrail, assistant, _output_text(output))
+        return await _outcome(guardrail, assistant, _output_text(output), "output")
 
     return OutputGuardrail(guardrail_function=check, name=guardrail.name)
 
 
 def _tool_call_guardrail(guardrail: Guardrail, assistant: Assistant) -> ToolInputGuardrail:
     async def check(data: ToolInputGuardrailData) -> ToolGuardrailFunctionOutput:
-        outcome = await _outcome(guardrail, assistant, data.context.tool_arguments or "")
+        outcome = await _outcome(guardrail, assistant, data.context.tool_arguments or "", "tool")
         info = {**outcome.output_info, "tool": data.context.tool_name}
         if outcome.tripwire_triggered:
             return ToolGuardrailFunctionOutput.raise_exception(output_info=info)
@@ -169,6 +183,8 @@ def agent_tool_calls_guard(agent: Agent, guardrails: list[ToolInputGuardrail]) -
 
 def guardrails_read(assistant: Assistant) -> list[Guardrail]:
     """The guardrails a run of this assistant checks (the executor reads them with the run's start)."""
+    if not rows_exist(Guardrail):
+        return []
     return list(
         Guardrail.objects.for_assistant(assistant)
         .select_related("provider", "judge__provider")
@@ -194,25 +210,76 @@ async def guardrails_build(*, assistant: Assistant, rows: list[Guardrail] | None
     return built
 
 
-def guardrail_refusal(exc: BaseException) -> str | None:
-    """The message of a run a guardrail stopped (None if it was something else): which one, and why."""
+@dataclass(frozen=True)
+class GuardrailTrip:
+    """A guardrail that stopped a run: which one, of which assistant, at which stage, and why."""
+
+    name: str
+    stage: str  # input, output or tool
+    reason: str
+    kind: str = ""
+    guardrail_id: int | None = None
+    assistant_id: str = ""
+    tool: str = ""
+
+    @property
+    def message(self) -> str:
+        """What the user is told, and the run's last_error."""
+        if self.stage == "tool":
+            return f"The tool-call guardrail “{self.name}” refused a call of `{self.tool or '?'}`: {self.reason}".rstrip(
+                ": "
+            )
+        what = "refused the message" if self.stage == "input" else "withheld the answer"
+        message = f"The {self.stage} guardrail “{self.name}” {what}"
+        return f"{message}: {self.reason}" if self.reason else f"{message}."
+
+    def audit_entry(self, *, user: AbstractBaseUser, run_id: str, thread_id: str) -> AuditEntry:
+        """The trip's audit entry: names and the reason only, never the text that tripped it (a refusal names
+        personal data without quoting it)."""
+        details = {"guardrail": self.guardrail_id, "kind": self.kind, "stage": self.stage,
+                   "assistant": self.assistant_id, "run": run_id, "thread": thread_id, "reason": self.reason,
+                   "outcome": "refused"}  # fmt: skip
+        if self.tool:
+            details["tool"] = self.tool
+        return audit_entry(
+            user=user,
+            action=GUARDRAIL_TRIPPED,
+            target_type="guardrail",
+            target_id=str(self.guardrail_id or ""),
+            target_name=self.name,
+            details=details,
+        )
+
+
+def guardrail_trip(exc: BaseException) -> GuardrailTrip | None:
+    """The guardrail that stopped a run with this exception (None if it was something else)."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
     if isinstance(exc, ToolInputGuardrailTripwireTriggered):
-        info = exc.output.output_info if isinstance(exc.output.output_info, dict) else {}
-        return (
-            f"The tool-call guardrail “{exc.guardrail.get_name()}” refused a call of `{info.get('tool', '?')}`: "
-            f"{info.get('reason', '')}"
-        ).rstrip(": ")
-    if isinstance(exc, InputGuardrailTripwireTriggered):
-        result, what = exc.guardrail_result, "refused the message"
-    elif isinstance(exc, OutputGuardrailTripwireTriggered):
-        result, what = exc.guardrail_result, "withheld the answer"
+        name, info, stage = exc.guardrail.get_name(), exc.output.output_info, "tool"
+    elif isinstance(exc, InputGuardrailTripwireTriggered | OutputGuardrailTripwireTriggered):
+        result = exc.guardrail_result
+        name, info = result.guardrail.get_name(), result.output.output_info
+        stage = "input" if isinstance(exc, InputGuardrailTripwireTriggered) else "output"
     else:
         return None
-    stage = "input" if isinstance(exc, InputGuardrailTripwireTriggered) else "output"
-    info = result.output.output_info
-    reason = info.get("reason", "") if isinstance(info, dict) else str(info or "")
-    message = f"The {stage} guardrail “{result.guardrail.get_name()}” {what}"
-    return f"{message}: {reason}" if reason else f"{message}."
+    if not isinstance(info, dict):
+        info = {"reason": str(info or "")}
+    return GuardrailTrip(
+        name=name,
+        stage=stage,
+        reason=info.get("reason", ""),
+        kind=info.get("kind", ""),
+        guardrail_id=info.get("guardrail_id"),
+        assistant_id=info.get("assistant_id", ""),
+        tool=info.get("tool", ""),
+    )
+
+
+def guardrail_refusal(exc: BaseException) -> str | None:
+    """The message of a run a guardrail stopped (None if it was something else): which one, and why."""
+    trip = guardrail_trip(exc)
+    return trip.message if trip is not None else None
 
 
 async def answer_withheld(events: AsyncIterator[Any]) -> AsyncIterator[Any]:

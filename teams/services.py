@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from assistants.models import Assistant
 from assistants.services import ServerSkipped, assistant_agent_build, assistant_get
 from core.errors import ServiceError
+from core.presence import rows_exist
 from teams.models import Link
 
 # How deep a team goes: a handoff target's own links count one level down, and so on.
@@ -88,6 +89,8 @@ class TeamBuild:
 
 def links_read(assistant_id: str) -> list[Link]:
     """An assistant's links, with their targets and providers (the executor reads them with the run's start)."""
+    if not rows_exist(Link):
+        return []
     return list(Link.objects.filter(assistant_id=assistant_id).select_related("target__provider"))
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from chat.models import Quota, Usage
 from core.errors import ServiceError
+from core.presence import rows_exist
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ def month_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
 def quota_limits(user: AbstractBaseUser) -> Limits:
     """The user's own quota, else the most generous of their groups' quotas, else the one for everyone, else the
     site's settings."""
+    if not rows_exist(Quota):
+        return _limits([])
     quotas = list(Quota.objects.filter(Q(user=user) | Q(group__in=user.groups.all()) | Q(user=None, group=None)))
     for level in (
         [quota for quota in quotas if quota.user_id],
