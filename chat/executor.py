@@ -43,7 +43,13 @@ from chat.serializers import run_object
 from core.database import database_single_threaded
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
-from guardrails.services import agent_tool_calls_guard, answer_withheld, guardrails_build, guardrails_read
+from guardrails.services import (
+    agent_tool_calls_guard,
+    answer_withheld,
+    guardrail_trip,
+    guardrails_build,
+    guardrails_read,
+)
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
 from teams.services import links_read, team_build
@@ -244,7 +250,7 @@ class Executor:
                     error_record(code=fields["last_error_code"])
                     # The failure may be the database connection itself (dropped, restarted): use a fresh one.
                     await sync_to_async(close_old_connections)()
-                await asyncio.shield(recorder.end(status, **fields))
+                await asyncio.shield(recorder.end(status, trip=guardrail_trip(exc), **fields))
                 if not isinstance(exc, Exception | asyncio.CancelledError):
                     raise
             finally:

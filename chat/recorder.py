@@ -22,6 +22,7 @@ from chat.serializers import message_object, run_object, run_step_bounded, run_s
 from core.audit import audit_entry, tool_arguments_audited
 from core.metrics import cost_record
 from core.models import AuditEntry
+from guardrails.services import GuardrailTrip
 
 USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 # A streaming message's text is written this often, so a reload or a resync shows it.
@@ -144,13 +145,15 @@ class RunRecorder:
             self.progress[step.tool_call_id]["progress_total"] = f"{total:g}"
         self.send("thread.run.step.in_progress", self.step_data(step))
 
-    async def run_stop(self, status: str, **fields: Any) -> None:
-        """The run stopped (answered, paused or ended early): its status and its usage, in one transaction."""
+    async def run_stop(self, status: str, *, audit: AuditEntry | None = None, **fields: Any) -> None:
+        """The run stopped (answered, paused or ended early): its status and its usage (and the `audit` entry
+        that says why, if any), in one transaction."""
         self.run.status = status
         for name, value in fields.items():
             setattr(self.run, name, value)
         usage = self.usage_record()
-        await rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None))
+        audited = [(audit, None)] if audit is not None else []
+        await rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited)
         self.send(f"thread.run.{status}", run_object(self.run))
 
     async def servers_skipped(self, *, summary: str, warning: str) -> None:
@@ -457,9 +460,13 @@ class RunRecorder:
             return
         await self.run_stop(Run.Status.COMPLETED, completed_at=timezone.now(), paused_state="")
 
-    async def end(self, status: str, **fields: Any) -> None:
-        """The run stopped early (failed, cancelled, expired, incomplete): close what is open, record why."""
+    async def end(self, status: str, *, trip: GuardrailTrip | None = None, **fields: Any) -> None:
+        """The run stopped early (failed, cancelled, expired, incomplete): close what is open, record why (in
+        the audit log too, when a guardrail stopped it)."""
         fields["paused_state"] = ""
         step_status = RunStep.Status.FAILED if status == Run.Status.FAILED else RunStep.Status.CANCELLED
         await self.close_open(step_status=step_status)
-        await self.run_stop(status, **fields)
+        audit = None
+        if trip is not None:
+            audit = trip.audit_entry(user=self.run.conversation.owner, run_id=self.run.pk, thread_id=self.thread_id)
+        await self.run_stop(status, audit=audit, **fields)

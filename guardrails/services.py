@@ -226,9 +226,8 @@ class GuardrailTrip:
     def message(self) -> str:
         """What the user is told, and the run's last_error."""
         if self.stage == "tool":
-            return f"The tool-call guardrail “{self.name}” refused a call of `{self.tool or '?'}`: {self.reason}".rstrip(
-                ": "
-            )
+            refused = f"The tool-call guardrail “{self.name}” refused a call of `{self.tool or '?'}`"
+            return f"{refused}: {self.reason}" if self.reason else f"{refused}."
         what = "refused the message" if self.stage == "input" else "withheld the answer"
         message = f"The {self.stage} guardrail “{self.name}” {what}"
         return f"{message}: {self.reason}" if self.reason else f"{message}."
