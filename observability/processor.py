@@ -328,9 +328,15 @@ EXTRACTORS: dict[str, Callable[[dict[str, Any], Any, TraceState | None], None]] 
 # --- Writing rows ---------------------------------------------------------------------------------------------------
 
 
+RECENT_TRACES = 10_000  # trace ids remembered, to tell a trace from one traced again under the same id
+TRACE_TOTALS = ("tokens_in", "tokens_out", "model_calls", "tool_calls", "tool_failures")
+
+
 @dataclass
 class Item:
-    kind: str  # "trace" (started), "span", "ttft" (for a span already queued), "end" (of a trace)
+    # "trace" (started), "trace again" (started under an id this process traced before), "span", "ttft" (for a
+    # span already stored), "end" (of a trace)
+    kind: str
     fields: dict[str, Any]
 
 
@@ -338,8 +344,17 @@ def _apply(items: list[Item]) -> None:
     from chat.models import Run
     from observability.models import Span, Trace
 
-    starts = [item.fields for item in items if item.kind == "trace"]
+    starts = [item.fields for item in items if item.kind in ("trace", "trace again")]
     spans = [item.fields for item in items if item.kind == "span"]
+    # A trace that starts and ends within this batch (most runs) is stored whole, in one insert; one traced
+    # again under the same id adds its totals to the stored row instead.
+    started = {item.fields["trace_id"]: item.fields for item in items if item.kind == "trace"}
+    ends = []
+    for item in items:
+        if item.kind == "end" and item.fields["trace_id"] in started:
+            started[item.fields["trace_id"]].update(_trace_end_fields(item.fields, started[item.fields["trace_id"]]))
+        elif item.kind == "end":
+            ends.append(item.fields)
     run_ids = {fields["run_id"] for fields in starts if fields.get("run_id")}
     # A trace may name a run that is not (or no longer) there: keep the trace, without the link.
     known = set(Run.objects.filter(pk__in=run_ids).values_list("pk", flat=True)) if run_ids else set()
@@ -355,41 +370,46 @@ def _apply(items: list[Item]) -> None:
         # Spans of a trace whose start this process never saw still get a trace to hang from.
         first: dict[str, Any] = {}
         for fields in spans:
-            first.setdefault(fields["trace_id"], fields["started_at"])
-        Trace.objects.bulk_create(
-            [Trace(trace_id=trace_id, status=Trace.Status.ENDED, started_at=at) for trace_id, at in first.items()],
-            ignore_conflicts=True,
-        )
+            if not fields.pop("trace_seen", False):
+                first.setdefault(fields["trace_id"], fields["started_at"])
+        if first:
+            Trace.objects.bulk_create(
+                [Trace(trace_id=trace_id, status=Trace.Status.ENDED, started_at=at) for trace_id, at in first.items()],
+                ignore_conflicts=True,
+            )
         Span.objects.bulk_create([Span(**fields) for fields in spans], ignore_conflicts=True)
     for item in items:
         if item.kind == "ttft":
             Span.objects.filter(
                 trace_id=item.fields["trace_id"], span_id=item.fields["span_id"], ttft_ms__isnull=True
             ).update(ttft_ms=item.fields["ttft_ms"])
-        elif item.kind == "end":
-            _trace_end_apply(Trace, item.fields)
+    for fields in ends:
+        _trace_end_apply(Trace, fields)
+
+
+def _trace_end_fields(fields: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
+    """What a trace's end sets on a trace that started at `start` (its stored fields)."""
+    metadata = fields["metadata"]
+    ended, began = fields["ended_at"], start.get("started_at")
+    return {
+        **{name: metadata[key][:size] for name, key, size in TRACE_METADATA_COLUMNS if metadata.get(key)},
+        "metadata": metadata,
+        "ended_at": ended,
+        "duration_ms": max(0, int((ended - began).total_seconds() * 1000)) if began else fields["duration_ms"],
+        "status": fields["status"],
+        "error_code": fields["error_code"],
+        "error": fields["error"],
+        **{name: fields[name] for name in TRACE_TOTALS},
+    }
 
 
 def _trace_end_apply(trace_model: Any, fields: dict[str, Any]) -> None:
+    """End a trace stored by an earlier batch."""
     started = trace_model.objects.filter(pk=fields["trace_id"]).values_list("started_at", flat=True).first()
-    ended = fields["ended_at"]
+    end = _trace_end_fields(fields, {"started_at": started})
     # A run resumed after an approval may trace under the same id again: its totals add up.
-    metadata = fields["metadata"]
-    known = {name: metadata[key][:size] for name, key, size in TRACE_METADATA_COLUMNS if metadata.get(key)}
-    trace_model.objects.filter(pk=fields["trace_id"]).update(
-        **known,
-        metadata=metadata,
-        ended_at=ended,
-        duration_ms=max(0, int((ended - started).total_seconds() * 1000)) if started else fields["duration_ms"],
-        status=fields["status"],
-        error_code=fields["error_code"],
-        error=fields["error"],
-        tokens_in=F("tokens_in") + fields["tokens_in"],
-        tokens_out=F("tokens_out") + fields["tokens_out"],
-        model_calls=F("model_calls") + fields["model_calls"],
-        tool_calls=F("tool_calls") + fields["tool_calls"],
-        tool_failures=F("tool_failures") + fields["tool_failures"],
-    )
+    end.update({name: F(name) + fields[name] for name in TRACE_TOTALS})
+    trace_model.objects.filter(pk=fields["trace_id"]).update(**end)
 
 
 def rows_write(items: list[Item]) -> None:
@@ -435,6 +455,8 @@ class TraceStore(TracingProcessor):
         self._thread_lock = threading.Lock()
         self._traces: dict[str, TraceState] = {}
         self._ttft: dict[str, float] = {}  # open model-call span id -> its time to first token
+        self._queued_models: dict[str, dict[str, Any]] = {}  # ended model-call span id -> its row, not yet stored
+        self._recent: collections.OrderedDict[str, None] = collections.OrderedDict()  # trace ids started lately
         self._queue: collections.deque[Item | threading.Event] = collections.deque()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -449,9 +471,13 @@ class TraceStore(TracingProcessor):
             metadata = state.metadata
             with self._lock:
                 self._traces[trace.trace_id] = state
+                again = trace.trace_id in self._recent
+                self._recent[trace.trace_id] = None
+                if len(self._recent) > RECENT_TRACES:
+                    self._recent.popitem(last=False)
             self._put(
                 Item(
-                    "trace",
+                    "trace again" if again else "trace",
                     {
                         "trace_id": trace.trace_id,
                         "run_id": metadata.get("run_id", ""),
@@ -502,9 +528,12 @@ class TraceStore(TracingProcessor):
                 self._ttft[target] = ttft
         elif state.last_model is not None and state.last_model not in state.ttft_given:
             # A fast model (the offline one) may finish its call before its first token is read: the call
-            # that ended last is the one that produced it.
+            # that ended last is the one that produced it; its row is given the time while it waits in the queue.
             state.ttft_given.add(state.last_model)
-            self._put(Item("ttft", {"trace_id": state.trace_id, "span_id": state.last_model, "ttft_ms": ttft}))
+            if (row := self._queued_models.get(state.last_model)) is not None:
+                row["ttft_ms"] = ttft
+            else:
+                self._put(Item("ttft", {"trace_id": state.trace_id, "span_id": state.last_model, "ttft_ms": ttft}))
 
     def on_span_end(self, span: SdkSpan[Any]) -> None:
         try:
@@ -513,6 +542,9 @@ class TraceStore(TracingProcessor):
                 row = span_row(span, state)
                 if state is not None:
                     self._account(state, span, row)
+                    row["trace_seen"] = True  # its trace's start is queued before it
+                    if row["kind"] == "model":
+                        self._queued_models[span.span_id] = row
             self._put(Item("span", row))
             if self.otel is not None:
                 self.otel.span_end(span, row, state)
@@ -599,6 +631,8 @@ class TraceStore(TracingProcessor):
     def _put(self, item: Item | threading.Event) -> None:
         if len(self._queue) >= QUEUE_MAX and not isinstance(item, threading.Event):
             self.dropped += 1
+            if isinstance(item, Item) and item.kind == "span":
+                self._queued_models.pop(item.fields["span_id"], None)
             if self.dropped % 1000 == 1:
                 logger.warning("Trace queue full: dropped %d item(s) so far", self.dropped)
             return
@@ -642,6 +676,10 @@ class TraceStore(TracingProcessor):
     def _flush(self, batch: list[Item]) -> None:
         if not batch:
             return
+        with self._lock:  # from here on, a late first token updates the stored row instead
+            for item in batch:
+                if item.kind == "span":
+                    self._queued_models.pop(item.fields["span_id"], None)
         try:
             self._write(batch)
         except Exception:  # storage failures are logged and dropped, never raised
