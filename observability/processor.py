@@ -172,6 +172,8 @@ class TraceState:
     status: str = ""
     error_code: str = ""
     error: str = ""
+    started_at: datetime | None = None  # as stored on the trace's row
+    again: bool = False  # traced before under the same id: its row keeps the first start, and adds up totals
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -405,7 +407,9 @@ def _trace_end_fields(fields: dict[str, Any], start: dict[str, Any]) -> dict[str
 
 def _trace_end_apply(trace_model: Any, fields: dict[str, Any]) -> None:
     """End a trace stored by an earlier batch."""
-    started = trace_model.objects.filter(pk=fields["trace_id"]).values_list("started_at", flat=True).first()
+    started = fields["started_at"]
+    if started is None:  # traced again (or its start was never seen here): the stored row says when it began
+        started = trace_model.objects.filter(pk=fields["trace_id"]).values_list("started_at", flat=True).first()
     end = _trace_end_fields(fields, {"started_at": started})
     # A run resumed after an approval may trace under the same id again: its totals add up.
     end.update({name: F(name) + fields[name] for name in TRACE_TOTALS})
@@ -469,9 +473,10 @@ class TraceStore(TracingProcessor):
         try:
             state = TraceState(trace_id=trace.trace_id, raw_metadata=getattr(trace, "metadata", None))
             metadata = state.metadata
+            state.started_at = timezone.now()
             with self._lock:
                 self._traces[trace.trace_id] = state
-                again = trace.trace_id in self._recent
+                again = state.again = trace.trace_id in self._recent
                 self._recent[trace.trace_id] = None
                 if len(self._recent) > RECENT_TRACES:
                     self._recent.popitem(last=False)
@@ -487,7 +492,7 @@ class TraceStore(TracingProcessor):
                         "assistant_id": metadata.get("assistant_id", "")[:64],
                         "provider": metadata.get("provider", "")[:200],
                         "model": metadata.get("model", "")[:200],
-                        "started_at": timezone.now(),
+                        "started_at": state.started_at,
                         "metadata": metadata,
                     },
                 )
@@ -604,6 +609,7 @@ class TraceStore(TracingProcessor):
                     {
                         "trace_id": state.trace_id,
                         "metadata": state.metadata,
+                        "started_at": None if state.again else state.started_at,
                         "ended_at": timezone.now(),
                         "duration_ms": int(seconds * 1000),
                         "status": status,

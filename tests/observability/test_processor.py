@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import agents
 import pytest
@@ -215,6 +216,21 @@ def test_it_drops_what_it_cannot_store_and_never_raises_into_the_run(store, run,
     store.force_flush()
     assert not Trace.objects.filter(pk=lost).exists()
     assert Trace.objects.get(pk=kept).spans.count() == 2
+
+
+def test_it_ends_a_trace_whose_start_was_stored_by_an_earlier_batch(store, run):
+    """Most traces start and end in one batch and are stored by one insert; a longer one is ended in place."""
+    trace_id = new_trace_id()
+    with run_trace(run, trace_id=trace_id):
+        _model_call(tokens=(4, 1))
+        store.force_flush()
+        assert Trace.objects.get(pk=trace_id).ended_at is None
+        time.sleep(0.05)
+        _model_call(tokens=(6, 2))
+    store.force_flush()
+    trace = Trace.objects.get(pk=trace_id)
+    assert (trace.status, trace.tokens_in, trace.tokens_out, trace.model_calls) == ("completed", 10, 3, 2)
+    assert trace.duration_ms >= 50 and trace.ended_at > trace.started_at
 
 
 def test_it_adds_up_a_run_that_is_traced_again_after_an_approval(store, run):
