@@ -11,7 +11,15 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents import Agent, GuardrailFunctionOutput, InputGuardrail, OutputGuardrail, RunContextWrapper
+from agents import (
+    Agent,
+    GuardrailFunctionOutput,
+    HandoffInputData,
+    HandoffInputFilter,
+    InputGuardrail,
+    OutputGuardrail,
+    RunContextWrapper,
+)
 from agents.exceptions import (
     InputGuardrailTripwireTriggered,
     OutputGuardrailTripwireTriggered,
@@ -19,6 +27,7 @@ from agents.exceptions import (
 )
 from agents.tool import FunctionTool
 from agents.tool_guardrails import ToolGuardrailFunctionOutput, ToolInputGuardrail, ToolInputGuardrailData
+from agents.tracing import guardrail_span
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -95,6 +104,16 @@ class GuardrailSet:
     output: list[OutputGuardrail] = field(default_factory=list)
     # Checked on the arguments of each tool call, before the tool runs.
     tool_calls: list[ToolInputGuardrail] = field(default_factory=list)
+    # The guardrails these were built from.
+    ids: frozenset[int] = frozenset()
+
+    def __add__(self, other: GuardrailSet) -> GuardrailSet:
+        return GuardrailSet(
+            input=[*self.input, *other.input],
+            output=[*self.output, *other.output],
+            tool_calls=[*self.tool_calls, *other.tool_calls],
+            ids=self.ids | other.ids,
+        )
 
 
 def _last_user_text(agent_input: str | list[Any]) -> str:
@@ -195,9 +214,9 @@ def guardrails_read(assistant: Assistant) -> list[Guardrail]:
 async def guardrails_build(*, assistant: Assistant, rows: list[Guardrail] | None = None) -> GuardrailSet:
     """The SDK guardrails of one run of this assistant: its own enabled ones and every mandatory one (`rows`,
     when the caller has read them already)."""
-    built = GuardrailSet()
     if rows is None:
         rows = await sync_to_async(guardrails_read)(assistant)
+    built = GuardrailSet(ids=frozenset(guardrail.pk for guardrail in rows))
     for guardrail in rows:
         if guardrail.kind == Guardrail.Kind.LLM_JUDGE and guardrail.judge is None:
             continue
@@ -273,6 +292,23 @@ def guardrail_trip(exc: BaseException) -> GuardrailTrip | None:
         assistant_id=info.get("assistant_id", ""),
         tool=info.get("tool", ""),
     )
+
+
+def handoff_input_check(agent: Agent, guardrails: list[InputGuardrail]) -> HandoffInputFilter:
+    """Check the message a handoff passes on with its target's input guardrails, before the target's model sees
+    it (the SDK checks only the first assistant's input)."""
+
+    async def check(data: HandoffInputData) -> HandoffInputData:
+        history = data.input_history if isinstance(data.input_history, str) else list(data.input_history)
+        for guardrail in guardrails:
+            with guardrail_span(guardrail.get_name()) as span:
+                result = await guardrail.run(agent, history, data.run_context)
+                span.span_data.triggered = result.output.tripwire_triggered
+            if result.output.tripwire_triggered:
+                raise InputGuardrailTripwireTriggered(result)
+        return data
+
+    return check
 
 
 def guardrail_refusal(exc: BaseException) -> str | None:
