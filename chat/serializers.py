@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chat.models import Conversation, Message, Run, RunStep
+from chat.tool_results import content_metadata
 
 # Kept in a run's metadata by Switchboard itself (the paused calls, the decisions on them, when it paused).
 RESERVED_METADATA = ("required_action", "approvals", "paused_at", "function_calls")
@@ -201,14 +202,14 @@ def run_step_object(
 
 def step_metadata(step: RunStep, *, approval: str | None) -> dict[str, str]:
     """Switchboard's additions to a step, under `metadata`, whose values are strings in the Assistants v2 wire
-    format: the MCP server, the call's duration in ms, and `approval` ("pending" while the call waits for the
-    user, "approved" or "denied" once decided) where it needed one."""
+    format: the MCP server, the call's duration in ms, `approval` ("pending" while the call waits for the
+    user, "approved" or "denied" once decided) where it needed one, and `content`: a rich result's parts as JSON."""
     metadata = {"server": step.server_name}
     if step.duration_ms is not None:
         metadata["duration_ms"] = str(step.duration_ms)
     if approval:
         metadata["approval"] = approval
-    return metadata
+    return metadata | content_metadata(step)
 
 
 def run_step_bounded(data: dict[str, Any], limit: int) -> dict[str, Any]:

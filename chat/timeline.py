@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 
 from chat.markdown import message_html_add
 from chat.models import Conversation, Message, Run, RunStep
-from chat.selectors import conversation_history, sort_key
+from chat.selectors import Branch, conversation_branch, conversation_history, sort_key
 from chat.serializers import function_call_mark, message_object, run_object, run_step_bounded, run_step_object
 
 # Past this many entries after its cursor, a page gets the whole timeline instead.
@@ -69,18 +69,22 @@ def event_entry(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
     return {"key": entry_key(kind, data), "html": entry_html(kind, data)}
 
 
-def _entries(conversation: Conversation, runs: dict[str, Run], *, since: Any = None) -> list[tuple[str, Any, bool]]:
-    """(kind, object, final) in page order: messages, tool steps, and a note for each run that ended badly.
+def _entries(
+    conversation: Conversation, runs: dict[str, Run], branch: Branch, *, since: Any = None
+) -> list[tuple[str, Any, bool]]:
+    """(kind, object, final) in page order: the visible branch's messages, tool steps, and a note for each of
+    its runs that ended badly.
 
     A run's note sits after the run's last message or step, where its answer would be. A run that left
-    nothing behind (its answer was regenerated) gets no note unless it is the latest run. An entry is final
-    when neither it nor its run can change any more.
+    nothing behind gets no note unless it is the latest run. An entry is final when neither it nor its run
+    can change any more.
     """
+    runs = {pk: run for pk, run in runs.items() if pk in branch.runs}
     latest = _latest(runs)
     latest = latest.pk if latest is not None else None
     entries: list[tuple[str, Any, bool]] = []
     last_of_run: dict[str, int] = {}
-    for item in conversation_history(conversation_id=conversation.pk, since=since):
+    for item in conversation_history(conversation_id=conversation.pk, since=since, branch=branch):
         run = runs.get(item.run_id) if item.run_id else None
         final = item.status != "in_progress" and (run is None or not run.is_active)
         last_of_run[item.run_id] = len(entries)
@@ -120,7 +124,8 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
     too far behind), the cursor to ask from next time, and the run state the controls follow."""
     since = _cursor_time(conversation, after) if after else None
     runs = {run.pk: run for run in Run.objects.filter(conversation=conversation).select_related("assistant")}
-    entries = _entries(conversation, runs, since=since)
+    branch = conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
+    entries = _entries(conversation, runs, branch, since=since)
     start = 0
     if since is not None:
         keys = [f"{KIND_PREFIX[kind]}:{item.pk}" for kind, item, _ in entries]
@@ -134,7 +139,7 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
         if not final:
             break
         cursor = f"{KIND_PREFIX[kind]}:{item.pk}"
-    latest = _latest(runs)
+    latest = _latest({pk: run for pk, run in runs.items() if pk in branch.runs})
     if since is None:
         # A whole timeline is its latest page; the page asks for older ones as its reader scrolls back.
         start = max(0, len(entries) - TIMELINE_PAGE)
@@ -145,7 +150,7 @@ def conversation_state(*, conversation: Conversation, after: str | None = None) 
         "after": after if since is not None else None,
         "cursor": cursor,
         "older": older,
-        "entries": _shown(entries[start:], entries, runs, conversation),
+        "entries": _shown(entries[start:], entries, runs, conversation, branch),
         "active_run": run_object(active) if active else None,
         "latest_run": run_object(latest) if latest else None,
         "has_user_message": Message.objects.filter(conversation=conversation, role=Message.Role.USER).exists(),
@@ -157,9 +162,14 @@ def _key(entry: tuple[str, Any, bool]) -> str:
 
 
 def _shown(
-    page: list[tuple[str, Any, bool]], entries: list[tuple[str, Any, bool]], runs: dict[str, Run], conversation: Any
+    page: list[tuple[str, Any, bool]],
+    entries: list[tuple[str, Any, bool]],
+    runs: dict[str, Run],
+    conversation: Any,
+    branch: Branch,
 ) -> list[dict[str, Any]]:
-    """The entries of `page` as the page draws them (a message with its answer's details)."""
+    """The entries of `page` as the page draws them (a message with its answer's details, and its place among
+    its alternatives)."""
     answers = _answers(entries, runs)
     shown = []
     for kind, item, _ in page:
@@ -168,6 +178,7 @@ def _shown(
         if kind == "message":
             entry["item"] = message_html_add(data)
             entry["details"] = answers.get(item.pk)
+            entry["versions"] = _versions(branch, item.pk)
         shown.append(entry)
     return shown
 
@@ -176,12 +187,13 @@ def older_answer(*, conversation_id: str, before: str) -> dict[str, Any]:
     """The page of entries just before the entry `before` (as fragments), and the key to ask from next."""
     conversation = Conversation.objects.select_related("assistant").get(pk=conversation_id)
     runs = {run.pk: run for run in Run.objects.filter(conversation=conversation).select_related("assistant")}
-    entries = _entries(conversation, runs)
+    branch = conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
+    entries = _entries(conversation, runs, branch)
     keys = [_key(entry) for entry in entries]
     end = keys.index(before) if before in keys else 0
     start = max(0, end - TIMELINE_PAGE)
     _steps_with_run(entries, runs)
-    shown = _shown(entries[start:end], entries, runs, conversation)
+    shown = _shown(entries[start:end], entries, runs, conversation, branch)
     return {
         "before": before,
         "older": keys[start] if start > 0 else None,
@@ -210,6 +222,20 @@ def _answers(entries: list[tuple[str, Any, bool]], runs: dict[str, Run]) -> dict
         if kind == "message" and item.role == Message.Role.ASSISTANT and item.run_id in runs:
             last[item.run_id] = item.pk
     return {message: answer_details(runs[run]) for run, message in last.items() if not runs[run].is_active}
+
+
+def _versions(branch: Branch, message_id: str) -> dict[str, Any] | None:
+    """Which of its alternatives a message is ("2 / 3"), and the ones before and after it."""
+    versions = branch.versions.get(message_id)
+    if not versions:
+        return None
+    index = versions.index(message_id)
+    return {
+        "index": index + 1,
+        "count": len(versions),
+        "previous": versions[index - 1] if index > 0 else None,
+        "next": versions[index + 1] if index + 1 < len(versions) else None,
+    }
 
 
 def answer_details(run: Run) -> dict[str, Any]:

@@ -15,6 +15,11 @@ urlpatterns = [
     path("conversations/<str:thread_id>/unarchive/", views.conversation_unarchive, name="conversation_unarchive"),
     path("conversations/<str:thread_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("conversations/<str:thread_id>/steps/<str:step_id>/output", views.step_output, name="step_output"),
+    path(
+        "conversations/<str:thread_id>/steps/<str:step_id>/content/<int:index>",
+        views.step_content,
+        name="step_content",
+    ),
     path("conversations/<str:thread_id>/export.md", views.conversation_export, {"fmt": "md"}, name="export_md"),
     path("conversations/<str:thread_id>/export.json", views.conversation_export, {"fmt": "json"}, name="export_json"),
 ]

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from assistants.models import Assistant
 from chat import exports, selectors, services, timeline
 from chat.models import Conversation, RunStep
+from chat.tool_results import part_payload
 from core.errors import ServiceError
 from core.preferences import default_assistant_for, preference_get
 
@@ -174,10 +175,32 @@ def conversation_export(request: HttpRequest, thread_id: str, fmt: str) -> HttpR
 @require_GET
 def step_output(request: HttpRequest, thread_id: str, step_id: str) -> HttpResponse:
     """A tool call's whole result, as plain text: the page shows it cut short past a limit."""
+    step = _tool_step(request, thread_id, step_id)
+    response = HttpResponse(step.output or step.error, content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@login_required
+@require_GET
+def step_content(request: HttpRequest, thread_id: str, step_id: str, index: int) -> HttpResponse:
+    """An image or audio clip a tool returned, for its card; only the types a browser shows and runs no script in."""
+    payload = part_payload(_tool_step(request, thread_id, step_id), index)
+    if payload is None:
+        raise Http404("No such part")
+    data, mime_type = payload
+    response = HttpResponse(data, content_type=mime_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def _tool_step(request: HttpRequest, thread_id: str, step_id: str) -> RunStep:
+    """A tool call's step in one of the user's conversations; 404 for anyone else's."""
     conversation = _conversation(request, thread_id)
     step = RunStep.objects.filter(pk=step_id, run__conversation=conversation, type=RunStep.Type.TOOL_CALLS).first()
     if step is None:
         raise Http404("Tool call not found")
-    response = HttpResponse(step.output or step.error, content_type="text/plain; charset=utf-8")
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return step

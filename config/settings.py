@@ -296,6 +296,11 @@ SWITCHBOARD = {
     "MCP_SESSIONS_PER_USER": env.int("MCP_SESSIONS_PER_USER", default=10),
     # A tool's output is cut to this many characters in events and on the page; the whole text has a link.
     "TOOL_OUTPUT_SHOWN_CHARS": env.int("TOOL_OUTPUT_SHOWN_CHARS", default=16_000),
+    # A tool result's images, audio and binary resources are kept up to this size each, and this much in all per
+    # call; its structured content up to this much JSON. Over a limit, a part is replaced by a note saying so.
+    "TOOL_RESULT_PART_MAX_BYTES": env.int("TOOL_RESULT_PART_MAX_BYTES", default=4 * 1024 * 1024),
+    "TOOL_RESULT_MAX_BYTES": env.int("TOOL_RESULT_MAX_BYTES", default=8 * 1024 * 1024),
+    "TOOL_RESULT_STRUCTURED_MAX_BYTES": env.int("TOOL_RESULT_STRUCTURED_MAX_BYTES", default=64 * 1024),
     # The audit log keeps tool arguments only when asked (they may hold personal data), and entries this long.
     "AUDIT_TOOL_ARGUMENTS": env.bool("AUDIT_TOOL_ARGUMENTS", default=False),
     "AUDIT_RETENTION_DAYS": env.int("AUDIT_RETENTION_DAYS", default=365),

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import struct
+import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from mcp.server import MCPServer
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import Context, Image
+from pydantic import BaseModel
 
 from mcp_servers.websocket import websocket_serve
 
@@ -66,6 +70,63 @@ async def count(steps: int, interval: float, ctx: Context) -> str:
         await asyncio.sleep(interval)
         await ctx.report_progress(done, steps, f"{done} of {steps}")
     return f"counted to {steps}"
+
+
+def _png(size: int, pixel: Callable[[int, int], tuple[int, int, int]]) -> bytes:
+    """A square RGB PNG, drawn pixel by pixel (the demo needs no imaging library)."""
+    rows = b"".join(b"\0" + b"".join(bytes(pixel(x, y)) for x in range(size)) for y in range(size))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+@server.tool()
+def draw_picture(size: int = 32) -> Image:
+    """Draw a picture of a dot (`size` pixels square, 8 to 256) and return it as a PNG image."""
+    size = max(8, min(int(size), 256))
+    middle, radius = (size - 1) / 2, size / 3
+
+    def pixel(x: int, y: int) -> tuple[int, int, int]:
+        inside = (x - middle) ** 2 + (y - middle) ** 2 <= radius**2
+        return (37, 99, 235) if inside else (255, 255, 255)
+
+    return Image(data=_png(size, pixel), format="png")
+
+
+class Day(BaseModel):
+    day: str
+    high_c: int
+    low_c: int
+    sky: str
+
+
+class Forecast(BaseModel):
+    city: str
+    days: list[Day]
+
+
+@server.tool()
+def forecast(city: str, days: int = 3) -> Forecast:
+    """A made-up weather forecast for a city (1 to 7 days), as structured data: the same city gets the same one."""
+    days = max(1, min(int(days), 7))
+    seed = zlib.crc32(city.strip().lower().encode())
+    names = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    skies = ["sunny", "cloudy", "rain", "windy", "snow"]
+    return Forecast(
+        city=city,
+        days=[
+            Day(
+                day=names[n],
+                high_c=10 + (seed >> n) % 15,
+                low_c=(seed >> n) % 10,
+                sky=skies[(seed >> (2 * n)) % len(skies)],
+            )
+            for n in range(days)
+        ],
+    )
 
 
 def bonus() -> str:

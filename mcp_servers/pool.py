@@ -21,11 +21,12 @@ from typing import Any
 from agents.mcp import MCPServer as AgentsMCPServer
 from mcp.client.subscriptions import listen
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED
+from mcp_types import CONNECTION_CLOSED, CallToolResult
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from core.metrics import mcp_connection_close_record, mcp_connection_open_record, mcp_reconnect_record
 from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
+from mcp_servers.results import result_parts_apply
 from mcp_servers.transports import Transport
 
 __all__ = ["MCPConnectError", "Pool", "get_pool"]
@@ -82,7 +83,7 @@ class TimedSession:
 
         try:
             async with asyncio.timeout(timeout) as deadline:
-                return await self._session.call_tool(name, arguments, progress_callback=progressed, **options)
+                result = await self._session.call_tool(name, arguments, progress_callback=progressed, **options)
         except MCPError as exc:
             if exc.code == CONNECTION_CLOSED or session_closed(self._session):
                 raise MCPConnectionLost(
@@ -93,6 +94,9 @@ class TimedSession:
             raise MCPCallTimeout(
                 f"Tool '{name}' on MCP server '{self._server_name}' did not answer within {timeout:g} s"
             ) from None
+        if isinstance(result, CallToolResult):
+            result_parts_apply(result)
+        return result
 
 
 @dataclass(eq=False)  # compared and hashed by identity: the pool keeps a set of them

@@ -24,6 +24,7 @@ from agents.mcp.server import _MCPServerWithClientSession
 
 from core.tracing import current_span_error_mark
 from mcp_servers.errors import MCPConnectionLost
+from mcp_servers.results import PARTS_META
 from mcp_servers.sandbox import SandboxUnavailable, sandbox_launch
 from mcp_servers.websocket import websocket_client
 
@@ -35,7 +36,11 @@ def _tool_outcome(context: MCPToolCustomDataContext) -> Mapping[str, Any]:
     if context.is_error:
         # The SDK sees a normal return; the trace and the metrics must see a failed call.
         current_span_error_mark(message="MCP tool returned an error", data={"is_error": True})
-    return {"server": context.server_name, "is_error": bool(context.is_error)}
+    outcome: dict[str, Any] = {"server": context.server_name, "is_error": bool(context.is_error)}
+    parts = (context.result_meta or {}).get(PARTS_META)
+    if parts:
+        outcome["parts"] = parts  # what a result held besides text (mcp_servers/results.py)
+    return outcome
 
 
 def _list_changed_handler(server: AgentsMCPServer) -> Any:

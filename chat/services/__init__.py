@@ -9,6 +9,7 @@ from chat.expiry import runs_expire_stale
 from chat.services.common import content_validate, metadata_validate
 from chat.services.conversations import (
     conversation_archive,
+    conversation_assistant_switch,
     conversation_create,
     conversation_delete,
     conversation_rename,
@@ -16,7 +17,7 @@ from chat.services.conversations import (
     conversation_update,
     conversations_cleanup,
 )
-from chat.services.messages import message_create, message_delete, message_update
+from chat.services.messages import branch_select, message_create, message_delete, message_edit, message_update
 from chat.services.runs import (
     SETTLED_STATUSES,
     TERMINAL_STATUSES,
@@ -34,8 +35,10 @@ from chat.services.runs import (
 __all__ = [
     "SETTLED_STATUSES",
     "TERMINAL_STATUSES",
+    "branch_select",
     "content_validate",
     "conversation_archive",
+    "conversation_assistant_switch",
     "conversation_create",
     "conversation_delete",
     "conversation_rename",
@@ -44,6 +47,7 @@ __all__ = [
     "conversations_cleanup",
     "message_create",
     "message_delete",
+    "message_edit",
     "message_update",
     "metadata_validate",
     "run_approve",

@@ -10,6 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from assistants.models import Assistant
 from chat.executor import Executor, get_executor
 from chat.models import Conversation, Message, Run
+from chat.selectors import conversation_branch
 from chat.services.quotas import Limits, quota_limits
 from core.errors import ServiceError
 from core.ratelimit import RateLimited, rate_limit_hit
@@ -144,11 +145,13 @@ def run_new(
     metadata: dict | None = None,
     functions: list[dict] | None = None,
     overrides: dict | None = None,
+    reply_to_id: str | None = None,
 ) -> Run:
-    """Store a queued run of this assistant, with the provider and model it will be charged at (and its own
-    function tools, when it does not use its assistant's)."""
+    """Store a queued run of this assistant, answering the message `reply_to_id`, with the provider and model it
+    will be charged at (and its own function tools, when it does not use its assistant's)."""
     return Run.objects.create(
         conversation=conversation,
+        reply_to_id=reply_to_id,
         assistant=assistant,
         provider_id=assistant.provider_id,
         model=assistant.model_name,
@@ -157,6 +160,11 @@ def run_new(
         functions=functions,
         overrides=overrides or {},
     )
+
+
+def branch_tip(conversation: Conversation) -> str | None:
+    """The message a new one in this conversation follows: the last of the branch shown."""
+    return conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id).tip
 
 
 def refuse_if_busy(user: AbstractBaseUser, *, limit: int) -> None:

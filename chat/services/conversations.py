@@ -53,8 +53,14 @@ def conversation_create(
             metadata=metadata,
             title=title[:TITLE_MAX_CHARS] or (title_from(first_user) if first_user else ""),
         )
+        parent = None
         for role, content, message_metadata in fields:
-            Message.objects.create(conversation=conversation, role=role, content=content, metadata=message_metadata)
+            parent = Message.objects.create(
+                conversation=conversation, role=role, content=content, metadata=message_metadata, parent=parent
+            )
+        if parent is not None:
+            conversation.current = parent
+            conversation.save(update_fields=["current"])
     return conversation
 
 
@@ -92,6 +98,18 @@ def conversation_update(*, user: AbstractBaseUser, conversation_id: str, metadat
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
         conversation.metadata = metadata
         conversation.save(update_fields=["metadata", "updated_at"])
+    return conversation
+
+
+def conversation_assistant_switch(*, user: AbstractBaseUser, conversation_id: str, assistant_id: Any) -> Conversation:
+    """Let another of the assistants the user may use answer from the next message on; refused while a run is
+    active. Each answer keeps the name of the assistant that wrote it."""
+    assistant = assistant_usable(user=user, assistant_id=assistant_id)
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id)
+        refuse_if_run_active(conversation)
+        conversation.assistant = assistant
+        conversation.save(update_fields=["assistant", "updated_at"])
     return conversation
 
 

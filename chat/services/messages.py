@@ -10,10 +10,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from chat.events import announce, announce_queue
-from chat.models import Message, Run
+from chat.models import Conversation, Message, Run
 from chat.selectors import message_get_for_user
 from chat.serializers import message_object
+from chat.services.attachments import message_files_attach, message_files_check
 from chat.services.common import (
+    branch_tip,
     content_validate,
     conversation_locked,
     executor_taking_runs,
@@ -38,24 +40,49 @@ def _message_store(
         raise ServiceError("invalid_role", "Only a user message can be answered.", param="role")
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id, related=answer)
+        message = Message(
+            conversation=conversation,
+            role=role,
+            content=content,
+            metadata=metadata,
+            parent_id=branch_tip(conversation),
+        )
         run = None
         if answer:
-            assistant = conversation.assistant
-            if assistant is None:
-                raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
             run_admit(conversation, user)
-            run = run_new(conversation=conversation, assistant=assistant, instructions=assistant.instructions)
+            run = _answer_new(conversation, message)
         else:
             refuse_if_run_active(conversation)
             message_count(user)
-        message = Message.objects.create(
-            conversation=conversation, role=role, content=content, metadata=metadata, run=run
-        )
+        message.save(force_insert=True)
         if not conversation.title and role == Message.Role.USER:
             conversation.title = title_from(content)
+        conversation.current = message
         conversation.updated_at = timezone.now()
-        conversation.save(update_fields=["title", "updated_at"])
+        conversation.save(update_fields=["title", "current", "updated_at"])
     return message, run
+
+
+def _answer_new(conversation: Conversation, message: Message) -> Run:
+    """A queued run of the conversation's assistant that answers `message` (stored with it, in its transaction:
+    the constraint on `reply_to` is checked at commit)."""
+    assistant = conversation.assistant
+    if assistant is None:
+        raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
+    message.run = run_new(
+        conversation=conversation, assistant=assistant, instructions=assistant.instructions, reply_to_id=message.pk
+    )
+    return message.run
+
+
+async def _announce_answer(message: Message, run: Run, *, first: list[tuple[str, dict]] = ()) -> None:
+    # The run claims itself and reads its input while it is announced: the conversation's events go out in
+    # the order they were said (chat.events), so its own follow these.
+    executor = executor_taking_runs()
+    events = [*first, ("thread.message.created", message_object(message)), *run_announcement(run)]
+    announced = announce_queue(message.conversation_id, events)
+    executor.submit(run.pk, loaded=run)
+    await announced
 
 
 async def message_create(
@@ -66,26 +93,86 @@ async def message_create(
     role: Any = Message.Role.USER,
     metadata: Any = None,
     answer: bool = False,
+    attachment_ids: Any = None,
+    image_file_ids: Any = None,
 ) -> tuple[Message, Run | None]:
     """Add a message to a conversation and announce it; with `answer`, also start the run that answers it.
 
     Without `answer` (the API's and MCP's create message) no run starts, and a conversation with an active run
     refuses the message; with it (the chat page) the conversation's assistant answers.
     """
-    executor = executor_taking_runs() if answer else None
+    if answer:
+        executor_taking_runs()
+    files = await sync_to_async(message_files_check)(
+        user=user, attachment_ids=attachment_ids, image_file_ids=image_file_ids
+    )
     message, run = await sync_to_async(_message_store)(
         user=user, conversation_id=conversation_id, content=content, role=role, metadata=metadata, answer=answer
     )
-    events = [("thread.message.created", message_object(message))]
+    if files:
+        await message_files_attach(message=message, run=run, files=files)
     if run is None:
-        await announce(message.conversation_id, events)
+        await announce(message.conversation_id, [("thread.message.created", message_object(message))])
         return message, None
-    # The run claims itself and reads its input while it is announced: the conversation's events go out in
-    # the order they were said (chat.events), so its own follow these.
-    announced = announce_queue(message.conversation_id, [*events, *run_announcement(run)])
-    executor.submit(run.pk, loaded=run)
-    await announced
+    await _announce_answer(message, run)
     return message, run
+
+
+def _edit_store(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any, content: Any) -> tuple[Message, Run]:
+    content = content_validate(content, param="content")
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id, related=True)
+        original = message_get_for_user(user=user, conversation_id=conversation.pk, message_id=message_id)
+        if original.role != Message.Role.USER:
+            raise ServiceError("invalid_message", "Only a message you sent can be edited.", param="message_id")
+        run_admit(conversation, user)  # refused while a run is going: it reads the branch being left
+        message = Message(
+            conversation=conversation,
+            role=Message.Role.USER,
+            content=content,
+            metadata=original.metadata,
+            parent_id=original.parent_id,
+            edited_from=original,
+        )
+        run = _answer_new(conversation, message)
+        message.save(force_insert=True)
+        conversation.current = message
+        conversation.updated_at = timezone.now()
+        conversation.save(update_fields=["current", "updated_at"])
+    return message, run
+
+
+async def message_edit(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any, content: Any) -> Message:
+    """Send an edited copy of one of the user's messages in its place and answer it; the original and what
+    followed it stay, as another branch. Refused while a run is active."""
+    executor_taking_runs()
+    message, run = await sync_to_async(_edit_store)(
+        user=user, conversation_id=conversation_id, message_id=message_id, content=content
+    )
+    # Every open page redraws the branch: what followed the original is no longer shown.
+    changed = ("thread.branch.changed", {"thread_id": message.conversation_id, "message_id": message.pk})
+    await _announce_answer(message, run, first=[changed])
+    return message
+
+
+def _branch_store(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any) -> Message:
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id)
+        message = message_get_for_user(user=user, conversation_id=conversation.pk, message_id=message_id)
+        # A run reads the branch it answers: switching under it would mix two.
+        refuse_if_run_active(conversation)
+        # update(), not save(): looking at another version is not activity and must not move it up the list.
+        Conversation.objects.filter(pk=conversation.pk).update(current=message)
+    return message
+
+
+async def branch_select(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any) -> Message:
+    """Show the branch through this message (one of its versions): the page, the model's next input and the
+    API's message list follow it. Refused while a run is active."""
+    message = await sync_to_async(_branch_store)(user=user, conversation_id=conversation_id, message_id=message_id)
+    data = {"thread_id": message.conversation_id, "message_id": message.pk}
+    await announce(message.conversation_id, [("thread.branch.changed", data)])
+    return message
 
 
 def message_update(*, user: AbstractBaseUser, conversation_id: str, message_id: str, metadata: dict) -> Message:
@@ -103,6 +190,11 @@ def _message_delete(*, user: AbstractBaseUser, conversation_id: str, message_id:
         message = message_get_for_user(user=user, conversation_id=conversation.pk, message_id=message_id)
         # Deleting history under a run that reads it would change the model's input halfway.
         refuse_if_run_active(conversation)
+        # What followed it follows what it followed: the branch through it stays whole.
+        parent = message.parent_id
+        Message.objects.filter(conversation=conversation, parent=message).update(parent_id=parent)
+        Run.objects.filter(conversation=conversation, reply_to=message).update(reply_to_id=parent)
+        Conversation.objects.filter(pk=conversation.pk, current=message).update(current_id=parent)
         message.delete()
     return message_id
 

@@ -22,11 +22,12 @@ from assistants.models import Assistant
 from chat.events import CONTROL_GROUP, announce, conversation_group, events_of
 from chat.executor import get_executor
 from chat.expiry import runs_expire_stale
-from chat.models import Conversation, Message, Run, RunStep
-from chat.selectors import conversation_active_run, conversation_get_for_user, run_get_for_user
+from chat.models import Conversation, Message, Run
+from chat.selectors import conversation_active_run, conversation_branch, conversation_get_for_user, run_get_for_user
 from chat.serializers import RESERVED_METADATA, message_object, run_object
 from chat.services.common import (
     assistant_usable,
+    branch_tip,
     conversation_locked,
     executor_taking_runs,
     message_count,
@@ -123,10 +124,15 @@ def run_store(
         run_admit(conversation, user, hits=1 + len(added))
         if conversation.assistant_id is None:
             conversation.assistant = assistant
-        messages = [
-            Message.objects.create(conversation=conversation, role=role, content=content, metadata=message_metadata)
-            for role, content, message_metadata in added
-        ]
+        tip = branch_tip(conversation)
+        messages = []
+        for role, content, message_metadata in added:
+            messages.append(
+                Message.objects.create(
+                    conversation=conversation, role=role, content=content, metadata=message_metadata, parent_id=tip
+                )
+            )
+            tip = messages[-1].pk
         run = run_new(
             conversation=conversation,
             assistant=assistant,
@@ -134,9 +140,12 @@ def run_store(
             metadata=metadata,
             functions=functions,
             overrides=overrides,
+            reply_to_id=tip,
         )
+        if messages:
+            conversation.current = messages[-1]
         conversation.updated_at = timezone.now()
-        conversation.save(update_fields=["assistant", "updated_at"])
+        conversation.save(update_fields=["assistant", "current", "updated_at"])
     return run, messages
 
 
@@ -167,11 +176,10 @@ def _conversation_assistant(*, user: AbstractBaseUser, conversation_id: str) -> 
 
 
 def _regenerate_store(*, user: AbstractBaseUser, conversation_id: str) -> Run:
-    """Replace the answer to the last user message with a new queued run, in one transaction.
+    """Answer the last user message of the branch shown again with a new queued run, in one transaction.
 
-    The old answer's messages and steps are deleted rather than kept beside the new one: history is
-    the model's input, and two answers to one question would feed it both. The old run row stays,
-    so its token usage still counts.
+    The old answer stays, as another version beside the new one: the branch shown (and so the model's
+    input) holds one of them at a time.
     """
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
@@ -179,18 +187,18 @@ def _regenerate_store(*, user: AbstractBaseUser, conversation_id: str) -> Run:
         assistant = Assistant.objects.filter(pk=conversation.assistant_id).select_related("provider").first()
         if assistant is None:
             raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
-        question = Message.objects.filter(conversation=conversation, role=Message.Role.USER).order_by("-id").first()
+        branch = conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
+        question = Message.objects.filter(pk=branch.last_question).first() if branch.last_question else None
         if question is None:
             raise ServiceError("nothing_to_regenerate", "There is no message to answer yet.")
-        Message.objects.filter(conversation=conversation, role=Message.Role.ASSISTANT, pk__gt=question.pk).delete()
-        RunStep.objects.filter(run__conversation=conversation, run__created_at__gte=question.created_at).delete()
-        if question.run_id:
-            RunStep.objects.filter(run_id=question.run_id).delete()
-        run = run_new(conversation=conversation, assistant=assistant, instructions=assistant.instructions)
+        run = run_new(
+            conversation=conversation, assistant=assistant, instructions=assistant.instructions, reply_to_id=question.pk
+        )
         question.run = run
         question.save(update_fields=["run"])
+        conversation.current = question
         conversation.updated_at = timezone.now()
-        conversation.save(update_fields=["updated_at"])
+        conversation.save(update_fields=["current", "updated_at"])
     run.question_id = question.pk  # where every open page cuts its timeline
     return run
 

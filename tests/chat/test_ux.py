@@ -100,15 +100,19 @@ async def test_it_regenerates_the_last_answer_in_place_and_keeps_the_old_run(ali
     frames = await collect_until(ws, *TERMINAL)
 
     question = await Message.objects.aget(conversation=conversation, role="user")
-    # Every open page drops what followed the question: the old answer and its tool call are gone.
+    # Every open page drops what followed the question; the old answer and its tool call stay, off the branch.
     assert frames[0]["event"] == "thread.timeline.truncated" and frames[0]["data"]["after"] == question.pk
     assert frames[-1]["event"] == "thread.run.completed"
     answers = [m async for m in Message.objects.filter(conversation=conversation, role="assistant")]
-    assert len(answers) == 1 and answers[0].pk != old_answer.pk and answers[0].content == old_answer.content
+    assert len(answers) == 2 and answers[0].pk == old_answer.pk
+    assert answers[0].parent_id == question.pk == answers[1].parent_id
     assert await Run.objects.filter(conversation=conversation).acount() == 2  # the old run's usage still counts
     question = await Message.objects.aget(conversation=conversation, role="user")
     assert question.run_id == frames[-1]["data"]["id"]
-    assert await RunStep.objects.filter(run__conversation=conversation, type="tool_calls").acount() == 1
+    assert await RunStep.objects.filter(run__conversation=conversation, type="tool_calls").acount() == 2
+    await ws.send_json_to({"type": "thread.snapshot"})
+    shown = [e["data"]["id"] for e in (await receive(ws))["data"]["timeline"] if e["kind"] == "message"]
+    assert shown == [question.pk, answers[1].pk]
     await ws.disconnect()
 
 

@@ -13,7 +13,9 @@ from mcp_servers.models import MCPServer
 
 pytestmark = pytest.mark.django_db
 
-DEMO_TOOLS = ("draw_dot", "draw_dash", "echo", "add", "current_time", "wait", "count", "reveal_bonus")
+DEMO_TOOLS = (
+    "draw_dot", "draw_dash", "draw_picture", "echo", "add", "current_time", "wait", "count", "forecast", "reveal_bonus",
+)  # fmt: skip
 
 
 def test_it_describes_every_tool_of_the_demo_server():
