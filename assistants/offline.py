@@ -38,6 +38,8 @@ from openai.types.responses import (
 )
 from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
 
+from files.results import results_parse
+
 MODEL_NAME = "offline"
 
 
@@ -152,6 +154,24 @@ def _reply(message: str) -> str:
     return f"{intro} You said: “{quoted}”. {hint}"
 
 
+FILE_SEARCH_QUOTED = 3
+QUOTE_CHARS = 300
+
+
+def _file_search_answer(found: dict[str, Any]) -> str:
+    """The best passages a search found, each quoted with its marker (what makes the answer's citations)."""
+    results = found["results"][:FILE_SEARCH_QUOTED]
+    if not results:
+        return f"I found nothing about “{found.get('query', '')}” in the attached files."
+    lines = [f"From the attached files, about “{found.get('query', '')}”:", ""]
+    for result in results:
+        text = " ".join(str(result.get("text", "")).split())
+        if len(text) > QUOTE_CHARS:
+            text = text[: QUOTE_CHARS - 1].rstrip() + "…"
+        lines.append(f"- {text} {result.get('marker', '')}")
+    return "\n".join(lines)
+
+
 def _handoff_plan(message: str, handoffs: list[Any]) -> tuple[str | None, dict | None]:
     """`/handoff <assistant name> [message]`: call the handoff to the assistant whose name begins the rest."""
     rest = message.removeprefix("/handoff").strip()
@@ -205,6 +225,9 @@ class OfflineModel(Model):
             output = _field(last, "output")
             if not isinstance(output, str):
                 output = _text_of(output) or json.dumps(output, default=str)
+            found = results_parse(output) if name == "file_search" else None
+            if found is not None:
+                return _file_search_answer(found), None
             return f"The tool `{name}` returned: {output}", None
 
         message = _text_of(_field(last, "content")).strip()

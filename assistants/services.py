@@ -37,7 +37,8 @@ from assistants.models import Assistant, Provider
 from core.errors import ServiceError
 from core.grants import granted_to
 from core.network import url_refusal_async
-from files.services import SEARCH_RESULTS_DEFAULT, vector_store_search
+from files.results import results_output
+from files.services import SEARCH_RESULTS_DEFAULT, vector_store_search, vector_stores_ready
 from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import error_text
@@ -154,34 +155,39 @@ FILE_SEARCH_TOOL = "file_search"
 
 def file_search_tool_build(*, user_id: int, vector_store_ids: list[str], settings: dict[str, Any]) -> FunctionTool:
     """OpenAI's file_search as an SDK tool: it searches the run's vector stores (the user's own, unexpired) and
-    returns the best chunks, each with the id of the file it comes from (what a citation names)."""
+    returns the best chunks as JSON (files.results), each with the marker that cites it and its file's id."""
     limit = settings.get("max_num_results", SEARCH_RESULTS_DEFAULT)
-    threshold = (settings.get("ranking_options") or {}).get("score_threshold", 0)
+    ranking = settings.get("ranking_options") or {}
+    threshold = ranking.get("score_threshold", 0)
+    searches = 0
 
     async def invoke(_context: ToolContext[Any], arguments: str) -> str:
+        nonlocal searches
         try:
             query = json.loads(arguments or "{}").get("query")
         except (ValueError, AttributeError):
             query = None
         if not isinstance(query, str) or not query.strip():
             return 'file_search needs a query: {"query": "…"}.'
+        await vector_stores_ready(user_id=user_id, vector_store_ids=vector_store_ids)
         results = await sync_to_async(vector_store_search)(
             user_id=user_id, vector_store_ids=vector_store_ids, query=query, max_num_results=limit
         )
         best = results[0].score if results else 0
-        # Scores are the full-text index's, made relative to the best result so a threshold means the same anywhere.
-        results = [result for result in results if best > 0 and result.score / best >= threshold]
-        if not results:
-            return f"No passage of the attached files matches {query[:200]!r}."
-        return "\n\n".join(
-            f"[{number}] {result.filename} (file_id: {result.file_id}, score: {result.score / best:.2f})\n{result.text}"
-            for number, result in enumerate(results, start=1)
+        # Scores are the index's, made relative to the best result so a threshold means the same anywhere.
+        scored = [(result, result.score / best) for result in results if best > 0]
+        search, searches = searches, searches + 1
+        return results_output(
+            search=search,
+            query=query,
+            results=[(result, score) for result, score in scored if score >= threshold],
+            ranking=ranking,
         )
 
     return FunctionTool(
         name=FILE_SEARCH_TOOL,
         description="Search the files attached to this assistant and conversation; returns the best passages, each "
-        "with the id of its file.",
+        "with the marker to cite it by (write the marker, as given, after the sentence that uses the passage).",
         params_json_schema={
             "type": "object",
             "properties": {"query": {"type": "string", "description": "What to look for, in words."}},
@@ -260,11 +266,13 @@ async def assistant_agent_build(
         input_guardrails=input_guardrails or [],
         output_guardrails=output_guardrails or [],
     )
-    if assistant.file_search is not None:
+    # A thread with files of its own (a message's attachments) is searched even where the assistant has no
+    # file_search set: the user gave the files to be read.
+    if assistant.file_search is not None or vector_store_ids:
         stores = (assistant.tool_resources or {}).get("file_search", {}).get("vector_store_ids", [])
         stores = list(dict.fromkeys([*stores, *(vector_store_ids or [])]))
         agent.tools.append(
-            file_search_tool_build(user_id=user_id, vector_store_ids=stores, settings=assistant.file_search)
+            file_search_tool_build(user_id=user_id, vector_store_ids=stores, settings=assistant.file_search or {})
         )
     tool_servers = {}
     for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):

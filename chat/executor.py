@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from assistants.models import ModelPrice
 from assistants.services import assistant_agent_build
+from chat.citations import thread_vector_store_ids
 from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
 from chat.expiry import runs_expire_stale
@@ -295,6 +296,7 @@ class Executor:
                     output_guardrails=guardrails.output,
                     handoffs=team.handoffs,
                     extra_tools=team.tools,
+                    vector_store_ids=thread_vector_store_ids(run.conversation),
                 )
                 build.skipped += team.skipped
                 agent_tool_calls_guard(build.agent, guardrails.tool_calls)

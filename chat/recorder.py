@@ -15,7 +15,9 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from assistants.models import ModelPrice
+from assistants.services import FILE_SEARCH_TOOL
 from chat import tool_results
+from chat.citations import annotations_find, citations_of
 from chat.errors import ToolCallLimit
 from chat.events import outbox_for
 from chat.models import Message, Run, RunStep, Usage
@@ -83,6 +85,8 @@ class RunRecorder:
         self.tool_steps: dict[str, RunStep] = {}
         self.tool_started: dict[str, float] = {}
         self.tool_servers: dict[str, str] = {}
+        # The file_search results this run found, by the marker an answer cites each by.
+        self.cited: dict[str, str] = {}
         # Who answers: the run's assistant, until it hands the conversation off to one of its team (by name).
         self.assistant_id = run.assistant_id
         self.agent_assistants: dict[str, str] = {}
@@ -184,7 +188,7 @@ class RunRecorder:
         written = await self.message_written()
         self.message_saving = None
         await rows_save(
-            (message, ["content", "status", "completed_at"] if written else None),
+            (message, ["content", "annotations", "status", "completed_at"] if written else None),
             (step, ["status", "completed_at", *USAGE_FIELDS, "cost"] if written else None),
         )
 
@@ -213,6 +217,7 @@ class RunRecorder:
         self.message = self.message_step = None
         now = timezone.now()
         message.content = final_text if final_text is not None else "".join(self.text)
+        message.annotations = annotations_find(message.content, self.cited)
         message.status = status
         message.completed_at = now
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
@@ -250,7 +255,10 @@ class RunRecorder:
         return step
 
     async def tool_steps_resume(self) -> None:
-        """Pick up the tool steps a paused run left waiting, so their outputs land on them."""
+        """Pick up the tool steps a paused run left waiting, so their outputs land on them (and what its searches
+        found, for the answer's citations)."""
+        async for step in RunStep.objects.filter(run=self.run, tool_name=FILE_SEARCH_TOOL, server_name=""):
+            self.cited |= citations_of(step)
         async for step in RunStep.objects.filter(
             run=self.run, type=RunStep.Type.TOOL_CALLS, status=RunStep.Status.IN_PROGRESS
         ):
@@ -314,6 +322,7 @@ class RunRecorder:
             (step, ["output", "content", "server_name", "status", "error", "completed_at", "duration_ms"]),
             (self.tool_audit(step), None),
         )
+        self.cited |= citations_of(step)
         self.send(f"thread.run.step.{step.status}", self.step_data(step))
         self.model_started = time.monotonic()  # the model is asked again once its tool calls are answered
 

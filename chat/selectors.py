@@ -10,6 +10,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q, QuerySet
 
+from chat.attachments import message_model_input
 from chat.models import Conversation, Message, Run, RunStep
 from core.errors import ServiceError
 
@@ -186,8 +187,8 @@ def conversation_model_input(*, conversation_id: str) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     for entry in conversation_history(conversation_id=conversation_id):
         if isinstance(entry, Message):
-            if entry.content:
-                items.append({"role": entry.role, "content": entry.content})
+            if entry.content or entry.image_file_ids:
+                items.append(message_model_input(entry))
             continue
         if entry.status == RunStep.Status.IN_PROGRESS or not entry.tool_call_id:
             continue  # a call without an answer would be rejected by every provider

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from chat.citations import file_search_call, is_file_search
 from chat.models import Conversation, Message, Run, RunStep
 from chat.tool_results import content_metadata
 
@@ -22,12 +23,16 @@ def thread_object(conversation: Conversation) -> dict[str, Any]:
         "object": "thread",
         "created_at": ts(conversation.created_at),
         "metadata": conversation.metadata or {},
-        "tool_resources": {},
+        "tool_resources": conversation.tool_resources or {},
     }
 
 
-def text_content(value: str) -> list[dict[str, Any]]:
-    return [{"type": "text", "text": {"value": value, "annotations": []}}]
+def text_content(value: str, annotations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    return [{"type": "text", "text": {"value": value, "annotations": annotations or []}}]
+
+
+def image_parts(file_ids: list[str]) -> list[dict[str, Any]]:
+    return [{"type": "image_file", "image_file": {"file_id": file_id, "detail": "auto"}} for file_id in file_ids]
 
 
 def message_object(message: Message) -> dict[str, Any]:
@@ -44,10 +49,10 @@ def message_object(message: Message) -> dict[str, Any]:
         # An answer just begun has no text part yet, as OpenAI's (clients start their text at the first delta).
         "content": []
         if not message.content and message.status == Message.Status.IN_PROGRESS
-        else text_content(message.content),
+        else text_content(message.content, message.annotations) + image_parts(message.image_file_ids),
         "assistant_id": message.assistant_id,
         "run_id": message.run_id,
-        "attachments": [],
+        "attachments": message.attachments or [],
         "metadata": message.metadata or {},
     }
 
@@ -139,16 +144,21 @@ def tool_call_delta(step: RunStep) -> dict[str, Any]:
         "delta": {
             "step_details": {
                 "type": "tool_calls",
-                "tool_calls": [{"index": 0, "id": step.tool_call_id, "type": "function"}],
+                "tool_calls": [
+                    {"index": 0, "id": step.tool_call_id, "type": "file_search" if is_file_search(step) else "function"}
+                ],
             }
         },
     }
 
 
-def run_step_data(step: RunStep, run: Run) -> dict[str, Any]:
-    """A step as its run shows it, with the approval state of a tool call that needed one."""
+def run_step_data(step: RunStep, run: Run, *, content: bool = True) -> dict[str, Any]:
+    """A step as its run shows it, with the approval state of a tool call that needed one (and, with `content`,
+    the text of a file_search's results)."""
     approval = run.approval_of(step.tool_call_id) if step.tool_call_id else None
-    data = run_step_object(step, thread_id=run.conversation_id, assistant_id=run.assistant_id, approval=approval)
+    data = run_step_object(
+        step, thread_id=run.conversation_id, assistant_id=run.assistant_id, approval=approval, content=content
+    )
     return function_call_mark(data, run)
 
 
@@ -161,10 +171,12 @@ def function_call_mark(data: dict[str, Any], run: Run) -> dict[str, Any]:
 
 
 def run_step_object(
-    step: RunStep, *, thread_id: str, assistant_id: str | None, approval: str | None = None
+    step: RunStep, *, thread_id: str, assistant_id: str | None, approval: str | None = None, content: bool = True
 ) -> dict[str, Any]:
-    if step.type == RunStep.Type.TOOL_CALLS:
-        details: dict[str, Any] = {
+    if is_file_search(step):
+        details: dict[str, Any] = {"type": "tool_calls", "tool_calls": [file_search_call(step, content=content)]}
+    elif step.type == RunStep.Type.TOOL_CALLS:
+        details = {
             "type": "tool_calls",
             "tool_calls": [
                 {
@@ -217,7 +229,7 @@ def run_step_bounded(data: dict[str, Any], limit: int) -> dict[str, Any]:
     cross the channel layer, whose messages are bounded (1 MiB on Redis). The API's step lists keep it whole,
     and the page links to the whole text."""
     calls = (data.get("step_details") or {}).get("tool_calls") or []
-    output = calls[0]["function"].get("output") if calls else None
+    output = calls[0].get("function", {}).get("output") if calls else None
     if not isinstance(output, str) or len(output) <= limit:
         return data
     call = {**calls[0], "function": {**calls[0]["function"], "output": output[:limit]}}

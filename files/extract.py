@@ -38,6 +38,11 @@ TYPES = {
     ".pdf": "application/pdf",
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
 }
+# Images go to the model as they are (a message's image_file parts); they have no text to search.
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif",
+               ".webp": "image/webp"}  # fmt: skip
+IMAGE_MAGIC = {"image/png": (b"\x89PNG\r\n\x1a\n",), "image/jpeg": (b"\xff\xd8\xff",),
+               "image/gif": (b"GIF87a", b"GIF89a"), "image/webp": (b"RIFF",)}  # fmt: skip
 
 
 class FileRefused(Exception):
@@ -55,8 +60,13 @@ def extension_of(filename: str) -> str:
 def content_type_check(filename: str, head: bytes) -> str:
     """The content type of an upload, from its name, once its first bytes agree with it."""
     extension = extension_of(filename)
+    if extension in IMAGE_TYPES:
+        content_type = IMAGE_TYPES[extension]
+        if not head.startswith(IMAGE_MAGIC[content_type]) or (content_type == "image/webp" and head[8:12] != b"WEBP"):
+            raise FileRefused(f"The file is named {extension} but is not a {content_type.split('/')[1].upper()} image.")
+        return content_type
     if extension not in TYPES:
-        supported = ", ".join(sorted(TYPES))
+        supported = ", ".join(sorted([*TYPES, *IMAGE_TYPES]))
         raise FileRefused(f"Files of type '{extension or filename}' are not supported; supported: {supported}.")
     if extension == ".pdf" and not head.startswith(b"%PDF-"):
         raise FileRefused("The file is named .pdf but is not a PDF.")
@@ -116,6 +126,8 @@ class Extracted:
 def text_extract(filename: str, data: bytes) -> Extracted:
     """The text of a stored file, by its type."""
     extension = extension_of(filename)
+    if extension in IMAGE_TYPES:
+        raise Unreadable("An image has no text to search; attach it to a message for the model to see.")
     if extension == ".pdf":
         return _pdf_text(data)
     if extension == ".docx":
@@ -158,6 +170,11 @@ def _docx_text(data: bytes) -> Extracted:
 
 
 _TOKEN = re.compile(r"\S+")
+
+
+def tokens_count(text: str) -> int:
+    """How many tokens `text` has, counted as chunks count them."""
+    return len(_TOKEN.findall(text))
 
 
 def chunks_cut(text: str, *, max_tokens: int = CHUNK_TOKENS_DEFAULT, overlap: int = CHUNK_OVERLAP_DEFAULT) -> list[str]:

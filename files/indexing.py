@@ -179,3 +179,11 @@ async def indexing_idle() -> None:
     """Wait until every indexing task of this process has ended."""
     while _tasks:
         await asyncio.gather(*list(_tasks.values()), return_exceptions=True)
+
+
+async def indexing_wait(entry_ids: Iterable[int], *, seconds: float) -> None:
+    """Wait, at most `seconds`, for this process's indexing of these files to end (a search right after an
+    upload finds the file)."""
+    tasks = [task for entry_id in entry_ids if (task := _tasks.get(entry_id)) is not None]
+    if tasks:
+        await asyncio.wait(tasks, timeout=seconds)

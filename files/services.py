@@ -36,6 +36,10 @@ EXPIRES_DAYS_MAX = 365
 METADATA_PAIRS_MAX = 16
 SEARCH_RESULTS_MAX = 50
 SEARCH_RESULTS_DEFAULT = 20
+# A thread's own store (its messages' attachments) expires after this many idle days, as OpenAI's did.
+THREAD_STORE_DAYS = 7
+# How long a search waits for files still being indexed in its stores (a file attached a moment ago).
+INDEXING_WAIT_SECONDS = 60
 
 
 def _metadata_check(value: Any) -> dict[str, str]:
@@ -341,6 +345,29 @@ def file_batch_cancel(*, user: AbstractBaseUser, vector_store_id: str, batch_id:
     return batch
 
 
+def files_of_user(*, user: AbstractBaseUser, file_ids: Any, param: str) -> list[File]:
+    """These files of the user's, by id, in order; another user's file is not found."""
+    return _files_of(user, file_ids, param=param)
+
+
+def thread_store_files_add(
+    *, user: AbstractBaseUser, vector_store_id: str | None, files: Sequence[File], name: str
+) -> tuple[VectorStore, list[int]]:
+    """Add files to a thread's own vector store (made now if `vector_store_id` is None or gone), as OpenAI does
+    with a message's attachments; the caller schedules the returned entries' indexing once committed."""
+    store = VectorStore.objects.filter(owner=user, pk=vector_store_id).first() if vector_store_id else None
+    if store is None:
+        store = VectorStore.objects.create(
+            owner=user, name=name[:NAME_MAX], expires_after={"anchor": "last_active_at", "days": THREAD_STORE_DAYS}
+        )
+    known = set(store.entries.values_list("file_id", flat=True))
+    entries = _entries_add(
+        store, [file for file in files if file.pk not in known], strategy=chunking_strategy_check(None)
+    )
+    VectorStore.objects.filter(pk=store.pk).update(last_active_at=timezone.now())
+    return store, [entry.pk for entry in entries]
+
+
 # --- search -------------------------------------------------------------------------------------------------
 
 
@@ -368,6 +395,20 @@ def vector_store_ids_check(*, user: AbstractBaseUser, vector_store_ids: Any, par
         if store_id not in found:
             raise ServiceError("invalid_value", f"No vector store found with id '{store_id[:100]}'.", param=param)
     return unique
+
+
+async def vector_stores_ready(
+    *, user_id: int, vector_store_ids: Sequence[str], seconds: float = INDEXING_WAIT_SECONDS
+) -> None:
+    """Wait, at most `seconds`, for the files of these stores this process is still indexing."""
+    pending = await sync_to_async(list)(
+        VectorStoreFile.objects.filter(
+            vector_store__owner_id=user_id,
+            vector_store_id__in=list(vector_store_ids),
+            status=VectorStoreFile.Status.IN_PROGRESS,
+        ).values_list("pk", flat=True)
+    )
+    await indexing.indexing_wait(pending, seconds=seconds)
 
 
 def vector_store_search(

@@ -28,8 +28,18 @@ RUN_FIELDS = (
     *OVERRIDES,
 )
 RUN_UNSUPPORTED = ("max_prompt_tokens", "truncation_strategy", "reasoning_effort")
-CREATE_AND_RUN_FIELDS = ("assistant_id", "thread", "model", "instructions", "metadata", "stream", "tools", *OVERRIDES)
-CREATE_AND_RUN_UNSUPPORTED = (*RUN_UNSUPPORTED, "tool_resources")
+CREATE_AND_RUN_FIELDS = (
+    "assistant_id",
+    "thread",
+    "model",
+    "instructions",
+    "metadata",
+    "stream",
+    "tools",
+    "tool_resources",
+    *OVERRIDES,
+)
+CREATE_AND_RUN_UNSUPPORTED = RUN_UNSUPPORTED
 
 
 def _empty(data: dict[str, Any], name: str, param: str) -> None:
@@ -39,6 +49,16 @@ def _empty(data: dict[str, Any], name: str, param: str) -> None:
         raise invalid(
             f"'{name}' is not supported on threads and messages; add the files to a vector store and give it to "
             "the assistant (tool_resources.file_search.vector_store_ids).",
+            param=param,
+        )
+
+
+def _empty(data: dict[str, Any], name: str, param: str) -> None:
+    """Attachments come with a message added to a thread (POST /threads/{thread_id}/messages) only."""
+    if data.get(name) not in (None, [], {}):
+        raise invalid(
+            f"'{name}' are taken on messages added to a thread (POST /threads/{{thread_id}}/messages); or add the "
+            "files to a vector store and give it to the thread (tool_resources.file_search.vector_store_ids).",
             param=param,
         )
 
@@ -61,9 +81,56 @@ def content_text(value: Any, *, param: str) -> str:
     return "\n".join(texts)
 
 
-def message_parse(data: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
-    """A message to add: {'role', 'content', 'metadata'} for message_add or thread_create."""
+def content_images(value: Any, *, param: str) -> tuple[Any, list[str]]:
+    """A message's content less its `image_file` parts, and those parts' file ids."""
+    if not isinstance(value, list):
+        return value, []
+    images, rest = [], []
+    for index, part in enumerate(value):
+        if isinstance(part, dict) and part.get("type") == "image_file":
+            fields_check(part, known=("type", "image_file"), prefix=f"{param}[{index}].")
+            image = part.get("image_file")
+            if not isinstance(image, dict) or not isinstance(image.get("file_id"), str):
+                raise invalid("'image_file' must be {'file_id': …}.", param=f"{param}[{index}].image_file")
+            fields_check(image, known=("file_id", "detail"), prefix=f"{param}[{index}].image_file.")
+            images.append(image["file_id"])
+        else:
+            rest.append(part)
+    if images and not rest:
+        rest = [{"type": "text", "text": ""}]
+    return rest, images
+
+
+def message_files_parse(data: dict[str, Any]) -> dict[str, Any]:
+    """A message's `attachments` (file ids for file_search) and `image_file` content parts, for message_create
+    (which checks the files are the user's)."""
+    content, images = content_images(data.get("content"), param="content")
+    attachments = data.get("attachments") or []
+    if not isinstance(attachments, list):
+        raise invalid("'attachments' must be a list.", param="attachments", code="invalid_type")
+    file_ids = []
+    for index, attachment in enumerate(attachments):
+        param = f"attachments[{index}]"
+        if not isinstance(attachment, dict) or not isinstance(attachment.get("file_id"), str):
+            raise invalid("Each attachment must be {'file_id': …, 'tools': […]}.", param=param, code="invalid_type")
+        fields_check(attachment, known=("file_id", "tools"), prefix=f"{param}.")
+        tools = attachment.get("tools") or [{"type": "file_search"}]
+        if not isinstance(tools, list) or any(not isinstance(t, dict) or t.get("type") != "file_search" for t in tools):
+            raise invalid(
+                "An attachment's tools can only be file_search ({'type': 'file_search'}).", param=f"{param}.tools"
+            )
+        file_ids.append(attachment["file_id"])
+    return {"content": content, "attachment_ids": file_ids, "image_file_ids": images}
+
+
+def message_parse(data: dict[str, Any], *, prefix: str = "", files: bool = False) -> dict[str, Any]:
+    """A message to add: {'role', 'content', 'metadata'} for message_add or thread_create; with `files` (a message
+    added to a thread) its attachments and image files too."""
     fields_check(data, known=MESSAGE_FIELDS, prefix=prefix)
+    if files:
+        found = message_files_parse(data)
+        parsed = message_parse({**data, "content": found.pop("content"), "attachments": None}, prefix=prefix)
+        return {**parsed, **found}
     role = data.get("role")
     if role not in ("user", "assistant"):
         raise invalid("'role' must be 'user' or 'assistant'.", param=f"{prefix}role", code="invalid_value")
@@ -78,9 +145,8 @@ def message_parse(data: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
 
 
 def thread_parse(data: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
-    """A new thread: {'messages', 'metadata'} for thread_create."""
+    """A new thread: {'messages', 'metadata', 'tool_resources'} for thread_create (which checks the stores)."""
     fields_check(data, known=THREAD_FIELDS, prefix=prefix)
-    _empty(data, "tool_resources", f"{prefix}tool_resources")
     messages = data.get("messages") or []
     if not isinstance(messages, list):
         raise invalid("'messages' must be a list.", param=f"{prefix}messages", code="invalid_type")
@@ -89,12 +155,32 @@ def thread_parse(data: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
         if not isinstance(entry, dict):
             raise invalid("Each message must be an object.", param=f"{prefix}messages[{index}]", code="invalid_type")
         parsed.append(message_parse(entry, prefix=f"{prefix}messages[{index}]."))
-    return {"messages": parsed, "metadata": data.get("metadata")}
+    return {
+        "messages": parsed,
+        "metadata": data.get("metadata"),
+        "tool_resources": data.get("tool_resources"),
+        "tool_resources_param": f"{prefix}tool_resources",
+    }
 
 
-def metadata_parse(data: dict[str, Any], *, unsupported: tuple[str, ...] = ()) -> dict[str, Any] | None:
-    """The body of a modify call: only metadata can change. None leaves it as it is; null clears it."""
-    fields_check(data, known=("metadata",), unsupported=unsupported)
+def tool_resources_merge(thread: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """createAndRun's own `tool_resources` stand for its new thread's (one of the two, not both)."""
+    if data.get("tool_resources") is None:
+        return thread
+    if thread["tool_resources"] is not None:
+        raise invalid(
+            "Give 'tool_resources' or 'thread.tool_resources', not both: they are the new thread's.",
+            param="tool_resources",
+        )
+    return {**thread, "tool_resources": data["tool_resources"], "tool_resources_param": "tool_resources"}
+
+
+def metadata_parse(
+    data: dict[str, Any], *, unsupported: tuple[str, ...] = (), known: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
+    """The body of a modify call: metadata (and the `known` fields the caller reads). None leaves it as it is;
+    null clears it."""
+    fields_check(data, known=("metadata", *known), unsupported=unsupported)
     if "metadata" not in data:
         return None
     return data["metadata"] or {}
@@ -215,7 +301,7 @@ def create_and_run_parse(data: dict[str, Any]) -> RunRequest:
         assistant_id=string(data, "assistant_id", required=True),
         stream=bool(boolean(data, "stream")),
         options=options,
-        thread=thread_parse(thread, prefix="thread."),
+        thread=tool_resources_merge(thread_parse(thread, prefix="thread."), data),
     )
 
 

@@ -19,7 +19,7 @@ from chat.serializers import message_object, run_object, run_step_data, thread_o
 from core.api import api_view, body_parse, fields_check, invalid, not_found, page, page_params, query_check
 from core.ids import new_thread_id
 
-# The run steps endpoints take OpenAI's `include[]`; Switchboard's steps carry everything already.
+# The run steps endpoints take OpenAI's `include[]`: with it, a file_search step's results carry their text.
 STEP_INCLUDE = "step_details.tool_calls[*].file_search.results[*].content"
 INCLUDE_QUERY = ("include[]",)
 # How soon the openai client's polling helpers should ask again about an active run.
@@ -28,10 +28,12 @@ POLL_AFTER_MS = "250"
 chat_view = api_view  # every refusal is a ServiceError, answered by core.api's one translator
 
 
-def _include_check(request: HttpRequest) -> None:
+def _include_check(request: HttpRequest) -> bool:
+    """Whether the request asks for the results' content (the one include[] value there is)."""
     for value in request.GET.getlist("include[]"):
         if value != STEP_INCLUDE:
             raise invalid(f"Unknown include value: {value[:100]}", param="include[]")
+    return bool(request.GET.getlist("include[]"))
 
 
 def _run_response(run: Run) -> JsonResponse:
@@ -68,9 +70,11 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
         services.conversation_delete(user=request.user, conversation_id=conversation.pk)
         return JsonResponse({"id": thread_id, "object": "thread.deleted", "deleted": True})
     body = body_parse(request) if request.method == "POST" else {}
-    metadata = parsing.metadata_parse(body, unsupported=("tool_resources",))
-    if metadata is not None:
-        conversation = services.conversation_update(user=request.user, conversation_id=thread_id, metadata=metadata)
+    metadata = parsing.metadata_parse(body, known=("tool_resources",))
+    if metadata is not None or body.get("tool_resources") is not None:
+        conversation = services.conversation_update(
+            user=request.user, conversation_id=thread_id, metadata=metadata, tool_resources=body.get("tool_resources")
+        )
     return JsonResponse(thread_object(conversation))
 
 
@@ -80,7 +84,7 @@ def thread_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
 @chat_view("GET", "POST")
 async def messages(request: HttpRequest, thread_id: str) -> HttpResponse:
     if request.method == "POST":
-        fields = parsing.message_parse(body_parse(request))
+        fields = parsing.message_parse(body_parse(request), files=True)
         message, _ = await services.message_create(user=request.user, conversation_id=thread_id, **fields)
         return JsonResponse(message_object(message))
     params = page_params(request, extra=("run_id",))
@@ -192,16 +196,18 @@ async def run_submit_tool_outputs(request: HttpRequest, thread_id: str, run_id: 
 def run_steps(request: HttpRequest, thread_id: str, run_id: str) -> HttpResponse:
     run = selectors.run_get_for_user(user=request.user, run_id=run_id, conversation_id=thread_id)
     params = page_params(request, extra=INCLUDE_QUERY)
-    _include_check(request)
-    return JsonResponse(page(RunStep.objects.filter(run=run), params, lambda step: run_step_data(step, run)))
+    content = _include_check(request)
+    return JsonResponse(
+        page(RunStep.objects.filter(run=run), params, lambda step: run_step_data(step, run, content=content))
+    )
 
 
 @chat_view("GET")
 def run_step_detail(request: HttpRequest, thread_id: str, run_id: str, step_id: str) -> HttpResponse:
     query_check(request, known=INCLUDE_QUERY)
-    _include_check(request)
+    content = _include_check(request)
     step = selectors.run_step_get_for_user(user=request.user, conversation_id=thread_id, run_id=run_id, step_id=step_id)
-    return JsonResponse(run_step_data(step, step.run))
+    return JsonResponse(run_step_data(step, step.run, content=content))
 
 
 @chat_view("GET", "POST", "PUT", "PATCH", "DELETE")

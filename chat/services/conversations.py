@@ -11,6 +11,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from assistants.api import tool_resources_parse
 from chat.events import announce
 from chat.models import Conversation, Message, Run
 from chat.serializers import thread_object
@@ -38,9 +39,13 @@ def conversation_create(
     title: str = "",
     metadata: dict | None = None,
     messages: Sequence[dict] = (),
+    tool_resources: Any = None,
+    tool_resources_param: str = "tool_resources",
 ) -> Conversation:
-    """Create a conversation, optionally for an assistant and with initial messages, in one transaction."""
+    """Create a conversation, optionally for an assistant, with initial messages and the vector stores its
+    file_search reads (`tool_resources`: the user's own), in one transaction."""
     metadata = metadata_validate(metadata)
+    resources = tool_resources_parse(user, tool_resources, param=tool_resources_param)
     assistant = assistant_usable(user=user, assistant_id=assistant_id) if assistant_id is not None else None
     fields = [message_fields(entry, index) for index, entry in enumerate(messages)]
     first_user = next((content for role, content, _ in fields if role == Message.Role.USER), "")
@@ -51,6 +56,7 @@ def conversation_create(
             owner=user,
             assistant=assistant,
             metadata=metadata,
+            tool_resources=resources,
             title=title[:TITLE_MAX_CHARS] or (title_from(first_user) if first_user else ""),
         )
         parent = None
@@ -91,13 +97,24 @@ async def conversation_run_create(
     return conversation, run
 
 
-def conversation_update(*, user: AbstractBaseUser, conversation_id: str, metadata: dict) -> Conversation:
-    """Replace a conversation's metadata."""
-    metadata = metadata_validate(metadata)
+def conversation_update(
+    *, user: AbstractBaseUser, conversation_id: str, metadata: dict | None = None, tool_resources: Any = None
+) -> Conversation:
+    """Replace a conversation's metadata, or its tool_resources (the user's own vector stores), where given."""
+    fields = ["updated_at"]
+    if metadata is not None:
+        metadata = metadata_validate(metadata)
+        fields.append("metadata")
+    if tool_resources is not None:
+        tool_resources = tool_resources_parse(user, tool_resources)
+        fields.append("tool_resources")
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
-        conversation.metadata = metadata
-        conversation.save(update_fields=["metadata", "updated_at"])
+        if metadata is not None:
+            conversation.metadata = metadata
+        if tool_resources is not None:
+            conversation.tool_resources = tool_resources
+        conversation.save(update_fields=fields)
     return conversation
 
 

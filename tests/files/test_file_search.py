@@ -85,8 +85,10 @@ async def test_it_answers_with_the_chunks_found_through_the_offline_model(alice,
     step = await RunStep.objects.aget(run_id=run["id"], type="tool_calls")
     assert step.tool_name == "file_search"
     answer = await Message.objects.filter(conversation=thread, role="assistant").alast()
-    assert ids["reactor.pdf"] in answer.content
     assert "thorium" in answer.content
+    (citation,) = answer.annotations
+    assert citation["type"] == "file_citation" and citation["file_citation"] == {"file_id": ids["reactor.pdf"]}
+    assert answer.content[citation["start_index"] : citation["end_index"]] == citation["text"] == "【0:0†reactor.pdf】"
 
 
 def test_it_refuses_another_users_vector_store_in_tool_resources(alice, bob, offline_provider):

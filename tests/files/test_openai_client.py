@@ -73,11 +73,23 @@ def test_it_answers_from_uploaded_files_with_the_openai_client(client: openai.Op
     thread = client.beta.threads.create(messages=[{"role": "user", "content": "/file_search prime the pump"}])
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
     assert run.status == "completed", run.last_error
-    steps = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id)
-    assert any(step.type == "tool_calls" for step in steps.data)
+    steps = client.beta.threads.runs.steps.list(
+        thread_id=thread.id, run_id=run.id, include=["step_details.tool_calls[*].file_search.results[*].content"]
+    )
+    (call,) = [step.step_details.tool_calls[0] for step in steps.data if step.type == "tool_calls"]
+    assert call.type == "file_search"
+    assert call.file_search.results[0].file_id == manual.id and call.file_search.results[0].file_name == "manual.pdf"
+    assert "distilled water" in call.file_search.results[0].content[0].text
+    assert call.file_search.ranking_options.ranker == "default_2024_08_21"
+    plain = client.beta.threads.runs.steps.list(thread_id=thread.id, run_id=run.id)
+    (call,) = [step.step_details.tool_calls[0] for step in plain.data if step.type == "tool_calls"]
+    assert call.file_search.results[0].file_id == manual.id and not call.file_search.results[0].content
     answer = client.beta.threads.messages.list(thread_id=thread.id, order="desc").data[0]
-    text = answer.content[0].text.value
-    assert manual.id in text and "distilled water" in text
+    text = answer.content[0].text
+    assert "distilled water" in text.value
+    cited = [note for note in text.annotations if note.type == "file_citation"]
+    assert cited and cited[0].file_citation.file_id == manual.id
+    assert text.value[cited[0].start_index : cited[0].end_index] == cited[0].text
 
     client.files.delete(manual.id)
     remaining = client.vector_stores.files.list(vector_store_id=store.id)
