@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from assistants.models import Assistant, Provider
 from chat.models import Conversation, RunStep
+from core.tokens import token_create
 from mcp_servers.models import MCPServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.mcp_servers.helpers import tool_steps, turn
@@ -182,3 +183,23 @@ async def test_it_gives_the_model_an_image_as_image_input_where_the_api_takes_on
     else:
         assert "data:image/png" not in answered  # Chat Completions takes text only from a tool
     assert "An image (image/png, " in fake.requests[1].tool_outputs[0]
+
+
+async def test_it_lists_a_rich_result_over_the_api_as_text_and_json_strings(alice, bob, demo_assistant):
+    conversation = await Conversation.objects.acreate(owner=alice, assistant=demo_assistant)
+    step, _ = finished(await turn(alice, conversation, '/forecast {"city": "Oslo", "days": 1}'))
+    client = AsyncClient()
+
+    async def steps(user):
+        token = (await sync_to_async(token_create)(user=user, name="test"))[1]
+        url = f"/v1/threads/{conversation.pk}/runs/{step['run_id']}/steps"
+        return await client.get(url, headers={"Authorization": f"Bearer {token}"})
+
+    listed = (await steps(alice)).json()["data"]
+    [tool_step] = [s for s in listed if s["type"] == "tool_calls"]
+    output = tool_step["step_details"]["tool_calls"][0]["function"]["output"]
+    assert isinstance(output, str) and json.loads(output)["city"] == "Oslo"
+    assert all(isinstance(value, str) for value in tool_step["metadata"].values())
+    parts = json.loads(tool_step["metadata"]["content"])
+    assert parts[-1] == {"type": "structured", "value": json.loads(output)}
+    assert (await steps(bob)).status_code == 404
