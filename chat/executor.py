@@ -281,7 +281,11 @@ class Executor:
                 function_outputs: dict[str, str] = {}
                 guardrails = await guardrails_build(assistant=run.assistant, rows=start.guardrails)
                 team = await team_build(
-                    assistant=run.assistant, user_id=owner.pk, username=owner.get_username(), links=start.links
+                    assistant=run.assistant,
+                    user_id=owner.pk,
+                    username=owner.get_username(),
+                    links=start.links,
+                    guardrails=guardrails,
                 )
                 build = await assistant_agent_build(
                     assistant=run.assistant,
@@ -320,7 +324,7 @@ class Executor:
                     run_config=RunConfig(trace_include_sensitive_data=False, workflow_name=WORKFLOW_NAME),
                 )
                 events = result.stream_events()
-                if guardrails.output:
+                if guardrails.output or team.output_checked:
                     events = answer_withheld(events)  # nothing an output guardrail refuses is shown
                 async for event in events:
                     await recorder.handle(event)

@@ -407,6 +407,11 @@ class RunRecorder:
                     for name, value in _tokens(self.pending_usage).items():
                         self.used[name] += value
             return
+        if event.type == "agent_updated_stream_event":
+            # Who answers from here: the run's assistant, or the team member it handed off to (a resumed run
+            # starts with whoever answered when it paused).
+            self.assistant_id = self.agent_assistants.get(event.new_agent.name, self.run.assistant_id)
+            return
         if event.type != "run_item_stream_event":
             return
         if event.name == "tool_called":
