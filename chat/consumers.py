@@ -172,6 +172,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         answer = await database_sync_to_async(timeline.older_answer)(conversation_id=self.thread_id, before=before)
         await self.send_event("thread.older", answer)
 
+    async def on_message_edit(self, frame: dict[str, Any]) -> None:
+        """Send an edited copy of one of the user's messages; the original stays as another branch."""
+        if "content" not in frame:
+            raise ServiceError("invalid_content", "message.edit needs 'content'.")
+        await services.message_edit(
+            user=self.user, conversation_id=self.thread_id, message_id=frame.get("message_id"), content=frame["content"]
+        )
+
+    async def on_branch_select(self, frame: dict[str, Any]) -> None:
+        """Show another version of a message (the arrows on it), and what followed that version."""
+        await services.branch_select(user=self.user, conversation_id=self.thread_id, message_id=frame.get("message_id"))
+
     async def on_message_regenerate(self, frame: dict[str, Any]) -> None:
         await services.run_regenerate(user=self.user, conversation_id=self.thread_id)
 
@@ -192,6 +204,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "thread.snapshot": on_thread_resync,  # the whole timeline: a resync without a cursor
         "thread.older": on_thread_older,
         "message.regenerate": on_message_regenerate,
+        "message.edit": on_message_edit,
+        "branch.select": on_branch_select,
         # Retry after a failed, stopped or expired run is the same workflow: answer the last message again.
         "run.retry": on_message_regenerate,
         "ping": on_ping,

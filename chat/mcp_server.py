@@ -31,7 +31,7 @@ from assistants.models import Assistant
 from assistants.serializers import assistant_object
 from assistants.services import assistant_create, assistant_delete, assistant_get, assistant_update
 from chat import selectors, services
-from chat.models import Message, Run, RunStep
+from chat.models import Run, RunStep
 from chat.serializers import message_object, run_object, run_step_data, thread_object
 from core.api import LIMIT_DEFAULT, LIMIT_MAX, ApiError, PageParams, page
 from core.errors import ServiceError
@@ -383,7 +383,7 @@ async def list_messages(
     user = request_user(ctx)
 
     def listed() -> dict[str, Any]:
-        queryset = Message.objects.filter(conversation=_thread(user, thread_id))
+        queryset = selectors.conversation_messages(conversation=_thread(user, thread_id))
         if run_id:
             queryset = queryset.filter(run_id=run_id)
         return page(queryset, _page_params(limit, order, after, before), message_object)

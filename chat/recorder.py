@@ -74,10 +74,10 @@ class RunRecorder:
 
     def __init__(self, run: Run, *, price: ModelPrice | None = None, follows: str | None = None) -> None:
         self.run = run
-        self.price = price
-        self.thread_id = run.conversation_id
         # The message its next answer follows: what it answers, else (resumed) the last one it wrote.
         self.follows = follows or run.reply_to_id
+        self.price = price
+        self.thread_id = run.conversation_id
         self.message: Message | None = None
         self.message_step: RunStep | None = None
         self.message_saving: asyncio.Future | None = None
@@ -162,13 +162,13 @@ class RunRecorder:
             assistant_id=self.assistant_id,
             status=Message.Status.IN_PROGRESS,
             metadata={"warning": self.warning} if self.warning else {},
+            parent_id=self.follows,
         )
+        self.follows = self.message.pk
         self.message_step = RunStep(run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message)
         # Written while the text streams: the first delta does not wait for the database. Later writes of
         # the message wait for this one (`message_written`).
-            parent_id=self.follows,
         self.message_saving = asyncio.ensure_future(rows_save((self.message, None), (self.message_step, None)))
-        self.follows = self.message.pk
         self.text = []
         self.flushed_at = time.monotonic()
         self.send("thread.run.step.created", self.step_data(self.message_step))

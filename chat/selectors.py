@@ -166,6 +166,12 @@ def conversation_branch(*, conversation_id: str, current_id: Any = ...) -> Branc
     return Branch(messages=path, runs=frozenset(runs), versions=versions, last_question=last_question)
 
 
+def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
+    """The messages of the conversation's visible branch: what the API and MCP list as the thread's messages."""
+    branch = conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
+    return Message.objects.filter(conversation=conversation, pk__in=branch.messages)
+
+
 def conversation_history(
     *, conversation_id: str, since: Any = None, branch: Branch | None = None
 ) -> list[Message | RunStep]:
@@ -177,9 +183,9 @@ def conversation_history(
     steps = RunStep.objects.filter(run__conversation_id=conversation_id, type=RunStep.Type.TOOL_CALLS)
     if since is not None:
         messages, steps = messages.filter(created_at__gte=since), steps.filter(created_at__gte=since)
-    return sorted([*messages, *steps], key=sort_key)
     messages = [message for message in messages if message.pk in shown]
     steps = [step for step in steps if step.run_id in branch.runs]
+    return sorted([*messages, *steps], key=sort_key)
 
 
 def conversation_model_input(*, conversation_id: str) -> list[dict[str, Any]]:

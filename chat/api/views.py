@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chat import selectors, services
 from chat.api import parsing, streaming
-from chat.models import Message, Run, RunStep
+from chat.models import Run, RunStep
 from chat.serializers import message_object, run_object, run_step_data, thread_object
 from core.api import api_view, body_parse, fields_check, invalid, not_found, page, page_params, query_check
 from core.ids import new_thread_id
@@ -91,7 +91,7 @@ async def messages(request: HttpRequest, thread_id: str) -> HttpResponse:
 
     def listed() -> dict[str, Any]:
         conversation = selectors.conversation_get_for_user(user=request.user, conversation_id=thread_id)
-        queryset = Message.objects.filter(conversation=conversation)
+        queryset = selectors.conversation_messages(conversation=conversation)
         if request.GET.get("run_id"):
             queryset = queryset.filter(run_id=request.GET["run_id"])
         return page(queryset, params, message_object)

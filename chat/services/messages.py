@@ -155,12 +155,18 @@ async def message_edit(*, user: AbstractBaseUser, conversation_id: Any, message_
     return message
 
 
+def _history_locked(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any) -> tuple[Conversation, Message]:
+    """The user's conversation (locked for this transaction) and one of its messages, while no run reads its
+    history: changing it under a run would change the model's input halfway."""
+    conversation = conversation_locked(user=user, conversation_id=conversation_id)
+    message = message_get_for_user(user=user, conversation_id=conversation.pk, message_id=message_id)
+    refuse_if_run_active(conversation)
+    return conversation, message
+
+
 def _branch_store(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any) -> Message:
     with transaction.atomic():
-        conversation = conversation_locked(user=user, conversation_id=conversation_id)
-        message = message_get_for_user(user=user, conversation_id=conversation.pk, message_id=message_id)
-        # A run reads the branch it answers: switching under it would mix two.
-        refuse_if_run_active(conversation)
+        conversation, message = _history_locked(user=user, conversation_id=conversation_id, message_id=message_id)
         # update(), not save(): looking at another version is not activity and must not move it up the list.
         Conversation.objects.filter(pk=conversation.pk).update(current=message)
     return message
@@ -186,10 +192,7 @@ def message_update(*, user: AbstractBaseUser, conversation_id: str, message_id: 
 
 def _message_delete(*, user: AbstractBaseUser, conversation_id: str, message_id: str) -> str:
     with transaction.atomic():
-        conversation = conversation_locked(user=user, conversation_id=conversation_id)
-        message = message_get_for_user(user=user, conversation_id=conversation.pk, message_id=message_id)
-        # Deleting history under a run that reads it would change the model's input halfway.
-        refuse_if_run_active(conversation)
+        conversation, message = _history_locked(user=user, conversation_id=conversation_id, message_id=message_id)
         # What followed it follows what it followed: the branch through it stays whole.
         parent = message.parent_id
         Message.objects.filter(conversation=conversation, parent=message).update(parent_id=parent)
