@@ -186,19 +186,34 @@ def _shown(
 def older_answer(*, conversation_id: str, before: str) -> dict[str, Any]:
     """The page of entries just before the entry `before` (as fragments), and the key to ask from next."""
     conversation = Conversation.objects.select_related("assistant").get(pk=conversation_id)
-    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation).select_related("assistant")}
-    branch = conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
-    entries = _entries(conversation, runs, branch)
+    runs, branch, entries = _timeline(conversation)
     keys = [_key(entry) for entry in entries]
     end = keys.index(before) if before in keys else 0
     start = max(0, end - TIMELINE_PAGE)
-    _steps_with_run(entries, runs)
     shown = _shown(entries[start:end], entries, runs, conversation, branch)
     return {
         "before": before,
         "older": keys[start] if start > 0 else None,
         "entries": [{"key": entry["key"], "html": render_to_string("chat/_entry.html", entry)} for entry in shown],
     }
+
+
+def _timeline(conversation: Conversation) -> tuple[dict[str, Run], Branch, list[tuple[str, Any, bool]]]:
+    """The conversation's runs, the branch it shows, and that branch's entries, all of them."""
+    runs = {run.pk: run for run in Run.objects.filter(conversation=conversation).select_related("assistant")}
+    branch = conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
+    entries = _entries(conversation, runs, branch)
+    _steps_with_run(entries, runs)
+    return runs, branch, entries
+
+
+def shared_entries(*, conversation: Conversation) -> list[dict[str, Any]]:
+    """Every entry of the branch shown, as a shared page draws them: with no other versions to go to."""
+    runs, branch, entries = _timeline(conversation)
+    shown = _shown(entries, entries, runs, conversation, branch)
+    for entry in shown:
+        entry.pop("versions", None)
+    return shown
 
 
 def resync_answer(*, conversation_id: str, after: str | None, objects: bool = False) -> dict[str, Any]:

@@ -14,6 +14,9 @@ urlpatterns = [
     path("conversations/<str:thread_id>/archive/", views.conversation_archive, name="conversation_archive"),
     path("conversations/<str:thread_id>/unarchive/", views.conversation_unarchive, name="conversation_unarchive"),
     path("conversations/<str:thread_id>/delete/", views.conversation_delete, name="conversation_delete"),
+    path("conversations/<str:thread_id>/assistant/", views.conversation_assistant, name="conversation_assistant"),
+    path("conversations/<str:thread_id>/share/", views.conversation_share, name="conversation_share"),
+    path("shared/<str:token>/", views.shared_conversation, name="shared_conversation"),
     path("conversations/<str:thread_id>/steps/<str:step_id>/output", views.step_output, name="step_output"),
     path(
         "conversations/<str:thread_id>/steps/<str:step_id>/content/<int:index>",

@@ -5,11 +5,12 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assistants.models import Assistant
-from chat import exports, selectors, services, timeline
+from chat import exports, selectors, services, sharing, timeline
 from chat.models import Conversation, RunStep
 from chat.tool_results import part_payload
 from core.errors import ServiceError
@@ -83,8 +84,71 @@ def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             "sidebar_query": query,
             "new_chat_assistant": _new_chat_assistant(request),
             "sidebar_collapsed": preference_get(user=request.user).sidebar_collapsed,
+            "assistants": Assistant.objects.usable_by(request.user).order_by("name", "pk"),
+            "sharing_enabled": sharing.sharing_enabled(),
         },
     )
+
+
+@login_required
+@require_POST
+def conversation_assistant(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """The chat header's assistant switch: another assistant answers from the next message on."""
+    conversation = _conversation(request, thread_id)
+    try:
+        conversation = services.conversation_assistant_switch(
+            user=request.user, conversation_id=conversation.pk, assistant_id=request.POST.get("assistant", "")
+        )
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{conversation.assistant.name} answers from the next message on.")
+    return redirect("chat:conversation_detail", thread_id=conversation.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def conversation_share(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """Make or revoke the conversation's read-only link."""
+    conversation = _conversation(request, thread_id)
+    if request.method == "POST":
+        try:
+            if request.POST.get("action") == "revoke":
+                sharing.share_revoke(user=request.user, conversation_id=conversation.pk)
+                messages.success(request, "The link is revoked: it opens nothing now.")
+            else:
+                sharing.share_create(user=request.user, conversation_id=conversation.pk)
+                messages.success(request, "Anyone with the link can read this conversation now.")
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+        return redirect("chat:conversation_share", thread_id=conversation.pk)
+    link = (
+        request.build_absolute_uri(reverse("chat:shared_conversation", args=[conversation.share_token]))
+        if conversation.share_token
+        else ""
+    )
+    return render(
+        request,
+        "chat/conversation_share.html",
+        {"conversation": conversation, "link": link, "sharing_enabled": sharing.sharing_enabled()},
+    )
+
+
+@require_GET
+def shared_conversation(request: HttpRequest, token: str) -> HttpResponse:
+    """A conversation as its link shows it, to anyone: the branch its owner shows, without controls."""
+    try:
+        conversation = sharing.shared_conversation_get(token=token)
+    except ServiceError:
+        raise Http404("This link is not shared, or no longer.") from None
+    response = render(
+        request,
+        "chat/shared_conversation.html",
+        {"conversation": conversation, "entries": timeline.shared_entries(conversation=conversation)},
+    )
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def _new_chat_assistant(request: HttpRequest) -> Assistant | None:

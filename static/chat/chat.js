@@ -204,6 +204,7 @@ function setRun(run) {
   if (run && !active) state.latestStatus = run.status;
   const busy = Boolean(active);
   input.disabled = busy;
+  timeline.toggleAttribute("data-busy", busy); // no edits or other versions while an answer is written
   sendButton.hidden = busy;
   stopButton.hidden = !busy || active.status === "cancelling";
   indicator.hidden = !busy;
@@ -271,6 +272,11 @@ const handlers = {
   "thread.snapshot": applyState,
   "thread.resync": applyState,
   "thread.timeline.truncated": truncate,
+  // Another version of a message is shown (an edit, the arrows): the whole branch is redrawn.
+  "thread.branch.changed": () => {
+    state.cursor = null;
+    resync(null);
+  },
   "thread.message.created": (message) => {
     if (message.role === "user") {
       state.hasUserMessage = true;
@@ -402,6 +408,12 @@ timeline.addEventListener("click", (event) => {
     send({ type: `run.${button.dataset.action}`, run_id: button.dataset.runId, tool_call_id: button.dataset.callId });
   } else if (button.classList.contains("copy-code")) {
     copy(button, button.closest(".code-block").querySelector("pre").textContent);
+  } else if (button.dataset.action === "version" && button.dataset.messageId && !state.activeRun) {
+    send({ type: "branch.select", message_id: button.dataset.messageId });
+  } else if (button.dataset.action === "edit-message") {
+    editStart(button.closest(".message"));
+  } else if (button.dataset.action === "edit-cancel") {
+    editEnd(button.closest(".message"));
   } else if (button.dataset.action === "copy-message") {
     // An answer copies as the Markdown it was written in; a question as its text.
     const message = button.closest(".message");
@@ -409,6 +421,73 @@ timeline.addEventListener("click", (event) => {
     copy(button, source ? source.content.textContent : message.querySelector(".bubble").textContent);
   }
 });
+
+// --- Edit a sent message and send it again (the old exchange stays, as another version) ---------------------
+
+function editStart(message) {
+  if (!message || message.querySelector(".edit-form") || state.activeRun) return;
+  const bubble = message.querySelector(".bubble");
+  const editor = el("form", "edit-form");
+  editor.setAttribute("aria-label", "Edit the message");
+  const area = el("textarea", "edit-input");
+  area.value = bubble.textContent.trim();
+  area.rows = Math.min(8, Math.max(2, area.value.split("\n").length));
+  area.maxLength = input.maxLength;
+  area.required = true;
+  area.setAttribute("aria-label", "Edited message");
+  const sendEdit = el("button", "primary", "Send");
+  sendEdit.type = "submit";
+  const cancel = el("button", null, "Cancel");
+  cancel.type = "button";
+  cancel.dataset.action = "edit-cancel";
+  const actions = el("div", "edit-actions");
+  actions.append(sendEdit, cancel);
+  editor.append(area, actions);
+  bubble.hidden = true;
+  bubble.after(editor);
+  area.focus();
+  area.setSelectionRange(area.value.length, area.value.length);
+}
+
+function editEnd(message) {
+  message?.querySelector(".edit-form")?.remove();
+  const bubble = message?.querySelector(".bubble");
+  if (bubble) bubble.hidden = false;
+}
+
+timeline.addEventListener("submit", (event) => {
+  const editor = event.target.closest("form.edit-form");
+  if (!editor) return;
+  event.preventDefault();
+  const content = editor.querySelector("textarea").value;
+  if (!content.trim() || state.activeRun) return;
+  for (const control of editor.elements) control.disabled = true;
+  followScroll = true;
+  send({ type: "message.edit", message_id: editor.closest(".message").dataset.messageId, content });
+});
+
+timeline.addEventListener("keydown", (event) => {
+  const area = event.target.closest?.(".edit-input");
+  if (!area) return;
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    area.form.requestSubmit();
+  } else if (event.key === "Escape") {
+    event.preventDefault();
+    event.stopPropagation();
+    editEnd(area.closest(".message"));
+  }
+});
+
+// --- The assistant that answers next: the header's switch posts itself once one is picked -------------------
+
+const assistantSelect = document.getElementById("assistant-select");
+if (assistantSelect) {
+  document.getElementById("assistant-switch-button").hidden = true;
+  assistantSelect.addEventListener("change", () => {
+    if (assistantSelect.value) assistantSelect.form.requestSubmit();
+  });
+}
 
 function copy(button, text) {
   const done = (ok) => {
