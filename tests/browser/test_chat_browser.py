@@ -284,7 +284,7 @@ def test_it_stops_a_running_tool_call_and_offers_a_retry(page: Page) -> None:
     _expect_idle(page)
 
 
-def test_it_regenerates_the_last_answer_in_place(page: Page, daphne_server: DaphneServer) -> None:
+def test_it_regenerates_the_last_answer_and_keeps_the_old_one(page: Page, daphne_server: DaphneServer) -> None:
     thread_id = _start_conversation(page)
     _send(page, "first question")
     first = _expect_answer(page, "first question")
@@ -296,7 +296,9 @@ def test_it_regenerates_the_last_answer_in_place(page: Page, daphne_server: Daph
     _expect_answer(page, "first question")
     _expect_idle(page)
     expect(page.locator(".message-user")).to_have_count(1)
-    assert [role for _, role, _ in _persisted_messages(daphne_server, thread_id)] == ["user", "assistant"]
+    expect(page.locator(".message-assistant .version-count")).to_have_text("2 / 2")
+    # The old answer is kept, as the other version: the arrows go back to it.
+    assert [role for _, role, _ in _persisted_messages(daphne_server, thread_id)] == ["user", "assistant", "assistant"]
 
 
 def test_it_renames_and_deletes_a_conversation(page: Page) -> None:
