@@ -23,6 +23,9 @@ urlpatterns = [
         views.step_content,
         name="step_content",
     ),
+    path("conversations/<str:thread_id>/mcp/", views.conversation_mcp_catalog, name="mcp_catalog"),
+    path("conversations/<str:thread_id>/mcp/resource", views.conversation_mcp_resource, name="mcp_resource"),
+    path("conversations/<str:thread_id>/mcp/prompt", views.conversation_mcp_prompt, name="mcp_prompt"),
     path("conversations/<str:thread_id>/export.md", views.conversation_export, {"fmt": "md"}, name="export_md"),
     path("conversations/<str:thread_id>/export.json", views.conversation_export, {"fmt": "json"}, name="export_json"),
 ]

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from assistants.models import Assistant
 from chat import exports, selectors, services, sharing, timeline
 from chat.models import Conversation, RunStep
+from chat.services import mcp_context
 from chat.tool_results import part_payload
 from core.errors import ServiceError
 from core.preferences import default_assistant_for, preference_get
@@ -268,3 +272,59 @@ def _tool_step(request: HttpRequest, thread_id: str, step_id: str) -> RunStep:
     if step is None:
         raise Http404("Tool call not found")
     return step
+
+
+def _json_error(code: str, message: str, status: int) -> JsonResponse:
+    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+
+
+async def _mcp_answer(call: Any, request: HttpRequest, thread_id: str, **fields: Any) -> JsonResponse:
+    """Run one of the composer picker's services for the signed-in user: its answer, or its error and status."""
+    try:
+        return JsonResponse(await call(user=await request.auser(), thread_id=thread_id, **fields))
+    except ServiceError as exc:
+        return _json_error(exc.code, exc.message, exc.status)
+
+
+def _json_object(request: HttpRequest) -> dict[str, Any] | None:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@login_required
+@require_GET
+async def conversation_mcp_catalog(request: HttpRequest, thread_id: str) -> JsonResponse:
+    """The resources and prompts of the conversation's MCP servers, for the composer's picker."""
+    return await _mcp_answer(mcp_context.conversation_mcp_catalog, request, thread_id)
+
+
+@login_required
+@require_POST
+async def conversation_mcp_resource(request: HttpRequest, thread_id: str) -> JsonResponse:
+    """A resource's contents (`{"server", "uri"}`), to go into the message."""
+    body = _json_object(request)
+    if body is None:
+        return _json_error("invalid_json", "Send a JSON object.", 400)
+    return await _mcp_answer(
+        mcp_context.conversation_mcp_resource, request, thread_id, server_name=body.get("server"), uri=body.get("uri")
+    )
+
+
+@login_required
+@require_POST
+async def conversation_mcp_prompt(request: HttpRequest, thread_id: str) -> JsonResponse:
+    """A prompt rendered with its arguments (`{"server", "name", "arguments"}`), to fill the message box."""
+    body = _json_object(request)
+    if body is None:
+        return _json_error("invalid_json", "Send a JSON object.", 400)
+    return await _mcp_answer(
+        mcp_context.conversation_mcp_prompt,
+        request,
+        thread_id,
+        server_name=body.get("server"),
+        name=body.get("name"),
+        arguments=body.get("arguments"),
+    )

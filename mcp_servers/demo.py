@@ -129,6 +129,21 @@ def forecast(city: str, days: int = 3) -> Forecast:
     )
 
 
+@server.resource("demo://about", name="about", title="About the demo server", mime_type="text/markdown")
+def about() -> str:
+    """What the demo server offers."""
+    return (
+        "# The demo MCP server\n\nSmall tools to show Switchboard's tool calls: dots and dashes, arithmetic, the time, "
+        "waits with progress, a picture and a forecast."
+    )
+
+
+@server.prompt(title="Explain a topic")
+def explain(topic: str, audience: str = "a newcomer") -> str:
+    """Ask for a short explanation of a topic."""
+    return f"Explain {topic} to {audience} in three sentences."
+
+
 def bonus() -> str:
     """A tool that exists only after `reveal_bonus` was called."""
     return "bonus!"

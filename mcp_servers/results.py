@@ -72,7 +72,8 @@ def _binary_part(kind: str, data: Any, mime_type: str, budget: Budget, **fields:
     return part
 
 
-def _part(item: Any, budget: Budget) -> dict[str, Any]:
+def content_part(item: Any, budget: Budget) -> dict[str, Any]:
+    """One MCP content block as a JSON part, its bytes kept if the budget allows."""
     kind = getattr(item, "type", "")
     if kind == "text":
         return {"type": "text", "text": item.text}
@@ -128,7 +129,7 @@ def _structured_part(value: Any) -> dict[str, Any]:
 def result_parts(result: CallToolResult) -> list[dict[str, Any]]:
     """The result's content and structured content as bounded JSON parts, in the server's order."""
     budget = Budget()
-    parts = [_part(item, budget) for item in result.content]
+    parts = [content_part(item, budget) for item in result.content]
     if result.structured_content is not None:
         parts.append(_structured_part(result.structured_content))
     return parts

@@ -17,12 +17,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.text import slugify
+from mcp.shared.exceptions import MCPError
+from mcp_types import PaginatedRequestParams
 
 from core.errors import ServiceError
 from core.network import url_refusal_async
 from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import error_text, get_pool
+from mcp_servers.results import Budget, content_part, part_text, size_text
 from mcp_servers.transports import Transport
 
 logger = logging.getLogger(__name__)
@@ -205,3 +208,111 @@ def mcp_server_own_delete(*, user: Any, server_id: Any) -> None:
     deleted, _ = MCPServer.objects.filter(pk=server_id if str(server_id).isdigit() else 0, owner=user).delete()
     if not deleted:
         raise ServiceError.not_found("MCP server", server_id)
+
+
+# --- Resources and prompts, for the chat composer -------------------------------------------------------------------
+
+# A resource attached to a message keeps at most this many characters of its text.
+RESOURCE_TEXT_MAX_CHARS = 8_000
+
+
+async def _listed(server: AgentsMCPServer, method: str, capability: str) -> list[Any]:
+    """Every page of a list request, or nothing from a server that does not offer the capability."""
+    session = server.session
+    capabilities = getattr(session, "server_capabilities", None)
+    if capabilities is not None and getattr(capabilities, capability, None) is None:
+        return []
+    items: list[Any] = []
+    cursor = None
+    for _ in range(20):  # a server that pages forever is cut off
+        params = PaginatedRequestParams(cursor=cursor) if cursor else None
+        try:
+            page = await getattr(session, method)(params=params)
+        except MCPError as exc:
+            raise ServiceError(
+                "mcp_server_error", f"MCP server '{server.name}' could not list its {capability}: {exc}"
+            ) from exc
+        items.extend(page.resources if capability == "resources" else page.prompts)
+        cursor = page.next_cursor
+        if not cursor:
+            break
+    return items
+
+
+async def mcp_server_catalog(*, server: MCPServer, user_id: int, username: str) -> dict[str, list[dict[str, Any]]]:
+    """The resources and prompts a server offers (`resources/list`, `prompts/list`), through the pool."""
+    connected = await mcp_server_connect(server=server, user_id=user_id, username=username)
+    resources = await _listed(connected, "list_resources", "resources")
+    prompts = await _listed(connected, "list_prompts", "prompts")
+    return {
+        "resources": [
+            {
+                "server": server.name,
+                "uri": str(resource.uri),
+                "name": resource.name,
+                "title": resource.title or resource.name,
+                "description": resource.description or "",
+                "mime_type": resource.mime_type or "",
+            }
+            for resource in resources
+        ],
+        "prompts": [
+            {
+                "server": server.name,
+                "name": prompt.name,
+                "title": prompt.title or prompt.name,
+                "description": prompt.description or "",
+                "arguments": [
+                    {
+                        "name": argument.name,
+                        "description": argument.description or "",
+                        "required": bool(argument.required),
+                    }
+                    for argument in prompt.arguments or []
+                ],
+            }
+            for prompt in prompts
+        ],
+    }
+
+
+async def mcp_server_resource_read(*, server: MCPServer, user_id: int, username: str, uri: str) -> str:
+    """A resource's contents as text (a binary one described), cut to RESOURCE_TEXT_MAX_CHARS."""
+    connected = await mcp_server_connect(server=server, user_id=user_id, username=username)
+    try:
+        result = await connected.session.read_resource(uri)
+    except MCPError as exc:
+        raise ServiceError("mcp_server_error", f"MCP server '{server.name}' could not read {uri}: {exc}") from exc
+    texts = []
+    for contents in result.contents:
+        text = getattr(contents, "text", None)
+        if text is None:
+            size = len(getattr(contents, "blob", "") or "") * 3 // 4
+            text = f"[{contents.mime_type or 'binary'} contents, {size_text(size)}, not shown]"
+        texts.append(text)
+    text = "\n".join(texts)
+    if len(text) > RESOURCE_TEXT_MAX_CHARS:
+        text = text[:RESOURCE_TEXT_MAX_CHARS] + f"\n[… cut at {RESOURCE_TEXT_MAX_CHARS} characters]"
+    return text
+
+
+async def mcp_server_prompt_get(
+    *, server: MCPServer, user_id: int, username: str, name: str, arguments: dict[str, str]
+) -> list[dict[str, str]]:
+    """A prompt rendered with its arguments (`prompts/get`): its messages as (role, text)."""
+    connected = await mcp_server_connect(server=server, user_id=user_id, username=username)
+    try:
+        result = await connected.session.get_prompt(name, arguments)
+    except MCPError as exc:
+        raise ServiceError("invalid_prompt", f"MCP server '{server.name}' could not render {name}: {exc}") from exc
+    messages = []
+    for message in result.messages:
+        content = message.content
+        if getattr(content, "type", "") == "text":
+            text = content.text
+        elif getattr(content, "type", "") == "resource" and getattr(content.resource, "text", None) is not None:
+            text = content.resource.text
+        else:
+            text = part_text(content_part(content, Budget()))
+        messages.append({"role": str(message.role), "text": text})
+    return messages

@@ -53,3 +53,26 @@ def test_it_shows_an_image_and_a_table_in_tool_cards(page: Page) -> None:  # noq
     page.set_viewport_size({"width": 1280, "height": 1500})  # both cards in one shot
     picture.evaluate("card => card.scrollIntoView({block: 'start'})")
     _screenshot(page, "tool-results-image-and-table")
+
+
+def test_it_fills_the_message_from_a_prompt_and_a_resource(page: Page) -> None:  # noqa: F811 - the imported fixture
+    _start_conversation(page)
+
+    page.get_by_role("button", name="Prompts & resources").click()
+    picker = page.locator("#mcp-picker")
+    expect(picker).to_be_visible()
+    picker.get_by_role("button", name="Explain a topic").click()
+    picker.get_by_label("topic").fill("tool calls")
+    picker.get_by_role("button", name="Insert").click()
+    expect(picker).to_be_hidden()
+    expect(page.locator("#message-input")).to_have_value("Explain tool calls to a newcomer in three sentences.")
+
+    page.get_by_role("button", name="Prompts & resources").click()
+    picker.get_by_role("button", name="About the demo server").click()
+    expect(picker).to_be_hidden()
+    value = page.locator("#message-input").input_value()
+    prompt = "Explain tool calls to a newcomer in three sentences."
+    assert value.startswith(f"{prompt}\n\nResource demo://about (from demo):")
+    assert "# The demo MCP server" in value
+    _send(page, value)
+    expect(page.locator(".message-user", has_text="Resource demo://about")).to_have_count(1)

@@ -1,0 +1,123 @@
+// The composer's picker of the assistant's MCP prompts and resources (GET/POST the conversation's /mcp/ URLs).
+// A prompt, rendered by its server with the arguments typed here, fills the message box; a resource's contents
+// go into the message. Everything from a server is set as text, never as markup.
+
+const button = document.getElementById("mcp-pick");
+const dialog = document.getElementById("mcp-picker");
+const input = document.getElementById("message-input");
+
+if (button && dialog && input) {
+  const status = dialog.querySelector("#mcp-picker-status");
+  const promptList = dialog.querySelector("#mcp-prompts");
+  const resourceList = dialog.querySelector("#mcp-resources");
+  const promptForm = dialog.querySelector("#mcp-prompt-form");
+  const promptFields = dialog.querySelector("#mcp-prompt-fields");
+  const promptName = dialog.querySelector("#mcp-prompt-name");
+  const base = button.dataset.catalogUrl;
+  let chosen = null;
+
+  const csrf = () => document.querySelector("[name=csrfmiddlewaretoken]")?.value || "";
+
+  async function call(path, body) {
+    const options = body === undefined ? {} : {
+      method: "POST",
+      body: JSON.stringify(body),
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrf() },
+    };
+    const response = await fetch(base + path, { credentials: "same-origin", ...options });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error?.message || `The server answered ${response.status}.`);
+    return data;
+  }
+
+  function insert(text) {
+    const before = input.value && !input.value.endsWith("\n") ? `${input.value}\n\n` : input.value;
+    input.value = (before + text).slice(0, input.maxLength > 0 ? input.maxLength : undefined);
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+    dialog.close();
+    input.focus();
+  }
+
+  function item(list, label, detail, onChoose) {
+    const li = document.createElement("li");
+    const choose = document.createElement("button");
+    choose.type = "button";
+    choose.className = "link";
+    choose.textContent = label;
+    choose.addEventListener("click", onChoose);
+    li.append(choose);
+    if (detail) {
+      const span = document.createElement("span");
+      span.className = "muted";
+      span.textContent = ` ${detail}`;
+      li.append(span);
+    }
+    list.append(li);
+  }
+
+  async function usePrompt(prompt, args) {
+    status.textContent = `Rendering ${prompt.title}…`;
+    try {
+      const rendered = await call("prompt", { server: prompt.server, name: prompt.name, arguments: args });
+      insert(rendered.text);
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  }
+
+  function choosePrompt(prompt) {
+    if (!prompt.arguments.length) return usePrompt(prompt, {});
+    chosen = prompt;
+    promptName.textContent = `${prompt.title} (${prompt.server})`;
+    promptFields.replaceChildren();
+    for (const argument of prompt.arguments) {
+      const label = document.createElement("label");
+      label.textContent = argument.name + (argument.required ? "" : " (optional)");
+      const field = document.createElement("input");
+      field.name = argument.name;
+      field.required = argument.required;
+      field.maxLength = 2000;
+      if (argument.description) field.placeholder = argument.description;
+      label.append(field);
+      promptFields.append(label);
+    }
+    promptForm.hidden = false;
+    promptFields.querySelector("input")?.focus();
+  }
+
+  async function chooseResource(resource) {
+    status.textContent = `Reading ${resource.title}…`;
+    try {
+      const read = await call("resource", { server: resource.server, uri: resource.uri });
+      insert(`Resource ${read.uri} (from ${read.server}):\n\`\`\`\n${read.text}\n\`\`\``);
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  }
+
+  promptForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!chosen) return;
+    const args = {};
+    for (const field of promptFields.querySelectorAll("input")) if (field.value) args[field.name] = field.value;
+    usePrompt(chosen, args);
+  });
+
+  button.addEventListener("click", async () => {
+    promptList.replaceChildren();
+    resourceList.replaceChildren();
+    promptForm.hidden = true;
+    status.textContent = "Asking the assistant's servers…";
+    dialog.showModal();
+    try {
+      const catalog = await call("");
+      for (const prompt of catalog.prompts) item(promptList, prompt.title, `${prompt.server} · ${prompt.description}`, () => choosePrompt(prompt));
+      for (const resource of catalog.resources) item(resourceList, resource.title, `${resource.server} · ${resource.uri}`, () => chooseResource(resource));
+      const missing = catalog.unavailable.map((entry) => `${entry.server}: ${entry.error}`).join("; ");
+      const found = catalog.prompts.length + catalog.resources.length;
+      status.textContent = (found ? "" : "The assistant's servers offer no prompts or resources. ") + (missing ? `Unavailable: ${missing}` : "");
+    } catch (error) {
+      status.textContent = error.message;
+    }
+  });
+}
