@@ -13,4 +13,10 @@ urlpatterns = [
     path("<str:asst_id>/edit", views.assistant_edit, name="assistant_edit"),
     path("<str:asst_id>/delete", views.assistant_delete, name="assistant_delete"),
     path("<str:asst_id>/duplicate", views.assistant_duplicate, name="assistant_duplicate"),
+    path("<str:asst_id>/knowledge", views.assistant_knowledge_add, name="assistant_knowledge_add"),
+    path(
+        "<str:asst_id>/knowledge/<str:file_id>/remove",
+        views.assistant_knowledge_remove,
+        name="assistant_knowledge_remove",
+    ),
 ]

@@ -111,3 +111,33 @@ def assistant_duplicate(request: HttpRequest, asst_id: str) -> HttpResponse:
     copy = services.assistant_duplicate(user=request.user, assistant=assistant)
     messages.success(request, f"Created {copy.name}; it is yours to change.")
     return redirect("assistants:assistant_detail", asst_id=copy.pk)
+
+
+@login_required
+@require_POST
+async def assistant_knowledge_add(request: HttpRequest, asst_id: str) -> HttpResponse:
+    """Files uploaded on an assistant's page become its knowledge (async: their indexing starts on this loop)."""
+    user = await request.auser()
+    try:
+        await services.assistant_knowledge_add(
+            user=user, assistant_id=asst_id, uploads=list(request.FILES.getlist("files"))
+        )
+    except ServiceError as exc:
+        if exc.code == "not_found":
+            raise Http404("Assistant not found") from None
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "Added. The files are being read; the assistant searches them once they are ready.")
+    return redirect("assistants:assistant_detail", asst_id=asst_id)
+
+
+@login_required
+@require_POST
+def assistant_knowledge_remove(request: HttpRequest, asst_id: str, file_id: str) -> HttpResponse:
+    try:
+        services.assistant_knowledge_remove(user=request.user, assistant_id=asst_id, file_id=file_id)
+    except ServiceError as exc:
+        if exc.code == "not_found":
+            raise Http404("Not found") from None
+        messages.error(request, exc.message)
+    return redirect("assistants:assistant_detail", asst_id=asst_id)

@@ -3,6 +3,7 @@ gets for the result markers it wrote (files.results)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from assistants.services import FILE_SEARCH_TOOL
@@ -62,3 +63,24 @@ def annotations_find(text: str, cited: dict[str, str]) -> list[dict[str, Any]]:
 def thread_vector_store_ids(conversation: Conversation) -> list[str]:
     """The vector stores a thread's own tool_resources give its runs' file_search."""
     return list(((conversation.tool_resources or {}).get("file_search") or {}).get("vector_store_ids") or [])
+
+
+def file_search_query(step: RunStep) -> str:
+    """What a file_search step searched for (its call's arguments), for its card."""
+    try:
+        query = json.loads(step.arguments or "{}").get("query")
+    except (ValueError, AttributeError):
+        return ""
+    return query if isinstance(query, str) else ""
+
+
+def file_search_card(step: dict[str, Any], call: dict[str, Any]) -> dict[str, Any]:
+    """A file_search call as the chat page's tool card draws a function call: its query and its results."""
+    results = (call.get("file_search") or {}).get("results") or []
+    lines = []
+    for number, result in enumerate(results, start=1):
+        text = " ".join("".join(part.get("text", "") for part in result.get("content") or []).split())
+        lines.append(f"{number}. {result.get('file_name')} (score {result.get('score')})\n{text}".rstrip())
+    output = "\n\n".join(lines) or "Nothing in the files matched."
+    query = (step.get("metadata") or {}).get("query", "")
+    return {**call, "function": {"name": FILE_SEARCH_TOOL, "arguments": json.dumps({"query": query}), "output": output}}

@@ -128,7 +128,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if "content" not in frame:
             raise ServiceError("invalid_content", "message.create needs 'content'.")
         await services.message_create(
-            user=self.user, conversation_id=self.thread_id, content=frame["content"], answer=True
+            user=self.user,
+            conversation_id=self.thread_id,
+            content=frame["content"],
+            answer=True,
+            file_ids=frame.get("file_ids"),
         )
 
     async def on_run_cancel(self, frame: dict[str, Any]) -> None:

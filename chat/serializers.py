@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chat.citations import file_search_call, is_file_search
+from chat.citations import file_search_call, file_search_query, is_file_search
 from chat.models import Conversation, Message, Run, RunStep
 from chat.tool_results import content_metadata
 
@@ -217,6 +217,8 @@ def step_metadata(step: RunStep, *, approval: str | None) -> dict[str, str]:
     format: the MCP server, the call's duration in ms, `approval` ("pending" while the call waits for the
     user, "approved" or "denied" once decided) where it needed one, and `content`: a rich result's parts as JSON."""
     metadata = {"server": step.server_name}
+    if is_file_search(step):
+        metadata["query"] = file_search_query(step)
     if step.duration_ms is not None:
         metadata["duration_ms"] = str(step.duration_ms)
     if approval:

@@ -30,6 +30,7 @@ urlpatterns = [
     # Browsers ask for /favicon.ico on pages that name no icon (the admin's, a JSON response).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("v1/", include("files.urls")),
+    path("files/", include("files.page_urls")),
     path("v1/", include("chat.api.urls")),
     path("assistants/", include("guardrails.urls")),
     path("assistants/", include("teams.urls")),

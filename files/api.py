@@ -28,7 +28,7 @@ UPLOAD_OVERHEAD_BYTES = 64 * 1024
 # --- files ------------------------------------------------------------------------------------------------------
 
 
-def _upload_size_check(request: HttpRequest) -> None:
+def upload_size_check(request: HttpRequest) -> None:
     """Refuse an upload too large by its Content-Length before its body is read (and spooled to disk)."""
     try:
         length = int(request.headers.get("Content-Length") or 0)
@@ -42,7 +42,7 @@ def _upload_size_check(request: HttpRequest) -> None:
 @api_view("GET", "POST")
 def files(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        _upload_size_check(request)
+        upload_size_check(request)
         fields_check(dict(request.POST.items()), known=UPLOAD_FIELDS)
         upload = request.FILES.get("file")
         if upload is None:

@@ -350,16 +350,21 @@ def files_of_user(*, user: AbstractBaseUser, file_ids: Any, param: str) -> list[
     return _files_of(user, file_ids, param=param)
 
 
-def thread_store_files_add(
-    *, user: AbstractBaseUser, vector_store_id: str | None, files: Sequence[File], name: str
+def store_files_add(
+    *,
+    user: AbstractBaseUser,
+    vector_store_id: str | None,
+    files: Sequence[File],
+    name: str,
+    expires_days: int | None = None,
 ) -> tuple[VectorStore, list[int]]:
-    """Add files to a thread's own vector store (made now if `vector_store_id` is None or gone), as OpenAI does
-    with a message's attachments; the caller schedules the returned entries' indexing once committed."""
+    """Add files to a store of the user's, made now if `vector_store_id` is None or gone (a thread's own store
+    for a message's attachments, as OpenAI's; an assistant's knowledge). Files already there stay as they are;
+    the caller schedules the returned entries' indexing once committed."""
     store = VectorStore.objects.filter(owner=user, pk=vector_store_id).first() if vector_store_id else None
     if store is None:
-        store = VectorStore.objects.create(
-            owner=user, name=name[:NAME_MAX], expires_after={"anchor": "last_active_at", "days": THREAD_STORE_DAYS}
-        )
+        expires = {"anchor": "last_active_at", "days": expires_days} if expires_days else None
+        store = VectorStore.objects.create(owner=user, name=name[:NAME_MAX], expires_after=expires)
     known = set(store.entries.values_list("file_id", flat=True))
     entries = _entries_add(
         store, [file for file in files if file.pk not in known], strategy=chunking_strategy_check(None)

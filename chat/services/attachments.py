@@ -15,7 +15,7 @@ from chat.models import Message, Run
 from core.errors import ServiceError
 from files.indexing import indexing_schedule
 from files.models import File
-from files.services import files_of_user, thread_store_files_add
+from files.services import THREAD_STORE_DAYS, files_of_user, store_files_add
 
 ATTACHMENTS_MAX = 20
 IMAGE_MAX_BYTES = 20 * 1024 * 1024
@@ -30,9 +30,16 @@ class MessageFiles:
         return bool(self.attachments or self.images)
 
 
-def message_files_check(*, user: AbstractBaseUser, attachment_ids: Any, image_file_ids: Any) -> MessageFiles:
-    """The user's files a message names (another user's file is not found); images must be images."""
+def message_files_check(
+    *, user: AbstractBaseUser, attachment_ids: Any, image_file_ids: Any, file_ids: Any = None
+) -> MessageFiles:
+    """The user's files a message names (another user's file is not found); images must be images. `file_ids`
+    (the chat page's attached files) go where their type says: images to the model, the rest to file_search."""
     attachment_ids, image_file_ids = attachment_ids or [], image_file_ids or []
+    if file_ids:
+        attached = files_of_user(user=user, file_ids=file_ids, param="file_ids")
+        image_file_ids = [*image_file_ids, *(f.pk for f in attached if f.content_type.startswith("image/"))]
+        attachment_ids = [*attachment_ids, *(f.pk for f in attached if not f.content_type.startswith("image/"))]
     if len(attachment_ids) + len(image_file_ids) > ATTACHMENTS_MAX:
         raise ServiceError("invalid_value", f"A message takes at most {ATTACHMENTS_MAX} files.", param="attachments")
     files = MessageFiles(
@@ -62,11 +69,12 @@ def _attach(message: Message, run: Run | None, files: MessageFiles) -> list[int]
         entry_ids: list[int] = []
         if files.attachments:
             stores = thread_vector_store_ids(conversation)
-            store, entry_ids = thread_store_files_add(
+            store, entry_ids = store_files_add(
                 user=conversation.owner,
                 vector_store_id=stores[0] if stores else None,
                 files=files.attachments,
                 name=f"Files of {conversation.title or conversation.pk}",
+                expires_days=THREAD_STORE_DAYS,
             )
             if store.pk not in stores:
                 conversation.tool_resources = {"file_search": {"vector_store_ids": [store.pk, *stores]}}

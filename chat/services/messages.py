@@ -95,6 +95,7 @@ async def message_create(
     answer: bool = False,
     attachment_ids: Any = None,
     image_file_ids: Any = None,
+    file_ids: Any = None,
 ) -> tuple[Message, Run | None]:
     """Add a message to a conversation and announce it; with `answer`, also start the run that answers it.
 
@@ -104,7 +105,7 @@ async def message_create(
     if answer:
         executor_taking_runs()
     files = await sync_to_async(message_files_check)(
-        user=user, attachment_ids=attachment_ids, image_file_ids=image_file_ids
+        user=user, attachment_ids=attachment_ids, image_file_ids=image_file_ids, file_ids=file_ids
     )
     message, run = await sync_to_async(_message_store)(
         user=user, conversation_id=conversation_id, content=content, role=role, metadata=metadata, answer=answer

@@ -8,6 +8,7 @@ from django import template
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from chat.citations import file_search_card
 from chat.markdown import markdown_render
 
 register = template.Library()
@@ -56,6 +57,8 @@ def message_text(message: dict) -> str:
 def tool_call(step: dict) -> dict:
     """The one tool call of an Assistants v2 tool step, with its function's name, arguments and output."""
     calls = (step.get("step_details") or {}).get("tool_calls") or [{}]
+    if calls[0].get("type") == "file_search":
+        return file_search_card(step, calls[0])
     return calls[0]
 
 

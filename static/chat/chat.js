@@ -359,7 +359,8 @@ form.addEventListener("submit", (event) => {
   event.preventDefault();
   const content = input.value;
   if (!content.trim() || state.activeRun) return;
-  send({ type: "message.create", content });
+  const fileIds = window.chatAttachments?.take() || []; // static/chat/attachments.js
+  send({ type: "message.create", content, ...(fileIds.length ? { file_ids: fileIds } : {}) });
   unsent = content;
   input.value = "";
   resizeInput();

@@ -90,7 +90,9 @@ async def test_it_searches_the_stores_a_thread_is_created_with(alice, offline_pr
     assert thread["tool_resources"] == {"file_search": {"vector_store_ids": [store.pk]}}
     answer, steps = await _answer(api, alice, thread["id"], assistant["id"])
     assert _citations(answer) == [manual.pk]
-    (call,) = [step["step_details"]["tool_calls"][0] for step in steps if step["type"] == "tool_calls"]
+    (step,) = [step for step in steps if step["type"] == "tool_calls"]
+    assert step["status"] == "completed" and step["last_error"] is None
+    call = step["step_details"]["tool_calls"][0]
     assert call["type"] == "file_search"
     (result,) = call["file_search"]["results"]
     assert (result["file_id"], result["file_name"]) == (manual.pk, "manual.md")
