@@ -64,7 +64,7 @@ class ExternalIdentityAdmin(admin.ModelAdmin):
 class SiteDefaultAdmin(admin.ModelAdmin):
     """One row: the site's defaults, for superusers."""
 
-    list_display = ("__str__", "default_assistant")
+    list_display = ("__str__", "default_assistant", "sharing_enabled")
 
     def has_module_permission(self, request) -> bool:
         return request.user.is_superuser

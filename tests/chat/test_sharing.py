@@ -145,3 +145,14 @@ def test_it_switches_the_assistant_from_the_chat_header(client, alice, bob, conv
     assert Conversation.objects.get(pk=conversation.pk).assistant_id == mine.pk
     client.force_login(bob)
     assert client.post(url, {"assistant": theirs.pk}).status_code == 404
+
+
+def test_it_lets_an_admin_allow_sharing_for_the_site(client, superuser, alice):
+    client.force_login(superuser)
+
+    response = client.post(reverse("admin:core_sitedefault_add"), {"sharing_enabled": "on", "default_assistant": ""})
+
+    assert response.status_code == 302 and SiteDefault.objects.get().sharing_enabled
+    assert "Sharing enabled" in client.get(reverse("admin:core_sitedefault_changelist")).content.decode()
+    client.force_login(alice)
+    assert client.get(reverse("admin:core_sitedefault_changelist")).status_code == 302
