@@ -19,6 +19,7 @@ from core.tokens import token_create
 from mcp_servers.models import MCPServer
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.mcp_servers.helpers import tool_steps, turn
+from tests.ws import collect_until, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -203,3 +204,21 @@ async def test_it_lists_a_rich_result_over_the_api_as_text_and_json_strings(alic
     parts = json.loads(tool_step["metadata"]["content"])
     assert parts[-1] == {"type": "structured", "value": json.loads(output)}
     assert (await steps(bob)).status_code == 404
+
+
+async def test_it_keeps_a_rich_result_of_a_call_approved_after_a_pause(alice, demo_assistant, demo_server):
+    demo_server.approval, demo_server.approval_tools = MCPServer.Approval.LISTED, ["draw_picture"]
+    await demo_server.asave()
+    conversation = await Conversation.objects.acreate(owner=alice, assistant=demo_assistant)
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": '/draw_picture {"size": 8}'})
+    paused = (await collect_until(ws, "thread.run.requires_action", "thread.run.failed"))[-1]["data"]
+    call_id = paused["required_action"]["submit_tool_outputs"]["tool_calls"][0]["id"]
+
+    await ws.send_json_to({"type": "run.approve", "run_id": paused["id"], "tool_call_id": call_id})
+    frames = await collect_until(ws, "thread.run.completed", "thread.run.failed")
+    await ws.disconnect()
+
+    assert frames[-1]["event"] == "thread.run.completed"
+    step = await RunStep.objects.aget(run_id=paused["id"], type="tool_calls")
+    assert step.status == "completed" and step.content[0]["type"] == "image" and "data" in step.content[0]
