@@ -23,6 +23,10 @@ class ToolCallLimit(Exception):
     """The run asked for more tool calls than one run may make."""
 
 
+class PromptTokenLimit(Exception):
+    """The run's next model call would take it past its max_prompt_tokens."""
+
+
 def error_describe(exc: BaseException, *, model: str = "", timeout: float | None = None) -> tuple[str, str]:
     """Return (code, message) for a run that failed with this exception."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -63,9 +67,12 @@ def run_ending(exc: BaseException, *, run: Run, expiring: bool = False) -> tuple
         if expiring:
             return Run.Status.EXPIRED, {"last_error_code": "expired", "last_error": SHUTDOWN_MESSAGE}
         return Run.Status.CANCELLED, {"cancelled_at": now}
-    reason = {TimeoutError: "run_timeout", ToolCallLimit: "max_tool_calls", MaxTurnsExceeded: "max_turns"}.get(
-        type(exc)
-    )
+    reason = {
+        TimeoutError: "run_timeout",
+        ToolCallLimit: "max_tool_calls",
+        MaxTurnsExceeded: "max_turns",
+        PromptTokenLimit: "max_prompt_tokens",
+    }.get(type(exc))
     if reason is not None:
         return Run.Status.INCOMPLETE, {"incomplete_reason": reason, "completed_at": now}
     timeout = run.assistant.provider.timeout if run.assistant else None

@@ -38,6 +38,7 @@ from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
 from chat.expiry import runs_expire_stale
 from chat.models import Message, Run
+from chat.prompt_budget import prompt_budget, run_last_messages
 from chat.recorder import RunRecorder, field_of
 from chat.selectors import conversation_model_input
 from chat.serializers import run_object
@@ -92,7 +93,9 @@ def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
         if run.assistant is not None:
             start.servers = list(run.assistant.mcp_servers.filter(enabled=True).order_by("name"))
         if not run.paused_state:
-            start.model_input = conversation_model_input(conversation_id=run.conversation_id)
+            start.model_input = conversation_model_input(
+                conversation_id=run.conversation_id, last_messages=run_last_messages(run)
+            )
         else:
             answers = Message.objects.filter(run=run, role=Message.Role.ASSISTANT).order_by("-id")
             start.follows = answers.values_list("pk", flat=True).first()
@@ -321,7 +324,12 @@ class Executor:
                     build.agent,
                     input=run_input,
                     max_turns=limits["RUN_MAX_TURNS"],
-                    run_config=RunConfig(trace_include_sensitive_data=False, workflow_name=WORKFLOW_NAME),
+                    run_config=RunConfig(
+                        trace_include_sensitive_data=False,
+                        workflow_name=WORKFLOW_NAME,
+                        # A run with a max_prompt_tokens fits each model call to what it has left.
+                        call_model_input_filter=prompt_budget(run, recorder),
+                    ),
                 )
                 events = result.stream_events()
                 if guardrails.output or team.output_checked:

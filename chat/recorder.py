@@ -456,11 +456,17 @@ class RunRecorder:
 
     async def complete(self) -> None:
         """The run answered: its last message and its token usage. A run that used all of its
-        max_completion_tokens ends incomplete, as OpenAI's did: its answer may be cut short."""
+        max_completion_tokens, or more than its max_prompt_tokens, ends incomplete, as OpenAI's did: its answer
+        may be cut short."""
         await self.message_finish()
-        limit = (self.run.overrides or {}).get("max_completion_tokens")
+        overrides = self.run.overrides or {}
+        limit = overrides.get("max_completion_tokens")
         if limit and self.run.completion_tokens + self.used["completion_tokens"] >= limit:
             await self.run_stop(Run.Status.INCOMPLETE, incomplete_reason="max_completion_tokens", paused_state="")
+            return
+        limit = overrides.get("max_prompt_tokens")
+        if limit and self.run.prompt_tokens + self.used["prompt_tokens"] > limit:
+            await self.run_stop(Run.Status.INCOMPLETE, incomplete_reason="max_prompt_tokens", paused_state="")
             return
         await self.run_stop(Run.Status.COMPLETED, completed_at=timezone.now(), paused_state="")
 

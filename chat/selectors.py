@@ -188,8 +188,9 @@ def conversation_history(
     return sorted([*messages, *steps], key=sort_key)
 
 
-def conversation_model_input(*, conversation_id: str) -> list[dict[str, Any]]:
-    """Build the model's input from stored messages and tool steps, so nothing is stored twice."""
+def conversation_model_input(*, conversation_id: str, last_messages: int | None = None) -> list[dict[str, Any]]:
+    """Build the model's input from stored messages and tool steps, so nothing is stored twice; with
+    `last_messages`, from the conversation's last that many messages only (a run's truncation_strategy)."""
     items: list[dict[str, Any]] = []
     for entry in conversation_history(conversation_id=conversation_id):
         if isinstance(entry, Message):
@@ -211,7 +212,18 @@ def conversation_model_input(*, conversation_id: str) -> list[dict[str, Any]]:
         items.append(
             {"type": "function_call_output", "call_id": entry.tool_call_id, "output": entry.output or entry.error}
         )
-    return items
+    return model_input_last_messages(items, last_messages)
+
+
+def model_input_last_messages(items: list[Any], count: int | None) -> list[Any]:
+    """The model's input from its `count`th last message on, with the tool calls that follow each message kept
+    beside it (a call is never parted from its output). None keeps it all."""
+    if count is None:
+        return items
+    starts = [index for index, item in enumerate(items) if isinstance(item, dict) and "role" in item]
+    if len(starts) <= count:
+        return items
+    return items[starts[-count] :] if count > 0 else []
 
 
 # --- The chat pages: lists, search, the timeline and its snapshot ------------------------------------------------

@@ -106,8 +106,6 @@ def run_object(run: Run) -> dict[str, Any]:
         "metadata": {k: v for k, v in (run.metadata or {}).items() if k not in RESERVED_METADATA},
         "usage": usage_object(run),
         **run_settings(run),
-        "max_prompt_tokens": None,
-        "truncation_strategy": {"type": "auto", "last_messages": None},
     }
 
 
@@ -126,6 +124,8 @@ def run_settings(run: Run) -> dict[str, Any]:
         "temperature": setting("temperature", None),
         "top_p": setting("top_p", None),
         "max_completion_tokens": own.get("max_completion_tokens"),
+        "max_prompt_tokens": own.get("max_prompt_tokens"),
+        "truncation_strategy": own.get("truncation_strategy") or {"type": "auto", "last_messages": None},
         "response_format": setting("response_format", "auto"),
         "tool_choice": choice
         if choice in ("auto", "none", "required")

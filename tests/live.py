@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -218,6 +219,13 @@ def daphnes(site: Site, *specs: Spec, start_timeout: float = START_TIMEOUT) -> I
     finally:
         for server in servers:
             _stop(server.process)
+
+
+def openai_client(site: Site, server: Server, *, user: str = "alice") -> Any:
+    """The official `openai` client, unchanged, on the live server's /v1/ with the user's token."""
+    import openai
+
+    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=site.tokens[user], max_retries=0, timeout=60)
 
 
 @contextmanager

@@ -15,7 +15,18 @@ from core.api import boolean, fields_check, invalid, number, string
 MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
 THREAD_FIELDS = ("messages", "metadata", "tool_resources")
 # A run's own settings, in place of its assistant's (`Run.overrides`).
-OVERRIDES = ("temperature", "top_p", "tool_choice", "parallel_tool_calls", "response_format", "max_completion_tokens")
+OVERRIDES = (
+    "temperature",
+    "top_p",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "max_completion_tokens",
+    "max_prompt_tokens",
+    "truncation_strategy",
+)
+# OpenAI's least token limits of a run (its spec's `minimum`).
+TOKENS_MIN = 256
 RUN_FIELDS = (
     "assistant_id",
     "model",
@@ -27,7 +38,7 @@ RUN_FIELDS = (
     "tools",
     *OVERRIDES,
 )
-RUN_UNSUPPORTED = ("max_prompt_tokens", "truncation_strategy", "reasoning_effort")
+RUN_UNSUPPORTED = ("reasoning_effort",)
 CREATE_AND_RUN_FIELDS = (
     "assistant_id",
     "thread",
@@ -221,19 +232,54 @@ def _run_overrides(data: dict[str, Any]) -> dict[str, Any]:
             overrides[name] = value
     if boolean(data, "parallel_tool_calls") is not None:
         overrides["parallel_tool_calls"] = boolean(data, "parallel_tool_calls")
-    limit = data.get("max_completion_tokens")
-    if limit is not None:
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 16:
-            raise invalid(
-                "'max_completion_tokens' must be a whole number of at least 16.", param="max_completion_tokens"
-            )
-        overrides["max_completion_tokens"] = limit
+    for name in ("max_completion_tokens", "max_prompt_tokens"):
+        limit = data.get(name)
+        if limit is not None:
+            overrides[name] = _whole_number(limit, param=name, least=TOKENS_MIN)
+    if data.get("truncation_strategy") is not None:
+        overrides["truncation_strategy"] = _truncation_strategy(data["truncation_strategy"])
     if data.get("response_format") is not None:
         overrides["response_format"] = response_format_parse(data["response_format"])
     choice = data.get("tool_choice")
     if choice is not None:
         overrides["tool_choice"] = _tool_choice(choice)
     return overrides
+
+
+def _whole_number(value: Any, *, param: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(f"'{param}' must be a whole number.", param=param, code="invalid_type")
+    if value < least:
+        raise invalid(f"'{param}' must be at least {least}.", param=param, code="invalid_value")
+    return value
+
+
+def _truncation_strategy(value: Any) -> dict[str, Any]:
+    """{"type": "auto"} or {"type": "last_messages", "last_messages": N}: how much of the thread the run reads."""
+    if not isinstance(value, dict):
+        raise invalid("'truncation_strategy' must be an object.", param="truncation_strategy", code="invalid_type")
+    fields_check(value, known=("type", "last_messages"), prefix="truncation_strategy.")
+    kind = value.get("type")
+    if kind not in ("auto", "last_messages"):
+        raise invalid(
+            "'truncation_strategy.type' must be 'auto' or 'last_messages'.",
+            param="truncation_strategy.type",
+            code="invalid_value",
+        )
+    count = value.get("last_messages")
+    if kind == "auto":
+        if count is not None:
+            raise invalid(
+                "'last_messages' goes with the type 'last_messages'.", param="truncation_strategy.last_messages"
+            )
+        return {"type": "auto", "last_messages": None}
+    if count is None:
+        raise invalid(
+            "Missing required parameter: 'truncation_strategy.last_messages'.",
+            param="truncation_strategy.last_messages",
+        )
+    count = _whole_number(count, param="truncation_strategy.last_messages", least=1)
+    return {"type": "last_messages", "last_messages": count}
 
 
 def _tool_choice(choice: Any) -> str:

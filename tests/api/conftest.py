@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -8,6 +9,7 @@ import pytest
 from django.test import AsyncClient, Client
 
 from core.tokens import token_create
+from tests.live import Server, Site, daphne, openai_client
 
 
 @dataclass
@@ -68,3 +70,28 @@ def error_of(response) -> dict[str, Any]:
     assert set(body) == {"error"}
     assert set(body["error"]) == {"message", "type", "param", "code"}
     return body["error"]
+
+
+async def sse_events(response) -> list[tuple[str, Any]]:
+    """Parse a Server-Sent Events body into (event, data) pairs."""
+    text = "".join([chunk.decode() async for chunk in response.streaming_content])
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.split("\n"))
+        events.append((lines["event"], lines["data"] if lines["data"] == "[DONE]" else json.loads(lines["data"])))
+    return events
+
+
+# A live server for the modules that drive one with the official `openai` client: each defines its own `site`.
+
+
+@pytest.fixture(scope="module")
+def server(site: Site) -> Iterator[Server]:
+    with daphne(site) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def client(site: Site, server: Server) -> Any:
+    """The official `openai` client on the live server, as alice (in place of Django's test client here)."""
+    return openai_client(site, server)

@@ -7,12 +7,11 @@ A Daphne subprocess serves its own SQLite database (see tests/live.py); the clie
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import openai
 import pytest
 
-from tests.live import Server, Site, daphne, site_create
+from tests.live import Site, site_create
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -20,17 +19,6 @@ pytestmark = pytest.mark.timeout(180)
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Site:
     return site_create(tmp_path_factory.mktemp("switchboard-api"))
-
-
-@pytest.fixture(scope="module")
-def server(site: Site) -> Iterator[Server]:
-    with daphne(site) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def client(site: Site, server: Server) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{server.url}/v1", api_key=site.tokens["alice"], max_retries=0, timeout=60)
 
 
 @pytest.fixture(scope="module")

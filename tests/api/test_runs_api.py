@@ -12,7 +12,7 @@ from chat.models import Conversation, Message, Run, RunStep
 from chat.services import run_wait
 from core.tokens import token_create
 from mcp_servers.models import MCPServer
-from tests.api.conftest import AsyncApi, error_of
+from tests.api.conftest import AsyncApi, error_of, sse_events
 from tests.ws import receive, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,16 +36,6 @@ async def start(api: AsyncApi, thread: Conversation, assistant_id: str, content:
 
 async def finished(alice, run: dict) -> Run:
     return await run_wait(user=alice, run_id=run["id"], timeout=30)
-
-
-async def sse_events(response) -> list[tuple[str, Any]]:
-    """Parse a Server-Sent Events body into (event, data) pairs."""
-    text = "".join([chunk.decode() async for chunk in response.streaming_content])
-    events = []
-    for block in text.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.split("\n"))
-        events.append((lines["event"], lines["data"] if lines["data"] == "[DONE]" else json.loads(lines["data"])))
-    return events
 
 
 async def test_it_creates_a_run_that_answers_the_thread(alice, alice_async, thread, demo_assistant):
@@ -106,6 +96,14 @@ async def test_it_leaves_no_thread_behind_when_the_run_is_refused(alice_async, d
     assert not await Conversation.objects.aexists()
 
 
+async def test_it_leaves_no_thread_behind_when_its_run_limits_are_refused(alice_async, demo_assistant):
+    body = {"assistant_id": demo_assistant.pk, "thread": {"messages": [{"role": "user", "content": "x"}]}}
+    response = await alice_async.post("threads/runs", {**body, "truncation_strategy": {"type": "last_messages"}})
+    assert response.status_code == 400
+    assert error_of(response)["param"] == "truncation_strategy.last_messages"
+    assert not await Conversation.objects.aexists()
+
+
 async def test_it_refuses_a_second_active_run(alice_async, thread, demo_assistant):
     await Run.objects.acreate(conversation=thread, assistant=demo_assistant)
     response = await alice_async.post(f"threads/{thread.pk}/runs", {"assistant_id": demo_assistant.pk})
@@ -124,7 +122,15 @@ async def test_it_refuses_an_unknown_assistant(alice_async, thread, offline_prov
     [
         ({}, 400, "assistant_id"),
         ({"temperature": 3}, 400, "temperature"),
-        ({"max_prompt_tokens": 500}, 400, "max_prompt_tokens"),
+        ({"max_prompt_tokens": 100}, 400, "max_prompt_tokens"),
+        ({"max_prompt_tokens": "many"}, 400, "max_prompt_tokens"),
+        (
+            {"truncation_strategy": {"type": "last_messages", "last_messages": 0}},
+            400,
+            "truncation_strategy.last_messages",
+        ),
+        ({"truncation_strategy": "auto"}, 400, "truncation_strategy"),
+        ({"reasoning_effort": "high"}, 400, "reasoning_effort"),
         ({"tools": [{"type": "code_interpreter"}]}, 400, "tools[0]"),
         ({"colour": "red"}, 400, "colour"),
         ({"metadata": {"k": 1}}, 400, "metadata"),
