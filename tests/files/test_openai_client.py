@@ -98,6 +98,38 @@ def test_it_answers_from_uploaded_files_with_the_openai_client(client: openai.Op
         client.files.retrieve(manual.id)
 
 
+def test_it_searches_a_messages_attachments_with_the_openai_client(site: Site, server: Server, client: openai.OpenAI):
+    notes = client.files.create(
+        file=_named("notes.md", b"# Notes\nThe warranty lasts three years from the date of purchase."),
+        purpose="assistants",
+    )
+    assistant = client.beta.assistants.create(model="offline", tools=[{"type": "file_search"}])
+    thread = client.beta.threads.create()
+    client.beta.threads.messages.create(
+        thread_id=thread.id,
+        role="user",
+        content="/file_search warranty years",
+        attachments=[{"file_id": notes.id, "tools": [{"type": "file_search"}]}],
+    )
+    (store_id,) = client.beta.threads.retrieve(thread.id).tool_resources.file_search.vector_store_ids
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)
+    assert run.status == "completed", run.last_error
+    answer = client.beta.threads.messages.list(thread_id=thread.id, order="desc").data[0]
+    assert [note.file_citation.file_id for note in answer.content[0].text.annotations] == [notes.id]
+    assert client.vector_stores.files.list(vector_store_id=store_id).data[0].id == notes.id
+
+    bob = openai.OpenAI(base_url=f"{server.url}/v1", api_key=site.tokens["bob"], max_retries=0, timeout=60)
+    with pytest.raises(openai.BadRequestError):
+        bob.beta.threads.create(tool_resources={"file_search": {"vector_store_ids": [store_id]}})
+    with pytest.raises(openai.NotFoundError):
+        bob.beta.threads.messages.create(
+            thread_id=bob.beta.threads.create().id,
+            role="user",
+            content="look",
+            attachments=[{"file_id": notes.id, "tools": [{"type": "file_search"}]}],
+        )
+
+
 # A file added to a store by a process that stopped before indexing it: stored, in progress, no task.
 LEFT_IN_PROGRESS = """
 from django.contrib.auth import get_user_model
