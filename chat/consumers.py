@@ -215,12 +215,23 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "ping": on_ping,
     }
 
+    async def author_of(self, data: dict[str, Any]) -> str:
+        """The name of the assistant who wrote a message or took a step (read once a socket)."""
+        assistant_id = data.get("assistant_id") if data.get("object") in ("thread.message", "thread.run.step") else None
+        if not assistant_id:
+            return ""
+        known = self.__dict__.setdefault("authors", {})
+        if assistant_id not in known:
+            known |= await database_sync_to_async(timeline.authors)({assistant_id})
+            known.setdefault(assistant_id, "")
+        return known[assistant_id]
+
     async def run_event(self, message: dict[str, Any]) -> None:
         for event, data in events_of(message):
             if event in ("thread.message.completed", "thread.message.incomplete"):
                 # The page swaps its live plain text for the server's sanitized Markdown.
                 data = markdown.message_html_add(data)
-            entry = timeline.event_entry(event, data)
+            entry = timeline.event_entry(event, data, author=await self.author_of(data))
             frame = {"event": event, "data": data}
             if entry is not None:
                 frame["entry"] = entry  # the page inserts the server's fragment: one source of the markup

@@ -54,7 +54,7 @@ from guardrails.services import (
 )
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
-from teams.services import links_read, team_build
+from teams.services import links_read, member_events, team_build
 
 logger = logging.getLogger(__name__)
 
@@ -320,6 +320,7 @@ class Executor:
                 recorder.model_started = time.monotonic()
                 # The run's tool calls run in tasks made from this one's context: they report progress here.
                 tool_progress.set(recorder.tool_progress)
+                member_events.set(recorder.member_event)
                 result = Runner.run_streamed(
                     build.agent,
                     input=run_input,

@@ -188,6 +188,10 @@ class RunStep(models.Model):
     type = models.CharField(max_length=20, choices=Type.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
     message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # Who took the step: the run's assistant, or a team member it handed off to or asked. Empty: the run's.
+    assistant = models.ForeignKey(Assistant, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The call that asked another assistant, for each step of that assistant's work.
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.CASCADE, related_name="children")
     tool_call_id = models.CharField(max_length=100, blank=True)
     tool_name = models.CharField(max_length=200, blank=True)
     server_name = models.CharField(max_length=100, blank=True)

@@ -91,6 +91,7 @@ class RunRecorder:
         self.assistant_id = run.assistant_id
         self.agent_assistants: dict[str, str] = {}
         self.functions: frozenset[str] = frozenset()
+        self.steps_lock = asyncio.Lock()
         # The last progress each running tool call reported, and when its card last heard of it.
         self.progress: dict[str, dict[str, str]] = {}
         self.progress_sent: dict[str, float] = {}
@@ -165,7 +166,9 @@ class RunRecorder:
             parent_id=self.follows,
         )
         self.follows = self.message.pk
-        self.message_step = RunStep(run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message)
+        self.message_step = RunStep(
+            run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message, assistant_id=self.assistant_id
+        )
         # Written while the text streams: the first delta does not wait for the database. Later writes of
         # the message wait for this one (`message_written`).
         self.message_saving = asyncio.ensure_future(rows_save((self.message, None), (self.message_step, None)))
@@ -229,23 +232,29 @@ class RunRecorder:
         self.send(f"thread.message.{event}", message_object(message))
         self.send(f"thread.run.step.{step.status}", self.step_data(step))
 
-    async def tool_called(self, raw: Any) -> RunStep:
+    async def tool_called(self, raw: Any, *, parent: RunStep | None = None, assistant_id: str | None = None) -> RunStep:
+        """The step of a tool call: the answering assistant's, or (`parent`) one made by the team member that
+        call asked (`assistant_id`)."""
         await self.message_finish()
         call_id, name = field_of(raw, "call_id"), field_of(raw, "name")
-        if call_id in self.tool_steps:
-            return self.tool_steps[call_id]
-        self.tool_calls += 1
-        if self.tool_calls > settings.SWITCHBOARD["RUN_MAX_TOOL_CALLS"]:
-            raise ToolCallLimit
-        step = await RunStep.objects.acreate(
-            run=self.run,
-            type=RunStep.Type.TOOL_CALLS,
-            tool_call_id=call_id,
-            tool_name=name,
-            server_name=self.tool_servers.get(name, ""),
-            arguments=field_of(raw, "arguments") or "{}",
-            **self.usage_take(),
-        )
+        # A team member's work is reported from its own task, beside the run's stream: one step per call.
+        async with self.steps_lock:
+            if call_id in self.tool_steps:
+                return self.tool_steps[call_id]
+            self.tool_calls += 1
+            if self.tool_calls > settings.SWITCHBOARD["RUN_MAX_TOOL_CALLS"]:
+                raise ToolCallLimit
+            step = await RunStep.objects.acreate(
+                run=self.run,
+                type=RunStep.Type.TOOL_CALLS,
+                tool_call_id=call_id,
+                tool_name=name,
+                server_name=self.tool_servers.get(name, ""),
+                arguments=field_of(raw, "arguments") or "{}",
+                assistant_id=assistant_id or self.assistant_id,
+                parent=parent,
+                **({} if parent is not None else self.usage_take()),
+            )
         self.tool_steps[step.tool_call_id] = step
         self.tool_started[step.tool_call_id] = time.monotonic()
         self.send("thread.run.step.created", self.step_data(step))
@@ -253,6 +262,20 @@ class RunRecorder:
         # The call itself as a step delta, as OpenAI streams it (clients announce a tool call from it).
         self.send("thread.run.step.delta", tool_call_delta(step))
         return step
+
+    async def member_event(self, payload: dict[str, Any]) -> None:
+        """An event of the run of a team member asked as a tool: its tool calls become steps under the call
+        that asked it, in that assistant's name."""
+        event, asking = payload["event"], payload.get("tool_call")
+        if event.type != "run_item_stream_event" or asking is None:
+            return
+        if event.name == "tool_called":
+            # The asking call's step may not be written yet: the member's run reports from its own task.
+            parent = await self.tool_called(asking)
+            member = self.agent_assistants.get(payload["agent"].name)
+            await self.tool_called(event.item.raw_item, parent=parent, assistant_id=member)
+        elif event.name == "tool_output":
+            await self.tool_output(event.item)
 
     async def tool_steps_resume(self) -> None:
         """Pick up the tool steps a paused run left waiting, so their outputs land on them (and what its searches

@@ -197,7 +197,7 @@ def run_step_object(
         "object": "thread.run.step",
         "created_at": ts(step.created_at),
         "run_id": step.run_id,
-        "assistant_id": assistant_id,
+        "assistant_id": step.assistant_id or assistant_id,  # who took it: a team member, or the run's assistant
         "thread_id": thread_id,
         "type": step.type,
         "status": step.status,
@@ -227,6 +227,8 @@ def step_metadata(step: RunStep, *, approval: str | None) -> dict[str, str]:
 
 
 def run_step_bounded(data: dict[str, Any], limit: int) -> dict[str, Any]:
+    if step.parent_id:
+        metadata["parent_step"] = step.parent_id  # made by the team member that step's call asked
     """A step object for events and the page, with a tool output over `limit` characters cut short: events
     cross the channel layer, whose messages are bounded (1 MiB on Redis). The API's step lists keep it whole,
     and the page links to the whole text."""

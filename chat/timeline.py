@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 
+from assistants.models import Assistant
 from chat.markdown import message_html_add
 from chat.models import Conversation, Message, Run, RunStep
 from chat.selectors import Branch, conversation_branch, conversation_history, sort_key
@@ -51,14 +52,19 @@ def entry_key(kind: str, data: dict[str, Any]) -> str:
     return f"{KIND_PREFIX[kind]}:{data['id']}"
 
 
-def entry_html(kind: str, data: dict[str, Any]) -> str:
-    """The fragment of one entry, from its Assistants v2 object."""
+def entry_html(kind: str, data: dict[str, Any], author: str = "") -> str:
+    """The fragment of one entry, from its Assistants v2 object (and the name of the assistant who wrote it)."""
     if kind == "message" and "content_html" not in data:
         data = message_html_add(data)
-    return render_to_string("chat/_entry.html", {"kind": kind, "item": data})
+    return render_to_string("chat/_entry.html", {"kind": kind, "item": data, "author": author})
 
 
-def event_entry(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
+def authors(assistant_ids: set[str]) -> dict[str, str]:
+    """The names of the assistants who wrote these entries, by id."""
+    return dict(Assistant.objects.filter(pk__in=assistant_ids - {None, ""}).values_list("pk", "name"))
+
+
+def event_entry(event: str, data: dict[str, Any], *, author: str = "") -> dict[str, Any] | None:
     """The entry an event adds or replaces, with its fragment; None for other events."""
     kind = ENTRY_EVENTS.get(event)
     if kind is None or (kind == "step" and data.get("type") != RunStep.Type.TOOL_CALLS):
@@ -66,7 +72,7 @@ def event_entry(event: str, data: dict[str, Any]) -> dict[str, Any] | None:
     if data.get("object", "").endswith(".delta"):
         return None  # a delta names only what changed: the entry is drawn from whole objects
 
-    return {"key": entry_key(kind, data), "html": entry_html(kind, data)}
+    return {"key": entry_key(kind, data), "html": entry_html(kind, data, author)}
 
 
 def _entries(
@@ -171,10 +177,16 @@ def _shown(
     """The entries of `page` as the page draws them (a message with its answer's details, and its place among
     its alternatives)."""
     answers = _answers(entries, runs)
+    names = authors({getattr(item, "assistant_id", None) for kind, item, _ in page if kind != "run"})
     shown = []
     for kind, item, _ in page:
         data = _data(kind, item, conversation)
-        entry = {"key": entry_key(kind, data), "kind": kind, "item": data}
+        entry = {
+            "key": entry_key(kind, data),
+            "kind": kind,
+            "item": data,
+            "author": names.get(data["assistant_id"], ""),
+        }
         if kind == "message":
             entry["item"] = message_html_add(data)
             entry["details"] = answers.get(item.pk)

@@ -7,6 +7,7 @@ import re
 from django.db import models
 
 from assistants.models import Assistant
+from assistants.offline import HANDOFF_PREFIX
 
 
 class Link(models.Model):
@@ -38,4 +39,4 @@ class Link(models.Model):
     def tool_name(self) -> str:
         """The name the model calls this link by: `transfer_to_<name>` or `ask_<name>`."""
         slug = re.sub(r"[^a-z0-9]+", "_", self.target.name.lower()).strip("_")[:48] or "assistant"
-        return f"{'transfer_to' if self.kind == self.Kind.HANDOFF else 'ask'}_{slug}"
+        return f"{HANDOFF_PREFIX if self.kind == self.Kind.HANDOFF else 'ask_'}{slug}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +113,18 @@ def _agent_tool_outcome(_context: Any) -> dict[str, Any]:
     return {"server": "", "is_error": False}
 
 
+# Where the events of a team member's run go, when it is asked as a tool: the run's recorder.
+member_events: ContextVar[Callable[[dict[str, Any]], Awaitable[None]] | None] = ContextVar(
+    "member_events", default=None
+)
+
+
+async def _member_event(payload: dict[str, Any]) -> None:
+    listener = member_events.get()
+    if listener is not None:
+        await listener(payload)
+
+
 def _agent_tool_failure(context: RunContextWrapper[Any], error: Exception) -> str:
     # A member's guardrail stops the run, as the assistant's own would; other failures are the model's to read.
     if guardrail_trip(error) is not None:
@@ -184,6 +198,7 @@ async def team_build(
                 tool_name=link.tool_name,
                 tool_description=description or f"Ask {link.target.name}.",
                 failure_error_function=_agent_tool_failure,
+                on_stream=_member_event,
             )
             tool.custom_data_extractor = _agent_tool_outcome
             team.tools.append(tool)

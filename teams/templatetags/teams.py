@@ -8,7 +8,7 @@ from django import template
 
 from assistants.models import Assistant
 from assistants.services import assistant_can_edit
-from teams.models import Link
+from teams.models import HANDOFF_PREFIX, Link
 from teams.services import link_list
 
 register = template.Library()
@@ -27,3 +27,13 @@ def assistant_team(context: dict[str, Any], assistant: Assistant) -> dict[str, A
         "kinds": Link.Kind.choices,
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def handoff_note(step: dict[str, Any]) -> str:
+    """A completed handoff's line in the chat ("Handed off to X."), or "" for any other step."""
+    calls = (step.get("step_details") or {}).get("tool_calls") or [{}]
+    name = (calls[0].get("function") or {}).get("name") or ""
+    if step.get("status") != "completed" or not name.startswith(HANDOFF_PREFIX):
+        return ""
+    return calls[0]["function"].get("output") or ""
