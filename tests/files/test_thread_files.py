@@ -19,6 +19,7 @@ from files.indexing import indexing_idle
 from files.models import File, VectorStore
 from files.services import file_create, vector_store_create
 from tests.api.conftest import Api, AsyncApi, error_of
+from tests.api.test_openapi_spec import conforms, schema_name
 from tests.fakes.openai_server import FakeOpenAIServer, text, tool_call
 from tests.files.conftest import upload
 
@@ -324,3 +325,31 @@ async def test_a_real_model_cites_by_the_markers_and_sees_images(alice, fake, ap
         assert user["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")
     step = await RunStep.objects.aget(run__conversation_id=thread["id"], type="tool_calls")
     assert step.tool_name == "file_search"
+
+
+@pytest.mark.asyncio
+async def test_its_objects_are_the_ones_openais_spec_describes(alice, offline_provider):
+    manual, image = await _file(alice, "manual.md", PUMP), await _file(alice, "dot.png", PNG)
+    api = await _api(alice)
+    assistant = await _assistant(api, tools=[{"type": "file_search"}])
+    thread = (await api.post("threads", {})).json()
+    content = [
+        {"type": "text", "text": "/file_search distilled water"},
+        {"type": "image_file", "image_file": {"file_id": image.pk}},
+    ]
+    question = await api.post(
+        f"threads/{thread['id']}/messages",
+        {
+            "role": "user",
+            "content": content,
+            "attachments": [{"file_id": manual.pk, "tools": [{"type": "file_search"}]}],
+        },
+    )
+    answer, steps = await _answer(api, alice, thread["id"], assistant["id"])
+    conforms((await api.get(f"threads/{thread['id']}")).json(), schema_name("ThreadObject"))
+    conforms(question.json(), schema_name("MessageObject"))
+    conforms(answer, schema_name("MessageObject"))
+    assert _citations(answer) == [manual.pk]
+    (step,) = [step for step in steps if step["type"] == "tool_calls"]
+    conforms(step, schema_name("RunStepObject"))
+    conforms(step["step_details"]["tool_calls"][0], schema_name("RunStepDetailsToolCallsFileSearchObject"))
