@@ -159,7 +159,12 @@ async def indexing_resume() -> int:
     pending = await sync_to_async(list)(
         VectorStoreFile.objects.filter(status=VectorStoreFile.Status.IN_PROGRESS).values_list("pk", flat=True)
     )
-    pending = [entry_id for entry_id in pending if entry_id not in _tasks]
+    return indexing_untracked_schedule(pending)
+
+
+def indexing_untracked_schedule(entry_ids: Iterable[int]) -> int:
+    """Index those of these files that no task of this process is indexing; how many there were."""
+    pending = [entry_id for entry_id in entry_ids if entry_id not in _tasks]
     indexing_schedule(pending)
     return len(pending)
 

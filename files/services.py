@@ -402,10 +402,9 @@ def vector_store_ids_check(*, user: AbstractBaseUser, vector_store_ids: Any, par
     return unique
 
 
-async def vector_stores_ready(
-    *, user_id: int, vector_store_ids: Sequence[str], seconds: float = INDEXING_WAIT_SECONDS
-) -> None:
-    """Wait, at most `seconds`, for the files of these stores this process is still indexing."""
+async def vector_stores_index_pending(*, user_id: int, vector_store_ids: Sequence[str]) -> list[int]:
+    """Start indexing the files of these stores still in progress that nothing here is indexing (those a sync
+    workflow added, as a new thread's attachments); all their ids."""
     pending = await sync_to_async(list)(
         VectorStoreFile.objects.filter(
             vector_store__owner_id=user_id,
@@ -413,6 +412,15 @@ async def vector_stores_ready(
             status=VectorStoreFile.Status.IN_PROGRESS,
         ).values_list("pk", flat=True)
     )
+    indexing.indexing_untracked_schedule(pending)
+    return pending
+
+
+async def vector_stores_ready(
+    *, user_id: int, vector_store_ids: Sequence[str], seconds: float = INDEXING_WAIT_SECONDS
+) -> None:
+    """Wait, at most `seconds`, for the files of these stores still being indexed (indexing any left waiting)."""
+    pending = await vector_stores_index_pending(user_id=user_id, vector_store_ids=vector_store_ids)
     await indexing.indexing_wait(pending, seconds=seconds)
 
 

@@ -165,7 +165,7 @@ def thread_parse(data: dict[str, Any], *, prefix: str = "") -> dict[str, Any]:
     for index, entry in enumerate(messages):
         if not isinstance(entry, dict):
             raise invalid("Each message must be an object.", param=f"{prefix}messages[{index}]", code="invalid_type")
-        parsed.append(message_parse(entry, prefix=f"{prefix}messages[{index}]."))
+        parsed.append(message_parse(entry, prefix=f"{prefix}messages[{index}].", files=True))
     return {
         "messages": parsed,
         "metadata": data.get("metadata"),

@@ -14,10 +14,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chat import selectors, services
 from chat.api import parsing, streaming
+from chat.citations import thread_vector_store_ids
 from chat.models import Run, RunStep
 from chat.serializers import message_object, run_object, run_step_data, thread_object
 from core.api import api_view, body_parse, fields_check, invalid, not_found, page, page_params, query_check
 from core.ids import new_thread_id
+from files.services import vector_stores_index_pending
 
 # The run steps endpoints take OpenAI's `include[]`: with it, a file_search step's results carry their text.
 STEP_INCLUDE = "step_details.tool_calls[*].file_search.results[*].content"
@@ -58,9 +60,14 @@ async def _streamed(thread_id: str, start: Any) -> HttpResponse:
 
 
 @chat_view("POST")
-def threads(request: HttpRequest) -> HttpResponse:
+async def threads(request: HttpRequest) -> HttpResponse:
     fields = parsing.thread_parse(body_parse(request))
-    return JsonResponse(thread_object(services.conversation_create(user=request.user, **fields)))
+    conversation = await sync_to_async(services.conversation_create)(user=request.user, **fields)
+    # Its messages' attachments are indexed on this loop, as every upload's.
+    await vector_stores_index_pending(
+        user_id=conversation.owner_id, vector_store_ids=thread_vector_store_ids(conversation)
+    )
+    return JsonResponse(thread_object(conversation))
 
 
 @chat_view("GET", "POST", "DELETE")

@@ -63,7 +63,9 @@ def message_files_check(
     return files
 
 
-def _attach(message: Message, run: Run | None, files: MessageFiles) -> list[int]:
+def message_files_store(message: Message, run: Run | None, files: MessageFiles) -> list[int]:
+    """Put a stored message's checked files in place (its conversation's store made with the first attachment);
+    the entries to index, once committed."""
     conversation = message.conversation
     with transaction.atomic():
         entry_ids: list[int] = []
@@ -91,5 +93,5 @@ def _attach(message: Message, run: Run | None, files: MessageFiles) -> list[int]
 async def message_files_attach(*, message: Message, run: Run | None, files: MessageFiles) -> None:
     """Put a stored message's files in place: its attachments in the thread's store (indexed in the background;
     the run's file_search waits for them), its images on it."""
-    entry_ids = await sync_to_async(_attach)(message, run, files)
+    entry_ids = await sync_to_async(message_files_store)(message, run, files)
     indexing_schedule(entry_ids)

@@ -12,9 +12,11 @@ from django.db import transaction
 from django.utils import timezone
 
 from assistants.api import tool_resources_parse
+from chat.citations import thread_vector_store_ids
 from chat.events import announce
 from chat.models import Conversation, Message, Run
 from chat.serializers import thread_object
+from chat.services.attachments import message_files_check, message_files_store
 from chat.services.common import (
     assistant_usable,
     conversation_locked,
@@ -27,6 +29,7 @@ from chat.services.common import (
 )
 from chat.services.runs import refuse_if_run_active, run_announcement, run_store
 from core.errors import ServiceError
+from files.services import vector_stores_index_pending
 
 TITLE_MAX_CHARS = 200
 
@@ -48,6 +51,13 @@ def conversation_create(
     resources = tool_resources_parse(user, tool_resources, param=tool_resources_param)
     assistant = assistant_usable(user=user, assistant_id=assistant_id) if assistant_id is not None else None
     fields = [message_fields(entry, index) for index, entry in enumerate(messages)]
+    # The messages' attachments and image files (their indexing is the async caller's: indexing_pending_start).
+    files = [
+        message_files_check(
+            user=user, attachment_ids=entry.get("attachment_ids"), image_file_ids=entry.get("image_file_ids")
+        )
+        for entry in messages
+    ]
     first_user = next((content for role, content, _ in fields if role == Message.Role.USER), "")
     message_count(user, hits=len(fields))
     with transaction.atomic():
@@ -64,6 +74,11 @@ def conversation_create(
             parent = Message.objects.create(
                 conversation=conversation, role=role, content=content, metadata=message_metadata, parent=parent
             )
+        if any(files):
+            for message, found in zip(conversation.messages.order_by("pk"), files, strict=True):
+                if found:
+                    message.conversation = conversation
+                    message_files_store(message, None, found)
         if parent is not None:
             conversation.current = parent
             conversation.save(update_fields=["current"])
@@ -92,6 +107,7 @@ async def conversation_run_create(
         return conversation, run
 
     conversation, run = await sync_to_async(stored)()
+    await vector_stores_index_pending(user_id=user.pk, vector_store_ids=thread_vector_store_ids(conversation))
     await announce(conversation.pk, [("thread.created", thread_object(conversation)), *run_announcement(run)])
     executor.submit(run.pk)
     return conversation, run

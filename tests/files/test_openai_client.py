@@ -104,12 +104,15 @@ def test_it_searches_a_messages_attachments_with_the_openai_client(site: Site, s
         purpose="assistants",
     )
     assistant = client.beta.assistants.create(model="offline", tools=[{"type": "file_search"}])
-    thread = client.beta.threads.create()
-    client.beta.threads.messages.create(
-        thread_id=thread.id,
-        role="user",
-        content="/file_search warranty years",
-        attachments=[{"file_id": notes.id, "tools": [{"type": "file_search"}]}],
+    # As OpenAI's file_search quickstart does it: the file attached to the thread's first message.
+    thread = client.beta.threads.create(
+        messages=[
+            {
+                "role": "user",
+                "content": "/file_search warranty years",
+                "attachments": [{"file_id": notes.id, "tools": [{"type": "file_search"}]}],
+            }
+        ]
     )
     (store_id,) = client.beta.threads.retrieve(thread.id).tool_resources.file_search.vector_store_ids
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id, poll_interval_ms=100)

@@ -353,3 +353,29 @@ async def test_its_objects_are_the_ones_openais_spec_describes(alice, offline_pr
     (step,) = [step for step in steps if step["type"] == "tool_calls"]
     conforms(step, schema_name("RunStepObject"))
     conforms(step["step_details"]["tool_calls"][0], schema_name("RunStepDetailsToolCallsFileSearchObject"))
+
+
+@pytest.mark.asyncio
+async def test_it_searches_the_attachments_a_thread_is_created_with(alice, bob, offline_provider):
+    manual = await _file(alice, "manual.md", PUMP)
+    api = await _api(alice)
+    assistant = await _assistant(api, tools=[{"type": "file_search"}])
+    message = {
+        "role": "user",
+        "content": "/file_search distilled water",
+        "attachments": [{"file_id": manual.pk, "tools": [{"type": "file_search"}]}],
+    }
+    refused = await (await _api(bob)).post("threads", {"messages": [message]})
+    assert refused.status_code == 404 and not await Conversation.objects.aexists()
+    thread = (await api.post("threads", {"messages": [message]})).json()
+    (store_id,) = thread["tool_resources"]["file_search"]["vector_store_ids"]
+    await indexing_idle()
+    assert (await VectorStore.objects.aget(pk=store_id)).owner_id == alice.pk
+    answer, _ = await _answer(api, alice, thread["id"], assistant["id"])
+    assert _citations(answer) == [manual.pk]
+    run = await api.post("threads/runs", {"assistant_id": assistant["id"], "thread": {"messages": [message]}})
+    assert run.status_code == 200, run.content
+    finished = await run_wait(user=alice, run_id=run.json()["id"], timeout=60)
+    assert finished.status == "completed", finished.last_error
+    cited = await Message.objects.filter(conversation_id=run.json()["thread_id"], role="assistant").alast()
+    assert [note["file_citation"]["file_id"] for note in cited.annotations] == [manual.pk]
