@@ -54,17 +54,6 @@ CREATE_AND_RUN_UNSUPPORTED = RUN_UNSUPPORTED
 
 
 def _empty(data: dict[str, Any], name: str, param: str) -> None:
-    """Attachments and tool resources only exist empty on threads and messages: files reach a run through its
-    assistant's vector stores."""
-    if data.get(name) not in (None, [], {}):
-        raise invalid(
-            f"'{name}' is not supported on threads and messages; add the files to a vector store and give it to "
-            "the assistant (tool_resources.file_search.vector_store_ids).",
-            param=param,
-        )
-
-
-def _empty(data: dict[str, Any], name: str, param: str) -> None:
     """Attachments come with a message added to a thread (POST /threads/{thread_id}/messages) only."""
     if data.get(name) not in (None, [], {}):
         raise invalid(
