@@ -217,6 +217,8 @@ def step_metadata(step: RunStep, *, approval: str | None) -> dict[str, str]:
     format: the MCP server, the call's duration in ms, `approval` ("pending" while the call waits for the
     user, "approved" or "denied" once decided) where it needed one, and `content`: a rich result's parts as JSON."""
     metadata = {"server": step.server_name}
+    if step.parent_id:
+        metadata["parent_step"] = step.parent_id  # made by the team member that step's call asked
     if is_file_search(step):
         metadata["query"] = file_search_query(step)
     if step.duration_ms is not None:
@@ -227,8 +229,6 @@ def step_metadata(step: RunStep, *, approval: str | None) -> dict[str, str]:
 
 
 def run_step_bounded(data: dict[str, Any], limit: int) -> dict[str, Any]:
-    if step.parent_id:
-        metadata["parent_step"] = step.parent_id  # made by the team member that step's call asked
     """A step object for events and the page, with a tool output over `limit` characters cut short: events
     cross the channel layer, whose messages are bounded (1 MiB on Redis). The API's step lists keep it whole,
     and the page links to the whole text."""
