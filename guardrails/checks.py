@@ -24,7 +24,9 @@ JUDGE_TEXT_CHARS = 20_000
 PATTERNS_SECONDS = 0.25
 
 # Candidates only: the library (or the Luhn checksum) decides whether each one is what it looks like.
-_EMAIL_CANDIDATE = re.compile(r"[^\s@<>()\[\],;:\"']+@[^\s@<>()\[\],;:\"']+\.[^\s@<>()\[\],;:\"']+")
+# Quotes of every kind end a candidate too: “jane@example.org” is an address in quotes.
+_NOT_EMAIL = r"\s@<>()\[\],;:\"'“”‘’«»"
+_EMAIL_CANDIDATE = re.compile(rf"[^{_NOT_EMAIL}]+@[^{_NOT_EMAIL}]+\.[^{_NOT_EMAIL}]+")
 _CARD_CANDIDATE = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 
 

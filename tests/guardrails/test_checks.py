@@ -41,6 +41,7 @@ def test_it_refuses_text_longer_than_the_maximum(helper):
     ("text", "found"),
     [
         ("mail me at jane.doe@example.org please", "an email address"),
+        ("You said: “write to jane.doe@example.org”.", "an email address"),
         ("call +44 20 7946 0958 today", "a phone number"),
         ("call (415) 555-2671 today", "a phone number"),
         ("my card is 4111 1111 1111 1111", "a payment card number"),
