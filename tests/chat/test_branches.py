@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from chat import services
+from chat.exports import conversation_export_markdown
 from chat.models import Conversation, Message
 from chat.selectors import conversation_branch, conversation_model_input
 from chat.timeline import conversation_state
@@ -283,3 +284,16 @@ def test_it_refuses_to_switch_the_assistant_while_a_run_is_active(alice, convers
 
     assert refused.value.code == "run_active"
     assert Conversation.objects.get(pk=conversation.pk).assistant_id != other.pk
+
+
+@pytest.mark.django_db
+def test_it_exports_the_branch_shown(alice, conversation):
+    first = Message.objects.create(conversation=conversation, role="user", content="the first wording")
+    Message.objects.create(conversation=conversation, role="assistant", content="an answer to it", parent=first)
+    edited = Message.objects.create(conversation=conversation, role="user", content="a better one", edited_from=first)
+    conversation.current = edited
+    conversation.save()
+
+    exported = conversation_export_markdown(conversation=conversation)
+
+    assert "a better one" in exported and "the first wording" not in exported and "an answer to it" not in exported
