@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+
 from chat.citations import file_search_call, file_search_query, is_file_search
 from chat.models import Conversation, Message, Run, RunStep
 from chat.tool_results import content_metadata
@@ -94,7 +96,7 @@ def run_object(run: Run) -> dict[str, Any]:
         "status": run.status,
         "required_action": run.metadata.get("required_action") if run.status == Run.Status.REQUIRES_ACTION else None,
         "last_error": {"code": run.last_error_code, "message": run.last_error} if run.last_error else None,
-        "expires_at": None,
+        "expires_at": run_expires_at(run),
         "started_at": ts(run.started_at),
         "cancelled_at": ts(run.cancelled_at),
         "failed_at": ts(run.failed_at),
@@ -107,6 +109,14 @@ def run_object(run: Run) -> dict[str, Any]:
         "usage": usage_object(run),
         **run_settings(run),
     }
+
+
+def run_expires_at(run: Run) -> int | None:
+    """When a run waiting for tool outputs expires unanswered: RUN_REQUIRES_ACTION_SECONDS after it paused (its
+    heartbeat is when it paused). A run under way does not expire while its process lives."""
+    if run.status != Run.Status.REQUIRES_ACTION or run.heartbeat_at is None:
+        return None
+    return ts(run.heartbeat_at) + int(settings.SWITCHBOARD["RUN_REQUIRES_ACTION_SECONDS"])
 
 
 def run_settings(run: Run) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def test_it_waits_for_a_functions_output_and_goes_on_with_it(client, assistant):
     run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant.id)
 
     assert run.status == "requires_action"
+    assert 0 < run.expires_at - run.created_at <= 30  # RUN_REQUIRES_ACTION_SECONDS after it paused
     assert run.required_action.type == "submit_tool_outputs"
     (call,) = run.required_action.submit_tool_outputs.tool_calls
     assert call.type == "function" and call.function.name == "get_weather"

@@ -415,6 +415,7 @@ async def answered_streamed(api: AsyncApi, thread_id: str, events: list[tuple[st
     """Answer the one call a streamed run waits for, streamed; every event and the run's operations checked. The
     run's steps before the answer and after it."""
     waiting = next(data for name, data in events if name == "thread.run.requires_action")
+    assert waiting["expires_at"] > waiting["created_at"]  # unanswered, it expires
     (call,) = waiting["required_action"]["submit_tool_outputs"]["tool_calls"]
     before = await run_operations_check(api, thread_id, waiting["id"])
     path = f"threads/{thread_id}/runs/{waiting['id']}/submit_tool_outputs"
