@@ -309,6 +309,9 @@ SWITCHBOARD = {
     # Runs one process executes at once; more wait as `queued` (0: no limit).
     "RUNS_CONCURRENT_PER_PROCESS": env.int("RUNS_CONCURRENT_PER_PROCESS", default=64),
 }
+for _name in ("TOOL_RESULT_PART_MAX_BYTES", "TOOL_RESULT_MAX_BYTES", "TOOL_RESULT_STRUCTURED_MAX_BYTES"):
+    if SWITCHBOARD[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be a positive number of bytes.")
 
 # The offline model streams its reply a word at a time, this many milliseconds apart, so its answers read as a
 # real model's do; 0 sends every word at once (the benchmark measures Switchboard, not this pause).

@@ -17,6 +17,7 @@ from assistants.models import Assistant, Provider
 from chat.models import Conversation, RunStep
 from core.tokens import token_create
 from mcp_servers.models import MCPServer
+from tests.config.test_settings import _check as settings_check
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.mcp_servers.helpers import tool_steps, turn
 from tests.ws import collect_until, ws_connect
@@ -222,3 +223,9 @@ async def test_it_keeps_a_rich_result_of_a_call_approved_after_a_pause(alice, de
     assert frames[-1]["event"] == "thread.run.completed"
     step = await RunStep.objects.aget(run_id=paused["id"], type="tool_calls")
     assert step.status == "completed" and step.content[0]["type"] == "image" and "data" in step.content[0]
+
+
+def test_it_refuses_to_start_with_a_tool_result_bound_below_one_byte():
+    result = settings_check({"TOOL_RESULT_PART_MAX_BYTES": "0"})
+    assert result.returncode != 0
+    assert "TOOL_RESULT_PART_MAX_BYTES must be a positive number of bytes." in result.stderr
