@@ -190,6 +190,9 @@ def _shown(
         if kind == "message":
             entry["item"] = message_html_add(data)
             entry["details"] = answers.get(item.pk)
+            if entry["details"] and entry["author"]:
+                # Written by the team member the run handed off to, not the run's own assistant.
+                entry["details"] = {**entry["details"], "assistant": entry["author"]}
             entry["versions"] = _versions(branch, item.pk)
         shown.append(entry)
     return shown

@@ -107,6 +107,7 @@ async def test_it_names_the_assistant_on_each_answer_and_draws_the_handoff_on_th
     assert page.count('<p class="answer-author">Triage</p>') == 1
     assert page.count('<p class="answer-author">Billing desk</p>') == 1
     assert "Handed off to Billing desk." in page
+    assert 'title="Written by Billing desk with the model offline"' in page
     assert "transfer_to_billing_desk" not in page  # a line, not a tool card
     assert (await page_of(bob, conversation)).status_code == 404
 
