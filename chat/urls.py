@@ -23,6 +23,11 @@ urlpatterns = [
         views.step_content,
         name="step_content",
     ),
+    path(
+        "conversations/<str:thread_id>/steps/<str:step_id>/resource/<int:index>",
+        views.step_resource,
+        name="step_resource",
+    ),
     path("conversations/<str:thread_id>/mcp/", views.conversation_mcp_catalog, name="mcp_catalog"),
     path("conversations/<str:thread_id>/mcp/resource", views.conversation_mcp_resource, name="mcp_resource"),
     path("conversations/<str:thread_id>/mcp/prompt", views.conversation_mcp_prompt, name="mcp_prompt"),

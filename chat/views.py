@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -328,3 +329,25 @@ async def conversation_mcp_prompt(request: HttpRequest, thread_id: str) -> JsonR
         name=body.get("name"),
         arguments=body.get("arguments"),
     )
+
+
+@login_required
+@require_GET
+async def step_resource(request: HttpRequest, thread_id: str, step_id: str, index: int) -> HttpResponse:
+    """What a tool's resource link points to, read from its server (`resources/read`) for the owner, as text."""
+    step = await sync_to_async(_tool_step)(request, thread_id, step_id)
+    parts = step.content or []
+    if not 0 <= index < len(parts) or parts[index]["type"] != "resource_link":
+        raise Http404("No such resource link")
+    try:
+        read = await mcp_context.conversation_mcp_resource(
+            user=await request.auser(), thread_id=thread_id, server_name=step.server_name, uri=parts[index]["uri"]
+        )
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise Http404(exc.message) from None
+        return HttpResponse(exc.message, status=exc.status, content_type="text/plain; charset=utf-8")
+    response = HttpResponse(read["text"], content_type="text/plain; charset=utf-8")
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return response

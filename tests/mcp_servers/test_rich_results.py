@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 
 from chat.models import RunStep
 from tests.mcp_servers.helpers import tool_steps, turn
+from tests.mcp_servers.test_composer_picker import client_of
 from tests.mcp_servers.test_transports import conversation_with, server_spec
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,6 +70,21 @@ async def test_it_shows_server_everythings_resource_links(request, kind, alice, 
         f"[Resource link: {links[0]['name']} <{links[0]['uri']}>"
         in step["step_details"]["tool_calls"][0]["function"]["output"]
     )
+
+
+async def test_it_reads_a_resource_link_for_the_owner_only(request, alice, bob, offline_provider, pool):
+    step, parts, html = await rich_turn(
+        request, "everything-stdio", alice, offline_provider, '/get-resource-links {"count": 1}'
+    )
+    index = next(n for n, part in enumerate(parts) if part["type"] == "resource_link")
+    url = f"/conversations/{step['thread_id']}/steps/{step['id']}/resource/{index}"
+    assert f'<a href="{url}"' in html
+
+    response = await (await client_of(alice)).get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.strip() and "sandbox" in response["Content-Security-Policy"]
+    assert (await (await client_of(bob)).get(url)).status_code == 404
+    assert (await (await client_of(alice)).get(url.replace(f"/{index}", "/0"))).status_code == 404  # not a link
 
 
 async def test_it_shows_server_everythings_embedded_resource(request, alice, offline_provider, pool):
