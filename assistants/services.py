@@ -226,6 +226,7 @@ async def assistant_agent_build(
     handoffs: list[Handoff] | None = None,
     extra_tools: list[Tool] | None = None,
     vector_store_ids: list[str] | None = None,
+    refusal: str | None = None,
 ) -> AgentBuild:
     """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
     assistant's enabled ones, when the caller has read them already) and function tools (`functions`: the
@@ -234,7 +235,8 @@ async def assistant_agent_build(
     (`AgentBuild.skipped`) and the model is told which tools are missing. `input_guardrails` and
     `output_guardrails` are the SDK's tripwires the caller checks the run with; `handoffs` and `extra_tools` are
     the other assistants it may hand off to or ask (the caller builds them the same way). With file_search on, the run
-    searches the assistant's vector stores and `vector_store_ids` (its thread's)."""
+    searches the assistant's vector stores and `vector_store_ids` (its thread's). `refusal` is
+    `assistant_run_refusal`'s answer for `servers`, when the caller has asked it already."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
@@ -245,9 +247,10 @@ async def assistant_agent_build(
         raise AssistantUnavailable(f"The assistant '{assistant.name}' has no model and its provider no default.")
     if servers is None:
         servers = [config async for config in assistant.mcp_servers.filter(enabled=True).order_by("name")]
-    refusal = await sync_to_async(assistant_run_refusal)(
-        assistant=assistant, user_id=user_id, server_ids=[server.pk for server in servers]
-    )
+    if refusal is None:
+        refusal = await sync_to_async(assistant_run_refusal)(
+            assistant=assistant, user_id=user_id, server_ids=[server.pk for server in servers]
+        )
     if refusal:
         raise AssistantUnavailable(refusal)
     connected, listed, skipped = await _servers_connect(configs=servers, user_id=user_id, username=username)

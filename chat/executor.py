@@ -32,7 +32,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from assistants.models import ModelPrice
-from assistants.services import assistant_agent_build
+from assistants.services import assistant_agent_build, assistant_run_refusal
 from chat.citations import thread_vector_store_ids
 from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
@@ -72,6 +72,7 @@ class RunStart:
     guardrails: list[Any] = field(default_factory=list)
     links: list[Any] = field(default_factory=list)
     follows: str | None = None  # a resumed run's last answer, which its next one follows
+    refusal: str | None = None  # why its owner may no longer run its assistant ("" if they may)
     error: Exception | None = None  # reading failed after the claim: the run fails with it
 
 
@@ -92,6 +93,11 @@ def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
     try:
         if run.assistant is not None:
             start.servers = list(run.assistant.mcp_servers.filter(enabled=True).order_by("name"))
+            start.refusal = assistant_run_refusal(
+                assistant=run.assistant,
+                user_id=run.conversation.owner_id,
+                server_ids=[server.pk for server in start.servers],
+            )
         if not run.paused_state:
             start.model_input = conversation_model_input(
                 conversation_id=run.conversation_id, last_messages=run_last_messages(run)
@@ -304,6 +310,7 @@ class Executor:
                     handoffs=team.handoffs,
                     extra_tools=team.tools,
                     vector_store_ids=thread_vector_store_ids(run.conversation),
+                    refusal=start.refusal,
                 )
                 build.skipped += team.skipped
                 agent_tool_calls_guard(build.agent, guardrails.tool_calls)
