@@ -283,12 +283,11 @@ async def assistant_agent_build(
     )
     # A thread with files of its own (a message's attachments) is searched even where the assistant has no
     # file_search set: the user gave the files to be read.
-    if assistant.file_search is not None or vector_store_ids:
+    search = overrides["file_search"] if overrides.get("file_search") is not None else assistant.file_search
+    if search is not None or vector_store_ids:
         stores = (assistant.tool_resources or {}).get("file_search", {}).get("vector_store_ids", [])
         stores = list(dict.fromkeys([*stores, *(vector_store_ids or [])]))
-        agent.tools.append(
-            file_search_tool_build(user_id=user_id, vector_store_ids=stores, settings=assistant.file_search or {})
-        )
+        agent.tools.append(file_search_tool_build(user_id=user_id, vector_store_ids=stores, settings=search or {}))
     tool_servers = {}
     for tool in await agent.get_mcp_tools(RunContextWrapper(context=None)):
         origin = get_function_tool_origin(tool) if isinstance(tool, FunctionTool) else None

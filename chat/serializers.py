@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 
+from assistants.serializers import file_search_objects
 from chat.citations import file_search_call, file_search_query, is_file_search
 from chat.models import Conversation, Message, Run, RunStep
 from chat.tool_results import content_metadata
@@ -86,6 +87,15 @@ def run_functions(run: Run) -> list[dict[str, Any]]:
     return []
 
 
+def run_file_search(run: Run) -> dict[str, Any] | None:
+    """The file_search settings a run runs with: its own, else its assistant's (when loaded: no query here)."""
+    if (run.overrides or {}).get("file_search") is not None:
+        return run.overrides["file_search"]
+    if run.assistant_id and Run.assistant.field.is_cached(run) and run.assistant is not None:
+        return run.assistant.file_search
+    return None
+
+
 def run_object(run: Run) -> dict[str, Any]:
     return {
         "id": run.id,
@@ -104,7 +114,8 @@ def run_object(run: Run) -> dict[str, Any]:
         "incomplete_details": {"reason": run.incomplete_reason} if run.incomplete_reason else None,
         "model": run.model,
         "instructions": run.instructions,
-        "tools": [{"type": "function", "function": function} for function in run_functions(run)],
+        "tools": [{"type": "function", "function": function} for function in run_functions(run)]
+        + file_search_objects(run_file_search(run)),
         "metadata": {k: v for k, v in (run.metadata or {}).items() if k not in RESERVED_METADATA},
         "usage": usage_object(run),
         **run_settings(run),

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from assistants.api import function_parse, response_format_parse
+from assistants.api import file_search_parse, function_parse, response_format_parse
 from core.api import boolean, fields_check, invalid, number, string
 
 MESSAGE_FIELDS = ("role", "content", "attachments", "metadata")
@@ -205,6 +205,9 @@ def _run_options(data: dict[str, Any]) -> dict[str, Any]:
     if data.get("tools") is not None:
         options["functions"] = _run_functions(data["tools"])
     overrides = _run_overrides(data)
+    search = _run_file_search(data.get("tools"))
+    if search is not None:
+        overrides["file_search"] = search
     if overrides:
         options["overrides"] = overrides
     return options
@@ -292,6 +295,8 @@ def _run_functions(tools: Any) -> list[dict[str, Any]]:
     functions: list[dict[str, Any]] = []
     for index, tool in enumerate(tools):
         param = f"tools[{index}]"
+        if isinstance(tool, dict) and tool.get("type") == "file_search":
+            continue  # the run's file_search settings (_run_file_search)
         if not isinstance(tool, dict) or tool.get("type") != "function":
             raise invalid(
                 "A run's tools are function tools; its MCP servers are its assistant's (change those on the "
@@ -301,6 +306,17 @@ def _run_functions(tools: Any) -> list[dict[str, Any]]:
             )
         functions.append(function_parse(tool, param=param, known=functions))
     return functions
+
+
+def _run_file_search(tools: Any) -> dict[str, Any] | None:
+    """The settings of a run's `{"type": "file_search"}` tool, in place of its assistant's; None without one."""
+    found = None
+    for index, tool in enumerate(tools if isinstance(tools, list) else []):
+        if isinstance(tool, dict) and tool.get("type") == "file_search":
+            if found is not None:
+                raise invalid("Only one file_search tool.", param=f"tools[{index}]")
+            found = file_search_parse(tool, param=f"tools[{index}]")
+    return found
 
 
 def run_parse(data: dict[str, Any]) -> RunRequest:

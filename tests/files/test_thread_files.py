@@ -379,3 +379,29 @@ async def test_it_searches_the_attachments_a_thread_is_created_with(alice, bob, 
     assert finished.status == "completed", finished.last_error
     cited = await Message.objects.filter(conversation_id=run.json()["thread_id"], role="assistant").alast()
     assert [note["file_citation"]["file_id"] for note in cited.annotations] == [manual.pk]
+
+
+@pytest.mark.asyncio
+async def test_a_run_takes_its_own_file_search_tool(alice, offline_provider):
+    files = [await _file(alice, f"pump{n}.md", f"pump notes number {n}") for n in range(3)]
+    store = await _store(alice, *files)
+    api = await _api(alice)
+    assistant = await _assistant(api, tool_resources={"file_search": {"vector_store_ids": [store.pk]}})
+    thread = (await api.post("threads", {"messages": [{"role": "user", "content": "/file_search pump"}]})).json()
+    tool = {"type": "file_search", "file_search": {"max_num_results": 1}}
+    created = await api.post(f"threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "tools": [tool]})
+    assert created.status_code == 200, created.content
+    assert created.json()["tools"] == [
+        {
+            "type": "file_search",
+            "file_search": {"max_num_results": 1, "ranking_options": {"ranker": "auto", "score_threshold": 0.0}},
+        }
+    ]
+    conforms(created.json(), schema_name("RunObject"))
+    finished = await run_wait(user=alice, run_id=created.json()["id"], timeout=60)
+    assert finished.status == "completed", finished.last_error
+    steps = (await api.get(f"threads/{thread['id']}/runs/{created.json()['id']}/steps")).json()["data"]
+    (call,) = [step["step_details"]["tool_calls"][0] for step in steps if step["type"] == "tool_calls"]
+    assert len(call["file_search"]["results"]) == 1
+    refused = await api.post(f"threads/{thread['id']}/runs", {"assistant_id": assistant["id"], "tools": [tool, tool]})
+    assert refused.status_code == 400 and error_of(refused)["param"] == "tools[1]"
