@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import openai
 import pytest
 
+from chat.selectors import model_input_last_messages
 from tests.fakes.openai_server import FakeOpenAIServer, Usage, auto, text, tool_call
 from tests.live import Site, site_create
 
@@ -77,6 +78,19 @@ def _conversation(client: openai.OpenAI, *texts: str):
         for content in texts
     ]
     return client.beta.threads.create(messages=messages)
+
+
+def test_it_keeps_the_tool_calls_that_follow_the_messages_it_keeps():
+    call = {"type": "function_call", "call_id": "call_1", "name": "add", "arguments": "{}"}
+    output = {"type": "function_call_output", "call_id": "call_1", "output": "5"}
+    q1, q2 = {"role": "user", "content": "q1"}, {"role": "user", "content": "q2"}
+    a1, a2 = {"role": "assistant", "content": "a1"}, {"role": "assistant", "content": "a2"}
+    items = [q1, a1, q2, call, output, a2]
+
+    assert model_input_last_messages(items, 2) == [q2, call, output, a2]
+    assert model_input_last_messages(items, 1) == [a2]
+    assert model_input_last_messages(items, 3) == [a1, q2, call, output, a2]
+    assert model_input_last_messages(items, 9) == model_input_last_messages(items, None) == items
 
 
 def test_it_sends_the_model_only_the_last_messages(client, assistant_id, fake):
