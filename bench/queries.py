@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.run import CONTENT, TOOL_CONTENT, Bench, Counts, inproc_setup
 from bench.procs import Procs
+from bench.run import CONTENT, TOOL_CONTENT, Bench, Counts, inproc_setup
 
 
 def main() -> None:

@@ -37,6 +37,10 @@ def _still_signed_in(session_key: str | None, user_id: int) -> bool:
     return user is not None and constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
 
 
+class SignedOut(Exception):
+    """The socket's login ended (logout, deactivation, a new password): the socket closes."""
+
+
 class ConversationConsumer(AsyncWebsocketConsumer):
     thread_id: str = ""
     group: str = ""
@@ -90,12 +94,6 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if not self.group:
             return
-        session = self.scope.get("session")
-        # Every frame re-checks the login (two small reads): a logout, a deactivation or a new password
-        # elsewhere ends this socket too.
-        if not await database_sync_to_async(_still_signed_in)(getattr(session, "session_key", None), self.user.pk):
-            await self.close(code=CLOSE_UNAUTHENTICATED)
-            return
         if text_data is None:
             await self.send_error("invalid_frame", "Frames must be JSON text, not binary.")
             return
@@ -119,10 +117,22 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if handler is None:
             await self.send_error("unknown_type", f"Unknown frame type: {str(frame.get('type'))[:64]!r}.")
             return
+        # Every frame re-checks the login (two small reads): a logout, a deactivation or a new password
+        # elsewhere ends this socket too. A message re-checks it in the same trip that stores it.
         try:
+            if handler is not ConversationConsumer.on_message_create:
+                await database_sync_to_async(self.login_check)()
             await handler(self, frame)
+        except SignedOut:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
         except ServiceError as exc:
             await self.send_error(exc.code, exc.message)
+
+    def login_check(self) -> None:
+        """Refuse (SignedOut) once the socket's login no longer holds."""
+        session = self.scope.get("session")
+        if not _still_signed_in(getattr(session, "session_key", None), self.user.pk):
+            raise SignedOut
 
     async def on_message_create(self, frame: dict[str, Any]) -> None:
         if "content" not in frame:
@@ -133,6 +143,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             content=frame["content"],
             answer=True,
             file_ids=frame.get("file_ids"),
+            check=self.login_check,
         )
 
     async def on_run_cancel(self, frame: dict[str, Any]) -> None:

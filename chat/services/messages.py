@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -13,7 +14,7 @@ from chat.events import announce, announce_queue
 from chat.models import Conversation, Message, Run
 from chat.selectors import message_get_for_user
 from chat.serializers import message_object
-from chat.services.attachments import message_files_attach, message_files_check
+from chat.services.attachments import MessageFiles, message_files_attach, message_files_check
 from chat.services.common import (
     branch_tip,
     content_validate,
@@ -30,9 +31,18 @@ from core.errors import ServiceError
 
 
 def _message_store(
-    *, user: AbstractBaseUser, conversation_id: Any, content: Any, role: Any, metadata: Any, answer: bool
+    *,
+    user: AbstractBaseUser,
+    conversation_id: Any,
+    content: Any,
+    role: Any,
+    metadata: Any,
+    answer: bool,
+    check: Callable[[], None] | None = None,
 ) -> tuple[Message, Run | None]:
     """Store the message, and with `answer` a queued run for it, in one transaction."""
+    if check is not None:
+        check()
     content = content_validate(content, param="content")
     role = role_validate(role)
     metadata = metadata_validate(metadata)
@@ -96,19 +106,36 @@ async def message_create(
     attachment_ids: Any = None,
     image_file_ids: Any = None,
     file_ids: Any = None,
+    check: Callable[[], None] | None = None,
 ) -> tuple[Message, Run | None]:
     """Add a message to a conversation and announce it; with `answer`, also start the run that answers it.
 
     Without `answer` (the API's and MCP's create message) no run starts, and a conversation with an active run
-    refuses the message; with it (the chat page) the conversation's assistant answers.
+    refuses the message; with it (the chat page) the conversation's assistant answers. `check` is the
+    interface's own check of who is asking, run in the same trip to the database before anything is stored (the
+    chat socket re-checks its login there); it refuses by raising.
     """
     if answer:
         executor_taking_runs()
-    files = await sync_to_async(message_files_check)(
-        user=user, attachment_ids=attachment_ids, image_file_ids=image_file_ids, file_ids=file_ids
-    )
+    files = MessageFiles()
+    if attachment_ids or image_file_ids or file_ids:
+
+        def files_check() -> MessageFiles:
+            if check is not None:
+                check()
+            return message_files_check(
+                user=user, attachment_ids=attachment_ids, image_file_ids=image_file_ids, file_ids=file_ids
+            )
+
+        files = await sync_to_async(files_check)()
     message, run = await sync_to_async(_message_store)(
-        user=user, conversation_id=conversation_id, content=content, role=role, metadata=metadata, answer=answer
+        user=user,
+        conversation_id=conversation_id,
+        content=content,
+        role=role,
+        metadata=metadata,
+        answer=answer,
+        check=check,
     )
     if files:
         await message_files_attach(message=message, run=run, files=files)

@@ -70,6 +70,17 @@ async def test_it_ends_a_chat_socket_whose_user_logged_out(alice, conversation):
     assert not await Message.objects.filter(conversation=conversation).aexists()
 
 
+async def test_it_ends_a_chat_socket_whose_user_logged_out_on_any_frame(alice, conversation):
+    """A message re-checks the login in the trip that stores it; every other frame checks it first."""
+    client = await sync_to_async(_logged_in)(alice)
+    socket = await _socket_for(client, conversation.pk)
+    await sync_to_async(client.logout)()
+
+    await socket.send_json_to({"type": "run.cancel", "run_id": "run_none"})
+
+    assert await _closed_with(socket) == 4401
+
+
 async def test_it_ends_a_chat_socket_whose_user_was_deactivated(alice, conversation):
     socket = await ws_connect(conversation.pk, alice)
     alice.is_active = False
