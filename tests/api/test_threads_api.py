@@ -57,12 +57,13 @@ def test_it_refuses_image_content(alice_api):
     assert error_of(response)["param"] == "messages[0].content[0]"
 
 
-def test_it_refuses_attachments(alice_api):
+def test_it_refuses_an_attachment_that_is_not_the_users_file(alice_api):
     response = alice_api.post(
         "threads", {"messages": [{"role": "user", "content": "x", "attachments": [{"file_id": "file_1"}]}]}
     )
-    assert response.status_code == 400
-    assert error_of(response)["param"] == "messages[0].attachments"
+    assert response.status_code == 404
+    assert error_of(response)["message"] == "No file found with id 'file_1'."
+    assert not Conversation.objects.exists()
 
 
 def test_it_retrieves_a_thread(alice_api, thread):
