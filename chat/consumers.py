@@ -232,6 +232,8 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         if not assistant_id:
             return ""
         known = self.__dict__.setdefault("authors", {})
+        if assistant_id not in known and (seen := timeline.author_seen(assistant_id)) is not None:
+            known[assistant_id] = seen  # a run of this process answers as it: no trip to the database
         if assistant_id not in known:
             known |= await database_sync_to_async(timeline.authors)({assistant_id})
             known.setdefault(assistant_id, "")

@@ -42,6 +42,7 @@ from chat.prompt_budget import prompt_budget, run_last_messages
 from chat.recorder import RunRecorder, field_of
 from chat.selectors import conversation_model_input
 from chat.serializers import run_object
+from chat.timeline import authors_seen
 from core.database import database_single_threaded
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
@@ -316,6 +317,8 @@ class Executor:
                 agent_tool_calls_guard(build.agent, guardrails.tool_calls)
                 recorder.tool_servers = {**team.tool_servers, **build.tool_servers}
                 recorder.agent_assistants = team.assistants
+                # The sockets drawing this run's entries name its assistants without asking the database.
+                authors_seen({run.assistant_id: run.assistant.name} | {pk: n for n, pk in team.assistants.items()})
                 recorder.functions = build.functions
                 if build.skipped:
                     await recorder.servers_skipped(summary=build.skipped_summary, warning=build.skipped_warning)

@@ -64,6 +64,24 @@ def authors(assistant_ids: set[str]) -> dict[str, str]:
     return dict(Assistant.objects.filter(pk__in=assistant_ids - {None, ""}).values_list("pk", "name"))
 
 
+# The names this process's runs answer under, as each run last read them: a socket draws a live entry without a
+# trip to the database (which may be busy with the very run it draws).
+_names_seen: dict[str, str] = {}
+NAMES_SEEN_MAX = 10_000
+
+
+def authors_seen(names: dict[str, str]) -> None:
+    """Remember the names of the assistants a run of this process answers as (by id)."""
+    if len(_names_seen) > NAMES_SEEN_MAX:
+        _names_seen.clear()
+    _names_seen.update(names)
+
+
+def author_seen(assistant_id: str) -> str | None:
+    """The name a run of this process answered as under this id (None if none has)."""
+    return _names_seen.get(assistant_id)
+
+
 def event_entry(event: str, data: dict[str, Any], *, author: str = "") -> dict[str, Any] | None:
     """The entry an event adds or replaces, with its fragment; None for other events."""
     kind = ENTRY_EVENTS.get(event)
