@@ -4,11 +4,11 @@ the run complete."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from assistants.models import Assistant, Provider
@@ -60,7 +60,7 @@ async def over_websocket(user, conversation: Conversation, content: str) -> dict
 
 
 async def over_api(user, conversation: Conversation, content: str) -> dict[str, Any]:
-    api = AsyncApi(AsyncClient(), (await asyncio.to_thread(token_create, user=user, name="matrix"))[1])
+    api = AsyncApi(AsyncClient(), (await sync_to_async(token_create)(user=user, name="matrix"))[1])
     sent = await api.post(f"threads/{conversation.pk}/messages", {"role": "user", "content": content})
     assert sent.status_code == 200, sent.content
     started = await api.post(f"threads/{conversation.pk}/runs", {"assistant_id": conversation.assistant_id})

@@ -3,10 +3,10 @@ whether the sub-assistant was asked as a tool or handed the conversation; the us
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from assistants.models import Assistant
 from chat.models import Conversation, Message, Run
@@ -87,7 +87,7 @@ async def test_it_pauses_for_approval_inside_a_handoff_target_on_another_provide
 ):
     specialist = await Assistant.objects.acreate(name="Calculator", owner=alice, provider=vendor)
     await specialist.mcp_servers.aadd(guarded_demo)
-    await asyncio.to_thread(link_create, user=alice, assistant=triage, target=specialist, kind="handoff")
+    await sync_to_async(link_create)(user=alice, assistant=triage, target=specialist, kind="handoff")
     conversation = await Conversation.objects.acreate(owner=alice, assistant=triage)
     ws = await ws_connect(conversation.pk, alice)
     fake.script(tool_call("add", {"a": 2, "b": 3}))

@@ -4,10 +4,10 @@ handed off to it; a mandatory guardrail is checked once."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from assistants.models import Assistant
 from chat.models import Conversation, Message, RunStep
@@ -98,7 +98,7 @@ async def test_it_checks_a_mandatory_guardrail_once_across_a_handoff(alice, tria
     await Guardrail.objects.acreate(name="House rule", kind="max_length", max_chars=5000, mandatory=True)
     conversation, frames = await turn(alice, triage, "/handoff Billing desk where is my invoice")
     assert frames[-1]["event"] == "thread.run.completed"
-    await asyncio.to_thread(trace_store_get().force_flush)
+    await sync_to_async(trace_store_get().force_flush)()
     checked = [span async for span in Span.objects.filter(trace__run__conversation=conversation, kind="guardrail")]
     assert [span.name for span in checked] == ["House rule"]
 

@@ -4,10 +4,10 @@ assistant on each answer, draws a handoff as a line and a sub-assistant's calls 
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from assistants.models import Assistant
@@ -44,7 +44,7 @@ async def turn(user, conversation: Conversation, content: str) -> list[dict]:
 
 
 async def api_of(user) -> AsyncApi:
-    return AsyncApi(AsyncClient(), (await asyncio.to_thread(token_create, user=user, name="test"))[1])
+    return AsyncApi(AsyncClient(), (await sync_to_async(token_create)(user=user, name="test"))[1])
 
 
 async def test_it_says_in_the_api_which_assistant_answered_after_a_handoff(alice, team):
