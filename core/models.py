@@ -40,6 +40,7 @@ class AuditEntry(models.Model):
         LOGIN = "login", "Logged in"
         LOGIN_FAILED = "login_failed", "Login failed"
         LOCKED_OUT = "locked_out", "Locked out"
+        GUARDRAIL_TRIPPED = "guardrail_tripped", "Guardrail tripped"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey(

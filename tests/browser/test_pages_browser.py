@@ -171,7 +171,7 @@ def test_it_shows_the_mcp_servers_page_tidily(admin_page: Page) -> None:
     demo = admin_page.locator("section.server-card", has=admin_page.get_by_role("heading", name="demo"))
     demo.get_by_role("button", name="Check now").click()
     demo = admin_page.locator("section.server-card", has=admin_page.get_by_role("heading", name="demo"))
-    expect(demo.locator(".server-tool")).to_have_count(8)
+    expect(demo.locator(".server-tool")).to_have_count(10)
     _screenshot(admin_page, "mcp-servers-1280px")
     assert demo.locator(".server-tools").evaluate("e => getComputedStyle(e).listStyleType") == "none"
     summary = demo.locator(".server-tool-schema > summary").first

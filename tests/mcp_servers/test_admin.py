@@ -39,7 +39,7 @@ def run_action(client, action: str, *servers: MCPServer):
 def test_it_tests_a_connection_and_shows_the_tools_and_latency(admin_client, demo_server):
     response = run_action(admin_client, "test_connection", demo_server)
     (message,) = [str(m) for m in response.context["messages"]]
-    assert message.startswith("demo: connected and listed 8 tool(s) in ")
+    assert message.startswith("demo: connected and listed 10 tool(s) in ")
     demo_server.refresh_from_db()
     assert demo_server.last_status == MCPServer.Status.CONNECTED
     assert demo_server.last_latency_ms > 0 and demo_server.last_checked_at is not None

@@ -91,7 +91,7 @@ def test_it_checks_a_server_now_for_a_superuser(client, root, demo_server):
     client.force_login(root)
     response = client.post(check_url(demo_server), follow=True)
     page = response.text
-    assert re.search(r"demo: connected, 8 tool\(s\), [\d.]+ ms\.", page)
+    assert re.search(r"demo: connected, 10 tool\(s\), [\d.]+ ms\.", page)
     assert '<code class="tool-name">reveal_bonus</code>' in page
     demo_server.refresh_from_db()
     assert demo_server.last_status == MCPServer.Status.CONNECTED
