@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, URLValidator
 from django.db import models
 
-from core.crypto import EncryptedJSONField
+from core.crypto import EncryptedJSONField, EncryptedTextField
 from core.network import url_refusal
 
 
@@ -168,3 +168,53 @@ class MCPServer(models.Model):
         if tool_name in (self.denied_tools or []):
             return False
         return not self.allowed_tools or tool_name in self.allowed_tools
+
+
+class OAuthClient(models.Model):
+    """Switchboard as an OAuth client of a server that wants each user to sign in: what discovery found (the
+    server's protected resource metadata, its authorization server's metadata) and the client credentials, from
+    dynamic registration or entered by an administrator."""
+
+    server = models.OneToOneField(MCPServer, on_delete=models.CASCADE, related_name="oauth")
+    resource = models.CharField(max_length=500, blank=True, help_text="The resource the tokens are for (RFC 8707).")
+    resource_metadata = models.JSONField(default=dict, blank=True)
+    issuer = models.CharField(max_length=500, blank=True)
+    server_metadata = models.JSONField(default=dict, blank=True)
+    scope = models.CharField(max_length=500, blank=True)
+    client_id = models.CharField(max_length=500, blank=True)
+    client_secret = EncryptedTextField(blank=True, help_text="Encrypted at rest; write-only.")
+    # True: the client was registered dynamically (RFC 7591) for `redirect_uri`; False: entered by an administrator.
+    registered = models.BooleanField(default=False)
+    redirect_uri = models.CharField(max_length=500, blank=True)
+    discovered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "OAuth client"
+
+    def __str__(self) -> str:
+        return f"OAuth client of {self.server}"
+
+    @property
+    def protected(self) -> bool:
+        """Whether the server was found to want each user to sign in."""
+        return self.discovered_at is not None
+
+
+class OAuthAccount(models.Model):
+    """One user's tokens for one OAuth-protected server; only that user's connections use them."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mcp_oauth_accounts")
+    server = models.ForeignKey(MCPServer, on_delete=models.CASCADE, related_name="oauth_accounts")
+    access_token = EncryptedTextField()
+    refresh_token = EncryptedTextField(blank=True)
+    scope = models.CharField(max_length=500, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "OAuth account"
+        constraints = [models.UniqueConstraint(fields=["user", "server"], name="mcp_oauth_account_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.server}"
