@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import weakref
 from typing import Any
 
@@ -56,6 +57,29 @@ def model_refusal(*, provider: Provider, model_name: str) -> str:
     if provider.kind == Provider.Kind.OFFLINE:
         return offline_model_refusal(model_name)
     return ""
+
+
+def model_served(*, provider: Provider, model_name: str) -> bool | None:
+    """Whether this provider serves this model, where it can tell without the network; None where it cannot."""
+    if provider.kind == Provider.Kind.OFFLINE:
+        return not offline_model_refusal(model_name)
+    return None
+
+
+MODEL_NAME_MAX_CHARS = 200
+# Model names as vendors and local servers spell them: gpt-4o-mini, meta-llama/Llama-3.1-8B-Instruct, llama3.1:8b,
+# claude-3-5-sonnet@20240620. Nothing else reaches a provider's request or a page.
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@+\-]*$")
+
+
+def model_choice_refusal(*, provider: Provider, model_name: str) -> str:
+    """Why a user may not ask this provider for this model by name ("" if they may): a name of letters, digits and
+    . _ : / @ + - within the limit, that the provider serves where it can tell."""
+    if len(model_name) > MODEL_NAME_MAX_CHARS:
+        return f"A model name is at most {MODEL_NAME_MAX_CHARS} characters."
+    if not MODEL_NAME.match(model_name):
+        return "A model name starts with a letter or digit and holds only letters, digits and . _ : / @ + -."
+    return model_refusal(provider=provider, model_name=model_name)
 
 
 def model_build(*, provider: Provider, model_name: str) -> Model:

@@ -227,6 +227,7 @@ async def assistant_agent_build(
     extra_tools: list[Tool] | None = None,
     vector_store_ids: list[str] | None = None,
     refusal: str | None = None,
+    model_name: str | None = None,
 ) -> AgentBuild:
     """Build the SDK agent for one run: the provider's model plus pooled MCP servers (`servers`: the
     assistant's enabled ones, when the caller has read them already) and function tools (`functions`: the
@@ -236,13 +237,14 @@ async def assistant_agent_build(
     `output_guardrails` are the SDK's tripwires the caller checks the run with; `handoffs` and `extra_tools` are
     the other assistants it may hand off to or ask (the caller builds them the same way). With file_search on, the run
     searches the assistant's vector stores and `vector_store_ids` (its thread's). `refusal` is
-    `assistant_run_refusal`'s answer for `servers`, when the caller has asked it already."""
+    `assistant_run_refusal`'s answer for `servers`, when the caller has asked it already. `model_name` is the
+    run's model, where it is not the assistant's (a conversation or a run may pick another its provider serves)."""
     provider = assistant.provider
     if not provider.enabled:
         raise AssistantUnavailable(f"The provider '{provider.name}' is disabled.")
     if provider.base_url and (refusal := await url_refusal_async(provider.base_url)):
         raise AssistantUnavailable(f"The provider '{provider.name}': {refusal}")
-    model_name = assistant.model_name
+    model_name = model_name or assistant.model_name
     if not model_name:
         raise AssistantUnavailable(f"The assistant '{assistant.name}' has no model and its provider no default.")
     if servers is None:
@@ -400,6 +402,14 @@ def provider_usable(*, user: AbstractBaseUser) -> QuerySet[Provider]:
     if not user.is_superuser:
         providers = providers.filter(granted_to(Provider, user))
     return providers.order_by("name")
+
+
+def provider_models_known(*, user: AbstractBaseUser, provider: Provider) -> list[str]:
+    """The models this provider is known to serve, to offer a user: its default and those of the assistants on it
+    the user may use (a vendor's whole list is the vendor's to give), leaving out any it says it cannot serve."""
+    assistants = Assistant.objects.usable_by(user).filter(provider=provider)
+    names = [provider.default_model, *assistants.values_list("model", flat=True)]
+    return sorted({name for name in names if name and not model_refusal(provider=provider, model_name=name)})
 
 
 def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:

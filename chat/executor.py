@@ -312,6 +312,7 @@ class Executor:
                     extra_tools=team.tools,
                     vector_store_ids=thread_vector_store_ids(run.conversation),
                     refusal=start.refusal,
+                    model_name=run.model or None,
                 )
                 build.skipped += team.skipped
                 agent_tool_calls_guard(build.agent, guardrails.tool_calls)

@@ -17,6 +17,9 @@ class Conversation(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     assistant = models.ForeignKey(Assistant, null=True, on_delete=models.SET_NULL, related_name="conversations")
     title = models.CharField(max_length=200, blank=True)
+    model = models.CharField(
+        max_length=200, blank=True, help_text="The model its assistant answers with here. Empty: the assistant's."
+    )
     metadata = models.JSONField(default=dict, blank=True)
     tool_resources = models.JSONField(
         default=dict,
@@ -47,6 +50,11 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.id
+
+    @property
+    def model_name(self) -> str:
+        """The model the next answer is asked of: this conversation's own, else its assistant's."""
+        return self.model or (self.assistant.model_name if self.assistant else "")
 
 
 class Run(models.Model):

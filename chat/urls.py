@@ -15,6 +15,7 @@ urlpatterns = [
     path("conversations/<str:thread_id>/unarchive/", views.conversation_unarchive, name="conversation_unarchive"),
     path("conversations/<str:thread_id>/delete/", views.conversation_delete, name="conversation_delete"),
     path("conversations/<str:thread_id>/assistant/", views.conversation_assistant, name="conversation_assistant"),
+    path("conversations/<str:thread_id>/model/", views.conversation_model, name="conversation_model"),
     path("conversations/<str:thread_id>/share/", views.conversation_share, name="conversation_share"),
     path("shared/<str:token>/", views.shared_conversation, name="shared_conversation"),
     path("conversations/<str:thread_id>/steps/<str:step_id>/output", views.step_output, name="step_output"),

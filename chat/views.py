@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -14,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from assistants.models import Assistant
+from assistants.services import provider_models_known
 from chat import exports, selectors, services, sharing, timeline
 from chat.models import Conversation, RunStep
 from chat.services import mcp_context
@@ -90,25 +93,52 @@ def conversation_detail(request: HttpRequest, thread_id: str) -> HttpResponse:
             "new_chat_assistant": _new_chat_assistant(request),
             "sidebar_collapsed": preference_get(user=request.user).sidebar_collapsed,
             "assistants": Assistant.objects.usable_by(request.user).order_by("name", "pk"),
+            "models": provider_models_known(user=request.user, provider=conversation.assistant.provider)
+            if conversation.assistant
+            else [],
             "sharing_enabled": sharing.sharing_enabled(),
         },
     )
+
+
+def _header_switch(
+    request: HttpRequest, thread_id: str, switch: Callable[..., Conversation], said: Callable[[Conversation], str]
+) -> HttpResponse:
+    """Post/redirect/get for a switch in the chat header: what `said` says it did, or why it was refused."""
+    conversation = _conversation(request, thread_id)
+    try:
+        conversation = switch(user=request.user, conversation_id=conversation.pk)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, said(conversation))
+    return redirect("chat:conversation_detail", thread_id=conversation.pk)
 
 
 @login_required
 @require_POST
 def conversation_assistant(request: HttpRequest, thread_id: str) -> HttpResponse:
     """The chat header's assistant switch: another assistant answers from the next message on."""
-    conversation = _conversation(request, thread_id)
-    try:
-        conversation = services.conversation_assistant_switch(
-            user=request.user, conversation_id=conversation.pk, assistant_id=request.POST.get("assistant", "")
-        )
-    except ServiceError as exc:
-        messages.error(request, exc.message)
-    else:
-        messages.success(request, f"{conversation.assistant.name} answers from the next message on.")
-    return redirect("chat:conversation_detail", thread_id=conversation.pk)
+    return _header_switch(
+        request,
+        thread_id,
+        partial(services.conversation_assistant_switch, assistant_id=request.POST.get("assistant", "")),
+        lambda conversation: f"{conversation.assistant.name} answers from the next message on.",
+    )
+
+
+@login_required
+@require_POST
+def conversation_model(request: HttpRequest, thread_id: str) -> HttpResponse:
+    """The chat header's model switch: the assistant answers with another model from the next message on."""
+
+    def said(conversation: Conversation) -> str:
+        which = conversation.model or f"its own model, {conversation.model_name},"
+        return f"{conversation.assistant.name} answers with {which} from the next message on."
+
+    return _header_switch(
+        request, thread_id, partial(services.conversation_model_switch, model=request.POST.get("model", "")), said
+    )
 
 
 @login_required

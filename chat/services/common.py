@@ -7,6 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 
+from assistants.factory import model_choice_refusal, model_refusal, model_served
 from assistants.models import Assistant
 from chat.executor import Executor, get_executor
 from chat.models import Conversation, Message, Run
@@ -137,6 +138,37 @@ def message_count(user: AbstractBaseUser, *, hits: int = 1, limits: Limits | Non
         raise ServiceError("rate_limited", str(exc), retry_after=exc.retry_after) from None
 
 
+def model_check(*, assistant: Assistant, model: Any, param: str = "model") -> str:
+    """A model the user picked by name for this assistant: one its provider serves, where it can tell."""
+    if not isinstance(model, str):
+        raise ServiceError("invalid_model", "A model must be a string.", param=param)
+    if model == assistant.model_name:
+        return model
+    refusal = model_choice_refusal(provider=assistant.provider, model_name=model)
+    if refusal:
+        raise ServiceError("invalid_model", refusal, param=param)
+    return model
+
+
+def model_kept(*, conversation: Conversation, assistant: Assistant) -> bool:
+    """Whether the conversation's own model goes on with this assistant in place of its current one: the same
+    provider serves it on, or the new provider says it serves it (a name on another vendor means nothing)."""
+    if not conversation.model:
+        return True
+    current = conversation.assistant
+    if current is not None and current.provider_id == assistant.provider_id:
+        return not model_refusal(provider=assistant.provider, model_name=conversation.model)
+    return bool(model_served(provider=assistant.provider, model_name=conversation.model))
+
+
+def run_model(conversation: Conversation, assistant: Assistant) -> str:
+    """The model a run of this assistant in this conversation is asked for: the conversation's own where it
+    holds for this assistant, else the assistant's."""
+    if conversation.model and model_kept(conversation=conversation, assistant=assistant):
+        return conversation.model
+    return assistant.model_name
+
+
 def run_new(
     *,
     conversation: Conversation,
@@ -146,15 +178,17 @@ def run_new(
     functions: list[dict] | None = None,
     overrides: dict | None = None,
     reply_to_id: str | None = None,
+    model: str | None = None,
 ) -> Run:
     """Store a queued run of this assistant, answering the message `reply_to_id`, with the provider and model it
-    will be charged at (and its own function tools, when it does not use its assistant's)."""
+    will be charged at and asked for (`model`, else the conversation's, else the assistant's) and its own function
+    tools, when it does not use its assistant's."""
     return Run.objects.create(
         conversation=conversation,
         reply_to_id=reply_to_id,
         assistant=assistant,
         provider_id=assistant.provider_id,
-        model=assistant.model_name,
+        model=model or run_model(conversation, assistant),
         instructions=instructions,
         metadata=metadata or {},
         functions=functions,

@@ -24,6 +24,8 @@ from chat.services.common import (
     message_count,
     message_fields,
     metadata_validate,
+    model_check,
+    model_kept,
     text_check,
     title_from,
 )
@@ -136,13 +138,34 @@ def conversation_update(
 
 def conversation_assistant_switch(*, user: AbstractBaseUser, conversation_id: str, assistant_id: Any) -> Conversation:
     """Let another of the assistants the user may use answer from the next message on; refused while a run is
-    active. Each answer keeps the name of the assistant that wrote it."""
+    active. Each answer keeps the name of the assistant that wrote it. The conversation's own model goes with it
+    only where the new assistant's provider serves it."""
     assistant = assistant_usable(user=user, assistant_id=assistant_id)
     with transaction.atomic():
-        conversation = conversation_locked(user=user, conversation_id=conversation_id)
+        conversation = conversation_locked(user=user, conversation_id=conversation_id, related=True)
         refuse_if_run_active(conversation)
+        if not model_kept(conversation=conversation, assistant=assistant):
+            conversation.model = ""
         conversation.assistant = assistant
-        conversation.save(update_fields=["assistant", "updated_at"])
+        conversation.save(update_fields=["assistant", "model", "updated_at"])
+    return conversation
+
+
+def conversation_model_switch(*, user: AbstractBaseUser, conversation_id: str, model: Any) -> Conversation:
+    """Let the conversation's assistant answer with another model its provider serves, from the next message on
+    (empty: the assistant's own); refused while a run is active. Each answer keeps the name of its model."""
+    model = model.strip() if isinstance(model, str) else model
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id, related=True)
+        refuse_if_run_active(conversation)
+        assistant = conversation.assistant
+        if assistant is None:
+            raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted: pick another.")
+        if model:
+            model = model_check(assistant=assistant, model=model)
+        # The assistant's own model is no choice of the conversation's: it follows the assistant if that changes.
+        conversation.model = "" if model in (None, "", assistant.model_name) else model
+        conversation.save(update_fields=["model", "updated_at"])
     return conversation
 
 

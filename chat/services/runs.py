@@ -33,6 +33,8 @@ from chat.services.common import (
     message_count,
     message_fields,
     metadata_validate,
+    model_check,
+    model_kept,
     refuse_if_busy,
     run_new,
 )
@@ -109,13 +111,8 @@ def run_store(
         if value is not None and not isinstance(value, str):
             raise ServiceError("invalid_instructions", f"{name} must be a string.", param=name)
     assistant = assistant_usable(user=user, assistant_id=assistant_id)
-    if model is not None and model != assistant.model_name:
-        # The executor builds the model from the assistant; a different one here would be silently ignored.
-        raise ServiceError(
-            "unsupported_model",
-            f"A run uses its assistant's model ('{assistant.model_name}'); change the assistant to use another.",
-            param="model",
-        )
+    if model is not None:
+        model = model_check(assistant=assistant, model=model)
     text = assistant.instructions if instructions is None else instructions
     if additional_instructions:
         text = f"{text}\n\n{additional_instructions}" if text else additional_instructions
@@ -123,6 +120,8 @@ def run_store(
         conversation = conversation_locked(user=user, conversation_id=conversation_id)
         run_admit(conversation, user, hits=1 + len(added))
         if conversation.assistant_id is None:
+            if not model_kept(conversation=conversation, assistant=assistant):
+                conversation.model = ""
             conversation.assistant = assistant
         tip = branch_tip(conversation)
         messages = []
@@ -141,11 +140,12 @@ def run_store(
             functions=functions,
             overrides=overrides,
             reply_to_id=tip,
+            model=model,
         )
         if messages:
             conversation.current = messages[-1]
         conversation.updated_at = timezone.now()
-        conversation.save(update_fields=["assistant", "current", "updated_at"])
+        conversation.save(update_fields=["assistant", "model", "current", "updated_at"])
     return run, messages
 
 
