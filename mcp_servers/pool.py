@@ -19,15 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.mcp import MCPServer as AgentsMCPServer
+from mcp.client._input_required import run_input_required_driver
+from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import listen
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED, CallToolResult
+from mcp_types import CONNECTION_CLOSED, CallToolResult, ElicitRequest, InputRequiredResult
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from core.metrics import mcp_connection_close_record, mcp_connection_open_record, mcp_reconnect_record
+from mcp_servers.elicitation import CallInFlight, CallsInFlight
 from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
 from mcp_servers.results import result_parts_apply
-from mcp_servers.transports import Transport
+from mcp_servers.transports import ClientHooks, Transport
 
 __all__ = ["MCPConnectError", "Pool", "get_pool"]
 
@@ -55,17 +58,21 @@ tool_progress: contextvars.ContextVar[Callable[[str, float, float | None, str | 
 
 
 class TimedSession:
-    """A ClientSession whose tool calls time out, unless the tool keeps reporting progress.
+    """A ClientSession whose tool calls time out, unless the tool keeps reporting progress or waits on the user.
 
     The Agents SDK has no hook for a per-call deadline that progress extends (its read timeout cannot be
     extended, its tool timeout does not hear progress), but it reads `server.session` on every call, so the
-    pool puts this proxy there; tests/contracts/test_sdk_seams.py fails if an upgrade stops reading it.
+    pool puts this proxy there; tests/contracts/test_sdk_seams.py fails if an upgrade stops reading it. A call
+    the server asks the user about (elicitation, either era) waits for the answer without a deadline.
     """
 
-    def __init__(self, session: Any, *, server_name: str, call_timeout: float) -> None:
+    def __init__(
+        self, session: Any, *, server_name: str, call_timeout: float, calls: CallsInFlight | None = None
+    ) -> None:
         self._session = session
         self._server_name = server_name
         self._call_timeout = call_timeout
+        self._calls = calls if calls is not None else CallsInFlight(server_name)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
@@ -77,26 +84,49 @@ class TimedSession:
         listener = tool_progress.get()
 
         async def progressed(progress: float, total: float | None, message: str | None) -> None:
-            deadline.reschedule(loop.time() + timeout)
+            if not call.waiting:  # while the user answers, the call has no deadline to extend
+                deadline.reschedule(loop.time() + timeout)
             if listener is not None:
                 listener(name, progress, total, message)
 
-        try:
-            async with asyncio.timeout(timeout) as deadline:
-                result = await self._session.call_tool(name, arguments, progress_callback=progressed, **options)
-        except MCPError as exc:
-            if exc.code == CONNECTION_CLOSED or session_closed(self._session):
-                raise MCPConnectionLost(
-                    f"MCP server '{self._server_name}' went away during a call to '{name}'"
-                ) from exc
-            raise
-        except TimeoutError:
-            raise MCPCallTimeout(
-                f"Tool '{name}' on MCP server '{self._server_name}' did not answer within {timeout:g} s"
-            ) from None
+        async def send(responses: Any = None, state: str | None = None) -> Any:
+            return await self._session.call_tool(
+                name, arguments, progress_callback=progressed, input_responses=responses, request_state=state,
+                allow_input_required=True, **options,
+            )  # fmt: skip
+
+        with self._calls.track(name, timeout=timeout) as call:
+            try:
+                async with asyncio.timeout(timeout) as deadline:
+                    call.deadline = deadline
+                    result = await send()
+                    if isinstance(result, InputRequiredResult):
+                        result = await self._input_rounds(result, call, send)
+            except MCPError as exc:
+                if exc.code == CONNECTION_CLOSED or session_closed(self._session):
+                    raise MCPConnectionLost(
+                        f"MCP server '{self._server_name}' went away during a call to '{name}'"
+                    ) from exc
+                raise
+            except TimeoutError:
+                raise MCPCallTimeout(
+                    f"Tool '{name}' on MCP server '{self._server_name}' did not answer within {timeout:g} s"
+                ) from None
         if isinstance(result, CallToolResult):
             result_parts_apply(result)
         return result
+
+    async def _input_rounds(self, first: InputRequiredResult, call: CallInFlight, send: Any) -> Any:
+        """Answer a 2026-07-28 `input_required` result and call again, until the tool answers: its questions go
+        to the caller; anything else it asks for (sampling, roots) is a capability Switchboard does not offer."""
+
+        async def dispatch(key: str, request: Any) -> Any:
+            if isinstance(request, ElicitRequest):
+                return await self._calls.ask(call, request.params)
+            context = ClientRequestContext(session=self._session, request_id=key)
+            return await self._session.dispatch_input_request(context, request)
+
+        return await run_input_required_driver(first, dispatch=dispatch, retry=send)
 
 
 @dataclass(eq=False)  # compared and hashed by identity: the pool keeps a set of them
@@ -136,7 +166,13 @@ class Connection:
                 self.ready.set_exception(exc)
             return
         session = self.server.session
-        self.server.session = TimedSession(session, server_name=self.name, call_timeout=self.call_timeout)
+        hooks = self.server.message_handler
+        self.server.session = TimedSession(
+            session,
+            server_name=self.name,
+            call_timeout=self.call_timeout,
+            calls=hooks.calls if isinstance(hooks, ClientHooks) else None,
+        )
         watcher = asyncio.create_task(self._watch_tool_changes(session), name=f"mcp-listen:{self.name}")
         if not self.ready.done():  # else the pool gave up on it meanwhile and set `stop`: close it below
             self.ready.set_result(None)

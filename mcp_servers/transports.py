@@ -16,6 +16,8 @@ from agents.mcp import (
     MCPToolCustomDataContext,
     create_static_tool_filter,
 )
+from agents.mcp import server as sdk_server
+from agents.mcp._compat import create_v2_client as _sdk_create_client
 
 # The SDK's base for servers reached through a ClientSession; every SDK transport derives from it. Private, but
 # the SDK offers no public one: its public MCPServer would mean redoing the session, retries, tool filter and cache.
@@ -23,6 +25,7 @@ from agents.mcp import (
 from agents.mcp.server import _MCPServerWithClientSession
 
 from core.tracing import current_span_error_mark
+from mcp_servers.elicitation import CallsInFlight
 from mcp_servers.errors import MCPConnectionLost
 from mcp_servers.results import PARTS_META
 from mcp_servers.sandbox import SandboxUnavailable, sandbox_launch
@@ -43,14 +46,34 @@ def _tool_outcome(context: MCPToolCustomDataContext) -> Mapping[str, Any]:
     return outcome
 
 
-def _list_changed_handler(server: AgentsMCPServer) -> Any:
-    """Drop a server's cached tool list when it announces that its tools changed."""
+class ClientHooks:
+    """What a server's client session hears besides answers: a changed tool list (the SDK's message handler), and
+    a question for the user during a call (its elicitation callback, through `calls`)."""
 
-    async def handle(message: Any) -> None:
+    def __init__(self, server: AgentsMCPServer) -> None:
+        self.server = server
+        self.calls = CallsInFlight(server.name)
+
+    async def __call__(self, message: Any) -> None:
         if getattr(message, "method", None) == LIST_CHANGED:
-            server.invalidate_tools_cache()
+            self.server.invalidate_tools_cache()
 
-    return handle
+
+def _client_with_hooks(transport: Any, *, read_timeout_seconds: float | None, message_handler: Any) -> Any:
+    """The SDK's mcp Client, answering elicitation requests when the server was built with ClientHooks.
+
+    The SDK builds its mcp Client in private (`agents.mcp.server.create_v2_client`) and passes it no elicitation
+    callback, so the session would declare no elicitation capability. mcp's Client reads the callback only when
+    it is entered, so it is set here, between the two; tests/contracts/test_sdk_seams.py fails if an upgrade
+    moves the SDK's call.
+    """
+    client = _sdk_create_client(transport, read_timeout_seconds=read_timeout_seconds, message_handler=message_handler)
+    if isinstance(message_handler, ClientHooks):
+        client.elicitation_callback = message_handler.calls.elicit
+    return client
+
+
+sdk_server.create_v2_client = _client_with_hooks
 
 
 def _tool_failure(context: Any, error: Exception) -> str:
@@ -101,7 +124,7 @@ class Transport:
         server = cls.create(
             name=name, params=params, options=cls.common_options(name=name, params=params, options=options)
         )
-        server.message_handler = _list_changed_handler(server)
+        server.message_handler = ClientHooks(server)
         return server
 
     @classmethod

@@ -8,6 +8,7 @@ a dead server, times a tool call, or records which server a tool came from.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import os
 import signal
@@ -22,13 +23,16 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp import server as sdk_server
 from agents.tool import get_function_tool_origin
 from django.conf import settings
+from mcp import Client
+from mcp.client._input_required import run_input_required_driver
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
 
+from mcp_servers.elicitation import tool_elicitation
 from mcp_servers.errors import MCPCallTimeout
 from mcp_servers.pool import TimedSession, session_closed
-from mcp_servers.transports import MCPServerWebSocket, Transport
+from mcp_servers.transports import MCPServerWebSocket, Transport, _client_with_hooks
 from tests.mcp_servers.conftest import children, demo_serve
 
 
@@ -222,3 +226,63 @@ async def test_it_names_each_mcp_tools_server_in_the_public_tool_origin(prefixed
             "agents.tool.get_function_tool_origin() no longer names an MCP tool's server: "
             "assistants.services.assistant_agent_build() reads it to record each tool call's server on its run step."
         )
+
+
+# --- mcp_servers.transports._client_with_hooks(): `agents.mcp.server.create_v2_client` --------------------------
+
+
+def test_it_builds_the_sdks_mcp_client_through_the_function_the_transports_wrap():
+    source = inspect.getsource(sdk_server._MCPServerWithClientSession._client_session_context)
+    assert "create_v2_client(" in source and vars(sdk_server).get("create_v2_client") is _client_with_hooks, (
+        "The Agents SDK no longer builds its mcp Client through `agents.mcp.server.create_v2_client`, which "
+        "mcp_servers.transports wraps to give the client session an elicitation callback: servers would no longer "
+        "be able to ask the user anything. Find where the SDK builds its Client now."
+    )
+    assert "elicitation_callback" in {f.name for f in dataclasses.fields(Client)}, (
+        "mcp's Client takes no `elicitation_callback` any more: mcp_servers.transports._client_with_hooks sets it."
+    )
+
+
+async def test_it_asks_the_caller_when_a_server_elicits_through_a_pooled_connection():
+    server = Transport.for_kind("stdio").build(
+        name="asking", params=params(args=[str(settings.BASE_DIR / "tests" / "fakes" / "asking_mcp_server.py")]),
+        options={},
+    )  # fmt: skip
+    asked: list[dict[str, Any]] = []
+
+    async def answer(name: str, request: dict[str, Any]) -> tuple[str, dict[str, Any] | None]:
+        asked.append(request)
+        return "accept", {"guests": 2, "email": "ada@example.com"}
+
+    async with connected(server):
+        server.session = TimedSession(
+            server.session, server_name="asking", call_timeout=10, calls=server.message_handler.calls
+        )
+        token = tool_elicitation.set(answer)
+        try:
+            result = await server.call_tool("book_table", {"restaurant": "Chez Nous"})
+        finally:
+            tool_elicitation.reset(token)
+    assert [request["mode"] for request in asked] == ["form"], (
+        "The server's question never reached the caller: the client session declares no elicitation capability, "
+        "or no longer routes a server's question to its elicitation callback."
+    )
+    assert result.content[0].text == "Booked Chez Nous for 2; confirmation to ada@example.com."
+
+
+# --- mcp_servers.pool.TimedSession: the 2026-07-28 `input_required` round trips ------------------------------------
+
+
+def test_it_offers_the_input_required_round_trip_the_timed_session_drives():
+    parameters = inspect.signature(ClientSession.call_tool).parameters
+    missing = {"allow_input_required", "input_responses", "request_state"} - set(parameters)
+    assert not missing, (
+        f"mcp's ClientSession.call_tool() takes no {sorted(missing)} any more: mcp_servers.pool.TimedSession calls "
+        "a tool again with the user's answers when it returns `input_required` (2026-07-28)."
+    )
+    assert callable(getattr(ClientSession, "dispatch_input_request", None))
+    driver = inspect.signature(run_input_required_driver).parameters
+    assert {"first", "dispatch", "retry"} <= set(driver), (
+        "mcp.client._input_required.run_input_required_driver() changed: mcp_servers.pool.TimedSession drives "
+        "the `input_required` round trips with it."
+    )
