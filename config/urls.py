@@ -8,7 +8,9 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from assistants.services import mcp_server_usable
 from core.twofactor import LoginForm
+from mcp_servers import oauth_views
 
 
 def health(request: HttpRequest) -> JsonResponse:
@@ -37,6 +39,8 @@ urlpatterns = [
     path("assistants/", include("assistants.urls")),
     path("settings/", include("core.urls")),
     path("mcp-servers/", include("mcp_servers.urls")),
+    # Connecting a user's own account to the servers that ask for sign-in, for the servers they may use.
+    path("mcp-servers/oauth/", include(oauth_views.urls(usable=mcp_server_usable))),
     # The trace page lives under a conversation's URL, so it is matched before chat's own pages.
     path("", include("observability.urls")),
     path("", include("chat.urls")),

@@ -24,6 +24,14 @@ from core.errors import ServiceError
 from core.network import url_refusal_async
 from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
+from mcp_servers.oauth import (
+    OAUTH_TRANSPORTS,
+    AuthorizationRequired,
+    OAuthError,
+    authorization_lost,
+    oauth_discover,
+    oauth_launch_params,
+)
 from mcp_servers.pool import error_text, get_pool
 from mcp_servers.results import Budget, content_part, part_text, size_text
 from mcp_servers.transports import Transport
@@ -44,6 +52,11 @@ async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) 
     per_user = server.scope == MCPServer.Scope.PER_USER
     if server.transport != MCPServer.Transport.STDIO and (refusal := await url_refusal_async(server.url)):
         raise MCPConnectError(f"MCP server '{server.name}': {refusal}", reason=refusal)
+    params = server.launch_params(user_id=user_id, username=username)
+    # A server that wants each user to sign in connects once per user, with that user's own token.
+    signed_in = await oauth_launch_params(server=server, params=params, user_id=user_id)
+    if signed_in is not None:
+        params, per_user = signed_in, True
     pool = get_pool()
     owner = user_id if per_user else None
     reused = any(
@@ -55,7 +68,7 @@ async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) 
             return await pool.acquire(
                 server_id=server.pk,
                 name=server.name,
-                params=server.launch_params(user_id=user_id, username=username),
+                params=params,
                 options={
                     "allowed_tools": server.allowed_tools,
                     "denied_tools": server.denied_tools,
@@ -66,7 +79,25 @@ async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) 
             )
         except Exception as exc:
             span.set_error(SpanError(message="MCP server did not connect", data={"error": error_text(exc)}))
+            if isinstance(exc, MCPConnectError):
+                await _unauthorized_check(server=server, signed_in=signed_in is not None, error=exc)
             raise
+
+
+async def _unauthorized_check(*, server: MCPServer, signed_in: bool, error: MCPConnectError) -> None:
+    """Raise AuthorizationRequired if a connection failed for want of the user's sign-in: their tokens stopped
+    working, or the server turns out to want each user to sign in (its configuration said nothing of it)."""
+    if signed_in and authorization_lost(error):
+        raise AuthorizationRequired(server, again=True) from error
+    if signed_in or server.transport not in OAUTH_TRANSPORTS:
+        return
+    try:
+        discovered = await oauth_discover(server=server)
+    except OAuthError as exc:
+        logger.warning("MCP server %s asks for sign-in, but: %s", server.name, exc)
+        return
+    if discovered is not None:
+        raise AuthorizationRequired(server) from error
 
 
 @dataclass
