@@ -14,6 +14,7 @@ from tests.browser.test_chat_browser import (
     PREPARE_DATABASE,
     SERVER_START_TIMEOUT,
     DaphneServer,
+    _context,
     _expect_answer,
     _expect_idle,
     _persisted_messages,
@@ -136,6 +137,44 @@ def test_it_answers_with_the_assistant_switched_to_in_the_header(page: Page) -> 
     expect(answer.locator(".answer-by")).to_contain_text("Careful assistant")
     expect(page.locator(".message-assistant .answer-by").first).to_contain_text("Demo assistant")
     _screenshot(page, "branches-switched-assistant")
+
+
+BOXES = "nodes => nodes.map(node => [node.getBoundingClientRect().top, node.getBoundingClientRect().bottom])"
+
+
+def test_it_answers_with_the_model_switched_to_in_the_header(browser: tuple[Browser, dict], daphne_server) -> None:
+    # A phone: the chip and its form must fit beside everything else the header holds.
+    context = _context(browser, daphne_server.url, viewport={"width": 375, "height": 740})
+    try:
+        page = context.new_page()
+        _start_conversation(page)
+        chip = page.locator("#model-switch > summary")
+        expect(chip).to_have_text("Model: offline")
+
+        # The chat's header keeps to two lines: the title, then the assistant, its model and the actions.
+        boxes = page.eval_on_selector_all("#assistant-switch, #model-switch, .chat-head > .menu", BOXES)
+        assert max(top for top, _ in boxes) < min(bottom for _, bottom in boxes), f"the controls wrap: {boxes}"
+
+        chip.click()
+        form = page.locator(".model-form")
+        expect(form).to_be_in_viewport(ratio=1)
+        form.get_by_label("Model for this conversation").fill("offline-large")
+        _screenshot(page, "model-switch-form-375px")
+        form.get_by_role("button", name="Use this model").click()
+        page.wait_for_load_state()
+        _wait_synced(page)
+        expect(page.locator(".flash")).to_contain_text("Demo assistant answers with offline-large from the next")
+        expect(chip).to_have_text("Model: offline-large")
+        _send(page, "which model?")
+
+        answer = _expect_answer(page, "which model?")
+        expect(answer.locator(".answer-model")).to_have_text("offline-large")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 375
+        header = page.locator("header.topbar").evaluate("node => node.getBoundingClientRect().height")
+        assert header <= 56, f"the header is {header} px tall"
+        _screenshot(page, "model-switched-375px")
+    finally:
+        context.close()
 
 
 def test_it_opens_a_shared_link_logged_out_and_not_once_revoked(
