@@ -227,3 +227,28 @@ def test_it_says_what_a_refused_limit_must_be(client, assistant_id):
         client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant_id, max_prompt_tokens=-5)
     assert caught.value.body["message"] == "'max_prompt_tokens' must be at least 256."
     assert json.loads(caught.value.response.text)["error"]["type"] == "invalid_request_error"
+
+
+# --- A run's own model --------------------------------------------------------------------------------------------
+
+
+def test_it_asks_the_provider_for_the_model_a_run_names(client, assistant_id, fake):
+    thread = _conversation(client, "hello")
+
+    run = client.beta.threads.runs.create_and_poll(thread_id=thread.id, assistant_id=assistant_id, model="fake-bigger")
+
+    assert (run.status, run.model) == ("completed", "fake-bigger")
+    (request,) = fake.model_requests()
+    assert request.body["model"] == "fake-bigger"
+
+
+def test_it_refuses_a_run_model_that_is_no_model_name(client, assistant_id, fake):
+    thread = _conversation(client, "hello")
+
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.beta.threads.runs.create(thread_id=thread.id, assistant_id=assistant_id, model="fake bigger")
+
+    assert caught.value.body["param"] == "model"
+    assert "letters, digits" in caught.value.body["message"]
+    assert client.beta.threads.runs.list(thread_id=thread.id).data == []
+    assert fake.model_requests() == []
