@@ -17,7 +17,7 @@ from django.utils import timezone
 from core.admin_forms import SecretFieldsAdmin, SecretFormMixin, SecretJSONField, SuperuserOnlyAdmin
 from core.crypto import fernet
 from mcp_servers.config_io import MAX_BYTES, ConfigError, config_apply, config_export, config_plan
-from mcp_servers.models import MCPServer
+from mcp_servers.models import MCPServer, OAuthClient
 from mcp_servers.services import CheckResult, mcp_server_check
 
 
@@ -34,6 +34,68 @@ class MCPServerForm(SecretFormMixin, forms.ModelForm):
             "connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools", "approval", "approval_tools",
             "everyone", "groups",
         )  # fmt: skip
+
+
+class OAuthClientForm(SecretFormMixin, forms.ModelForm):
+    secret_fields = ("client_secret",)
+    client_secret = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Encrypted at rest; write-only.",
+    )
+
+    class Meta:
+        model = OAuthClient
+        fields = ("client_id", "client_secret")
+        help_texts = {
+            "client_id": "Only for an authorization server that does not register clients itself: the client id "
+            "it issued to Switchboard, with /mcp-servers/oauth/callback/ on this site's address as its redirect "
+            "URI. Empty: Switchboard registers itself.",
+        }
+
+    def save(self, commit: bool = True) -> OAuthClient:
+        if "client_id" in self.changed_data or "client_secret" in self.changed_data:
+            # Entered by hand from now on: discovery and sign-ins never replace it.
+            self.instance.registered, self.instance.redirect_uri = False, ""
+        return super().save(commit=commit)
+
+
+class OAuthClientInline(admin.StackedInline):
+    """Whether the server asks each user to sign in (found when it answers 401), and Switchboard's client there."""
+
+    model = OAuthClient
+    form = OAuthClientForm
+    extra = 0
+    max_num = 1
+    verbose_name = verbose_name_plural = "OAuth sign-in for each user"
+    fields = ("asks_to_sign_in", "issuer", "resource", "scope", "how_registered", "client_id", "client_secret")
+    readonly_fields = ("asks_to_sign_in", "issuer", "resource", "scope", "how_registered")
+
+    @admin.display(description="Asks each user to sign in")
+    def asks_to_sign_in(self, obj: OAuthClient) -> str:
+        if obj is None or not obj.protected:
+            return "Not found yet: Test connection finds out."
+        return f"Yes (found {timezone.localtime(obj.discovered_at):%Y-%m-%d %H:%M})."
+
+    @admin.display(description="Client")
+    def how_registered(self, obj: OAuthClient) -> str:
+        if obj is None or not obj.client_id:
+            return "None yet: registered at the first sign-in."
+        return "Registered by Switchboard (dynamic registration)." if obj.registered else "Entered by an administrator."
+
+    # Client credentials are for superusers alone, like the server's own secrets.
+    def has_view_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
 
 
 # How long a previewed import may wait for its confirmation.
@@ -78,7 +140,7 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     secret_fields = ("env", "headers")
     # Few and short columns, so the list fits beside the admin's navigation and filters at 1280 px; scope and
     # approval are among the filters.
-    list_display = ("name", "transport", "enabled", "last_status", "latency", "checked")
+    list_display = ("name", "transport", "enabled", "last_status", "latency", "checked", "sign_in")
     list_filter = ("transport", "enabled", "scope", "approval", "last_status", "everyone", "groups")
     filter_horizontal = ("groups",)
     search_fields = ("name", "description", "command", "url")
@@ -86,6 +148,7 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
         "last_status", "last_error", "last_latency_ms", "last_checked_at", "tool_names", "created_at", "updated_at",
     )  # fmt: skip
     actions = ("test_connection", "export_json")
+    inlines = (OAuthClientInline,)
     change_form_template = "admin/mcp_servers/mcpserver/change_form.html"
     change_list_template = "admin/mcp_servers/mcpserver/change_list.html"
     fieldsets = (
@@ -111,6 +174,15 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
         if obj.last_checked_at is None:
             return "never"
         return timezone.localtime(obj.last_checked_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="Sign-in", boolean=True)
+    def sign_in(self, obj: MCPServer) -> bool:
+        """Whether the server asks each user to sign in with OAuth."""
+        oauth = getattr(obj, "oauth", None)  # None where no row exists
+        return bool(oauth and oauth.protected)
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("oauth")
 
     @admin.display(description="Tools (last check)")
     def tool_names(self, obj: MCPServer) -> str:

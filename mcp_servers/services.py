@@ -29,6 +29,7 @@ from mcp_servers.oauth import (
     AuthorizationRequired,
     OAuthError,
     authorization_lost,
+    oauth_connect_path,
     oauth_discover,
     oauth_launch_params,
 )
@@ -146,8 +147,13 @@ async def mcp_server_check(*, server: MCPServer, user_id: int | None = None, use
         await server.asave(update_fields=["last_status", "last_error", "last_checked_at"])
         return result
     params = server.launch_params(user_id=user_id, username=username)
+    try:
+        # A server that wants each user to sign in is checked as the one asking, if they connected their account.
+        params = await oauth_launch_params(server=server, params=params, user_id=user_id or 0) or params
+    except AuthorizationRequired:
+        pass
     # No tool filter: the check shows everything the server offers, marking what the configuration allows.
-    connection = Transport.for_kind(server.transport).build(name=server.name, params=params, options={})
+    connection = Transport.for_kind(params["transport"]).build(name=server.name, params=params, options={})
     started = time.perf_counter()
     connect_ms: float | None = None
     try:
@@ -172,6 +178,8 @@ async def mcp_server_check(*, server: MCPServer, user_id: int | None = None, use
         result = CheckResult(
             ok=False, checked_at=timezone.now(), error=_where(server, error_text(exc, server=server.name))
         )
+        if "oauth_account" not in params and (signed := await _sign_in_needed(server)):
+            result.error = signed
     finally:
         try:
             await connection.cleanup()
@@ -187,6 +195,22 @@ async def mcp_server_check(*, server: MCPServer, user_id: int | None = None, use
     if result.ok:
         get_pool().forget_failures(server.pk)
     return result
+
+
+async def _sign_in_needed(server: MCPServer) -> str:
+    """Why a check could not list a server's tools if it wants each user to sign in ("" if it does not)."""
+    if server.transport not in OAUTH_TRANSPORTS:
+        return ""
+    try:
+        found = await oauth_discover(server=server)
+    except OAuthError as exc:
+        return str(exc)
+    if found is None:
+        return ""
+    return (
+        f"Asks each user to sign in with OAuth (authorization server {found.issuer}); each user connects their "
+        f"own account at {oauth_connect_path(server)}. Connect yours there to check it as you."
+    )
 
 
 # --- A user's own remote servers --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx2
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.contrib.auth.models import Permission
 from django.db import connection
 from django.test import Client
 from django.urls import reverse
@@ -22,6 +23,7 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from chat.models import Conversation, Message
+from mcp_servers.admin import OAuthClientForm
 from mcp_servers.models import MCPServer, OAuthAccount, OAuthClient
 from mcp_servers.oauth import PENDING_KEY, oauth_discover
 from tests.mcp_servers.conftest import free_port, serve
@@ -185,6 +187,7 @@ async def test_a_run_without_a_connection_says_so_with_the_connect_link(bob, oau
     )
     created = next(f for f in frames if f["event"] == "thread.message.created" and f["data"]["role"] == "assistant")
     assert link in created["data"]["metadata"]["warning"]
+    assert f'<a href="{link}">' in created["entry"]["html"]  # a link on the answer, in the chat
     assert (await OAuthClient.objects.aget(server=oauth_server)).protected
 
 
@@ -260,3 +263,93 @@ def test_visitors_are_sent_to_log_in(oauth_server):
     ):
         answer = Client().get(url)
         assert answer.status_code == 302 and answer["Location"].startswith(reverse("login")), url
+
+
+def test_the_account_page_lists_the_users_connected_servers_with_revoke(alice, bob, oauth_server):
+    connect(logged_in(alice), oauth_server)
+    revoke = reverse("mcp_oauth:revoke", args=[oauth_server.pk])
+    mine = logged_in(alice).get(reverse("core:account")).content.decode()
+    assert "Connected MCP servers" in mine and "oauth-demo" in mine and revoke in mine
+    theirs = logged_in(bob).get(reverse("core:account")).content.decode()
+    assert "Connected MCP servers" in theirs and revoke not in theirs
+
+
+# --- The admin's side ---------------------------------------------------------------------------------------------
+
+CHANGELIST = "admin:mcp_servers_mcpserver_changelist"
+
+
+def test_test_connection_finds_a_server_that_asks_each_user_to_sign_in(superuser, oauth_server):
+    response = logged_in(superuser).post(
+        reverse(CHANGELIST), {"action": "test_connection", "_selected_action": [oauth_server.pk]}, follow=True
+    )
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert "Asks each user to sign in with OAuth" in message
+    assert reverse("mcp_oauth:connect", args=[oauth_server.pk]) in message
+    assert OAuthClient.objects.get(server=oauth_server).protected
+    changelist = logged_in(superuser).get(reverse(CHANGELIST)).content.decode()
+    assert "Sign-in" in changelist and 'alt="True"' in changelist
+
+
+def test_test_connection_checks_as_the_admin_once_connected(superuser, oauth_server):
+    client = logged_in(superuser)
+    connect(client, oauth_server)
+    response = client.post(
+        reverse(CHANGELIST), {"action": "test_connection", "_selected_action": [oauth_server.pk]}, follow=True
+    )
+    (message,) = [str(m) for m in response.context["messages"]]
+    assert message.startswith("oauth-demo: connected and listed 1 tool(s)"), message
+
+
+def test_the_change_page_shows_the_sign_in_but_never_the_client_secret(superuser, oauth_server):
+    OAuthClient.objects.create(server=oauth_server, client_id="switchboard", client_secret="s3cret-value")
+    page = logged_in(superuser).get(reverse("admin:mcp_servers_mcpserver_change", args=[oauth_server.pk]))
+    html = page.content.decode()
+    assert "OAuth sign-in for each user" in html and "switchboard" in html
+    assert "Entered by an administrator." in html
+    assert "s3cret-value" not in html
+
+
+def test_only_superusers_see_the_client(charlie, oauth_server):
+    charlie.user_permissions.add(
+        Permission.objects.get(codename="view_mcpserver"), Permission.objects.get(codename="view_oauthclient")
+    )
+    OAuthClient.objects.create(server=oauth_server, client_id="switchboard", client_secret="s3cret-value")
+    page = logged_in(charlie).get(reverse("admin:mcp_servers_mcpserver_change", args=[oauth_server.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "OAuth sign-in for each user" not in html and "s3cret-value" not in html
+
+
+def test_the_client_form_keeps_a_secret_left_empty_and_marks_the_client_entered(oauth_server):
+    client = OAuthClient.objects.create(
+        server=oauth_server, client_id="old", client_secret="kept", registered=True, redirect_uri="http://x/cb/"
+    )
+    form = OAuthClientForm({"client_id": "new-id", "client_secret": ""}, instance=client)
+    assert form.is_valid(), form.errors
+    form.save()
+    client.refresh_from_db()
+    assert (client.client_id, client.client_secret, client.registered, client.redirect_uri) == (
+        "new-id",
+        "kept",
+        False,
+        "",
+    )
+
+
+def test_a_user_signs_in_with_the_client_an_administrator_entered(alice, oauth_server, oauth_url):
+    # As an administrator would: register Switchboard at the authorization server by hand, then enter it.
+    registered = httpx2.post(
+        oauth_url.replace("/mcp", "/register"),
+        json={"redirect_uris": ["http://testserver/mcp-servers/oauth/callback/"], "scope": "tools"},
+    ).json()
+    OAuthClient.objects.create(
+        server=oauth_server, client_id=registered["client_id"], client_secret=registered["client_secret"]
+    )
+    before = fake_state(oauth_url)["registered"]
+    landed, message = connect(logged_in(alice), oauth_server)
+    assert "Connected your account to oauth-demo" in message
+    assert fake_state(oauth_url)["registered"] == before  # Switchboard registered nothing itself
+    assert OAuthClient.objects.get(server=oauth_server).client_id == registered["client_id"]
+    assert OAuthAccount.objects.filter(user=alice, server=oauth_server).exists()
+    assert Client().get(landed).status_code == 302  # the list is for signed-in users only
