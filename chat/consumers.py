@@ -168,6 +168,18 @@ class ConversationConsumer(AsyncWebsocketConsumer):
             param="tool_call_id",
         )
 
+    async def on_elicitation_respond(self, frame: dict[str, Any]) -> None:
+        """The owner answers a question an MCP server asks during a tool call: accept (with `content`), decline or
+        cancel."""
+        await services.elicitation_respond(
+            user=self.user,
+            run_id=frame.get("run_id"),
+            elicitation_id=frame.get("elicitation_id"),
+            action=frame.get("action"),
+            content=frame.get("content"),
+            conversation_id=self.thread_id,
+        )
+
     async def on_thread_resync(self, frame: dict[str, Any]) -> None:
         # The page asks on every (re)connect and when a run ends. The socket joined the group before this read,
         # so nothing falls between the answer and the live events; an overlap is harmless: the page replaces
@@ -215,6 +227,7 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         "run.approve": on_run_approve,
         "run.deny": on_run_deny,
         "run.tool_output": on_run_tool_output,
+        "elicitation.respond": on_elicitation_respond,
         "thread.resync": on_thread_resync,
         "thread.snapshot": on_thread_resync,  # the whole timeline: a resync without a cursor
         "thread.older": on_thread_older,

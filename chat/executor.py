@@ -34,6 +34,7 @@ from django.utils import timezone
 from assistants.models import ModelPrice
 from assistants.services import assistant_agent_build, assistant_run_refusal
 from chat.citations import thread_vector_store_ids
+from chat.elicitation import RunQuestions, elicitation_wake
 from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
 from chat.expiry import runs_expire_stale
@@ -53,6 +54,7 @@ from guardrails.services import (
     guardrails_build,
     guardrails_read,
 )
+from mcp_servers.elicitation import tool_elicitation
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress
 from teams.services import links_read, member_events, team_build
@@ -190,6 +192,8 @@ class Executor:
                     continue
                 if message.get("type") == "run.cancel" and isinstance(message.get("run_id"), str):
                     self.cancel(message["run_id"])
+                elif message.get("type") == "elicitation.answered" and isinstance(message.get("run_id"), str):
+                    elicitation_wake(message["run_id"])  # its answer is stored: the run reads it
         finally:
             rejoining.cancel()
 
@@ -282,7 +286,7 @@ class Executor:
         run, limits = start.run, settings.SWITCHBOARD
         result = None
         try:
-            async with asyncio.timeout(limits["RUN_TIMEOUT_SECONDS"]):
+            async with asyncio.timeout(limits["RUN_TIMEOUT_SECONDS"]) as deadline:
                 if run.assistant is None:
                     raise ServiceError("assistant_deleted", "The assistant of this conversation was deleted.")
                 if start.error is not None:
@@ -331,6 +335,8 @@ class Executor:
                 recorder.model_started = time.monotonic()
                 # The run's tool calls run in tasks made from this one's context: they report progress here.
                 tool_progress.set(recorder.tool_progress)
+                # What their servers ask the user during those calls waits for the answer, outside the run's time.
+                tool_elicitation.set(RunQuestions(recorder, deadline).ask)
                 member_events.set(recorder.member_event)
                 result = Runner.run_streamed(
                     build.agent,

@@ -28,6 +28,10 @@ def runs_expire_stale() -> int:
     stale = Run.objects.filter(status__in=[Run.Status.QUEUED, Run.Status.IN_PROGRESS, Run.Status.CANCELLING]).filter(
         heartbeat_at__lt=stale_before
     ) | Run.objects.filter(status=Run.Status.QUEUED, heartbeat_at__isnull=True, created_at__lt=stale_before)
+    # A run waiting for the answer to an MCP server's question waits in its worker, which beats meanwhile.
+    stale |= Run.objects.filter(
+        status=Run.Status.REQUIRES_ACTION, metadata__has_key="elicitation", heartbeat_at__lt=stale_before
+    )
     # A paused run's heartbeat is when it paused (the recorder sets it): how long it has waited for an answer.
     unanswered = Run.objects.filter(status=Run.Status.REQUIRES_ACTION, heartbeat_at__lt=unanswered_before)
     ids = list(stale.values_list("pk", flat=True))

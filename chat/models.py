@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -136,7 +138,17 @@ class Run(models.Model):
         decision = (self.metadata.get("approvals") or {}).get(tool_call_id)
         if decision is not None:
             return "approved" if decision["approve"] else "denied"
+        if self.pending_elicitation is not None:
+            return None  # the call is under way: its server asked the user something
         return "pending" if tool_call_id in self.pending_tool_call_ids else None
+
+    @property
+    def pending_elicitation(self) -> dict[str, Any] | None:
+        """The question an MCP server asked the user during one of this run's calls, while it waits for the answer."""
+        asked = self.metadata.get("elicitation")
+        if self.status != self.Status.REQUIRES_ACTION or not asked or "answer" in asked:
+            return None
+        return asked
 
 
 class Message(models.Model):

@@ -12,8 +12,9 @@ from chat.citations import file_search_call, file_search_query, is_file_search
 from chat.models import Conversation, Message, Run, RunStep
 from chat.tool_results import content_metadata
 
-# Kept in a run's metadata by Switchboard itself (the paused calls, the decisions on them, when it paused).
-RESERVED_METADATA = ("required_action", "approvals", "paused_at", "function_calls")
+# Kept in a run's metadata by Switchboard itself (the paused calls, the decisions on them, when it paused, and the
+# question an MCP server is asking the user).
+RESERVED_METADATA = ("required_action", "approvals", "paused_at", "function_calls", "elicitation")
 
 
 def ts(value: datetime | None) -> int | None:
@@ -127,6 +128,9 @@ def run_expires_at(run: Run) -> int | None:
     heartbeat is when it paused). A run under way does not expire while its process lives."""
     if run.status != Run.Status.REQUIRES_ACTION or run.heartbeat_at is None:
         return None
+    if run.pending_elicitation is not None:
+        # Not the run: its question, which is cancelled then (the run goes on).
+        return run.pending_elicitation["expires_at"]
     return ts(run.heartbeat_at) + int(settings.SWITCHBOARD["RUN_REQUIRES_ACTION_SECONDS"])
 
 
@@ -180,7 +184,18 @@ def run_step_data(step: RunStep, run: Run, *, content: bool = True) -> dict[str,
     data = run_step_object(
         step, thread_id=run.conversation_id, assistant_id=run.assistant_id, approval=approval, content=content
     )
-    return function_call_mark(data, run)
+    return elicitation_mark(function_call_mark(data, run), run)
+
+
+def elicitation_mark(data: dict[str, Any], run: Run) -> dict[str, Any]:
+    """Put the question an MCP server asks during a step's call beside that call, while it waits for the answer
+    (and say so in the step's metadata)."""
+    asked = run.pending_elicitation
+    calls = data["step_details"].get("tool_calls") or []
+    if asked is not None and calls and calls[0].get("id") == asked["tool_call_id"]:
+        calls[0]["elicitation"] = asked
+        data["metadata"]["elicitation"] = "pending"
+    return data
 
 
 def function_call_mark(data: dict[str, Any], run: Run) -> dict[str, Any]:

@@ -21,7 +21,14 @@ from assistants.models import Assistant
 from chat.markdown import message_html_add
 from chat.models import Conversation, Message, Run, RunStep
 from chat.selectors import Branch, conversation_branch, conversation_history, sort_key
-from chat.serializers import function_call_mark, message_object, run_object, run_step_bounded, run_step_object
+from chat.serializers import (
+    elicitation_mark,
+    function_call_mark,
+    message_object,
+    run_object,
+    run_step_bounded,
+    run_step_object,
+)
 
 # Past this many entries after its cursor, a page gets the whole timeline instead.
 RESYNC_TAIL_MAX = 100
@@ -138,7 +145,7 @@ def _data(kind: str, item: Any, conversation: Conversation) -> dict[str, Any]:
             item, thread_id=conversation.pk, assistant_id=conversation.assistant_id, approval=approval
         )
         if run is not None:
-            data = function_call_mark(data, run)
+            data = elicitation_mark(function_call_mark(data, run), run)
         return run_step_bounded(data, settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
     return run_object(item)
 

@@ -91,6 +91,8 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend on a driver that loads sqlite-vec (core/backends/sqlite/base.py says why).
+    DATABASES["default"]["ENGINE"] = "core.backends.sqlite"
     # WAL and a busy timeout let the run executor write while pages read.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -274,6 +276,9 @@ SWITCHBOARD = {
     "RUN_STALE_SECONDS": env.float("RUN_STALE_SECONDS", default=30.0),
     # A run waiting for tool outputs or approvals (requires_action) expires after this long, as OpenAI's did.
     "RUN_REQUIRES_ACTION_SECONDS": env.float("RUN_REQUIRES_ACTION_SECONDS", default=600.0),
+    # An MCP server's question to the user (elicitation) waits this long for an answer, its tool call (and a run
+    # slot) held open meanwhile; unanswered, the server hears `cancel` and the run goes on.
+    "ELICITATION_TIMEOUT_SECONDS": env.float("ELICITATION_TIMEOUT_SECONDS", default=300.0),
     "MCP_IDLE_SECONDS": env.float("MCP_IDLE_SECONDS", default=600.0),
     # Stdio MCP servers run in a bubblewrap sandbox (mcp_servers/sandbox.py); 0 turns it off, for development only.
     "MCP_SANDBOX": env.bool("MCP_SANDBOX", default=True),
@@ -312,6 +317,8 @@ SWITCHBOARD = {
 for _name in ("TOOL_RESULT_PART_MAX_BYTES", "TOOL_RESULT_MAX_BYTES", "TOOL_RESULT_STRUCTURED_MAX_BYTES"):
     if SWITCHBOARD[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be a positive number of bytes.")
+if SWITCHBOARD["ELICITATION_TIMEOUT_SECONDS"] <= 0:
+    raise ImproperlyConfigured("ELICITATION_TIMEOUT_SECONDS must be a positive number of seconds.")
 
 # The offline model streams its reply a word at a time, this many milliseconds apart, so its answers read as a
 # real model's do; 0 sends every word at once (the benchmark measures Switchboard, not this pause).

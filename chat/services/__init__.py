@@ -18,6 +18,7 @@ from chat.services.conversations import (
     conversation_update,
     conversations_cleanup,
 )
+from chat.services.elicitations import elicitation_respond
 from chat.services.messages import branch_select, message_create, message_delete, message_edit, message_update
 from chat.services.runs import (
     SETTLED_STATUSES,
@@ -47,6 +48,7 @@ __all__ = [
     "conversation_run_create",
     "conversation_update",
     "conversations_cleanup",
+    "elicitation_respond",
     "message_create",
     "message_delete",
     "message_edit",

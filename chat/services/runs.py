@@ -38,6 +38,7 @@ from chat.services.common import (
     refuse_if_busy,
     run_new,
 )
+from chat.services.elicitations import elicitation_outputs_submit
 from chat.services.quotas import budget_check, quota_limits
 from core.errors import ServiceError
 
@@ -243,10 +244,12 @@ async def _cancel_request(run: Run) -> bool:
     if get_executor().cancel(run.pk):
         return True
     fresh = timezone.now() - timedelta(seconds=settings.SWITCHBOARD["RUN_STALE_SECONDS"])
-    if run.status != Run.Status.IN_PROGRESS or not run.heartbeat_at or run.heartbeat_at <= fresh:
+    # A run waiting for the answer to a server's question is under way too: its call is open in its process.
+    under_way = run.status == Run.Status.IN_PROGRESS or run.pending_elicitation is not None
+    if not under_way or not run.heartbeat_at or run.heartbeat_at <= fresh:
         return False
     # Another live process owns the task: it reports `cancelled` when it has stopped.
-    if await Run.objects.filter(pk=run.pk, status=Run.Status.IN_PROGRESS).aupdate(status=Run.Status.CANCELLING):
+    if await Run.objects.filter(pk=run.pk, status=run.status).aupdate(status=Run.Status.CANCELLING):
         run.status = Run.Status.CANCELLING
         await announce(run.conversation_id, [("thread.run.cancelling", run_object(run))])
     await get_channel_layer().group_send(CONTROL_GROUP, {"type": "run.cancel", "run_id": run.pk})
@@ -335,8 +338,15 @@ async def run_decisions_submit(
 ) -> Run:
     """Approve or deny waiting tool calls, or submit their outputs (`outputs`: (tool_call_id, output) pairs, as
     the Assistants API's submit_tool_outputs), all or none; the run resumes from its stored state once every
-    call is answered. `param` names a bad call id in the refusal, as the caller's input has it."""
+    call is answered. `param` names a bad call id in the refusal, as the caller's input has it. A run waiting for
+    the answer to an MCP server's question takes it as the output of the call that asked."""
     executor = executor_taking_runs()
+    if outputs and not decisions:
+        answered = await elicitation_outputs_submit(
+            user=user, run_id=run_id, outputs=outputs, conversation_id=conversation_id
+        )
+        if answered is not None:
+            return answered
     run = await sync_to_async(_decisions_store)(
         user=user, run_id=run_id, decisions=decisions, outputs=outputs, conversation_id=conversation_id, param=param
     )

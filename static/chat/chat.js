@@ -208,13 +208,18 @@ function setRun(run) {
   sendButton.hidden = busy;
   stopButton.hidden = !busy || active.status === "cancelling";
   indicator.hidden = !busy;
-  if (busy) indicatorText.textContent = RUN_WORKING[active.status];
+  if (busy) indicatorText.textContent = asksUser(active) ? "Waiting for your answer…" : RUN_WORKING[active.status];
   const failed = state.latestStatus && state.latestStatus !== "completed";
   retryButton.hidden = busy || !state.hasUserMessage || !failed;
   regenerateButton.hidden = busy || !state.hasUserMessage || failed;
   if (wasBusy && !busy && (document.activeElement === document.body || document.activeElement === stopButton)) {
     input.focus({ preventScroll: true });
   }
+}
+
+// A run waiting on a question one of its MCP servers asks during a tool call (the call's card holds the form).
+function asksUser(run) {
+  return run.status === "requires_action" && Boolean(run.required_action?.submit_tool_outputs?.tool_calls?.some((call) => call.elicitation));
 }
 
 function runEvent(run) {
@@ -237,6 +242,8 @@ function showError(error) {
     resizeInput();
   }
   unsent = null;
+  // A refused answer to a server's question (a field out of range): the form is there to correct it.
+  for (const control of timeline.querySelectorAll(".elicitation :disabled")) control.disabled = false;
   const node = el("li", "run-status run-error", error.message);
   node.id = `error-${Date.now()}`;
   node.setAttribute("role", "alert");
@@ -401,10 +408,45 @@ timeline.addEventListener("submit", (event) => {
   send({ type: "run.tool_output", run_id: form.dataset.runId, tool_call_id: form.dataset.callId, output: form.elements.output.value });
 });
 
+// The answer to a question an MCP server asks during a tool call: the form's fields as the schema's types.
+function elicitationContent(form) {
+  const content = {};
+  for (const control of form.querySelectorAll("[data-kind]")) {
+    const kind = control.dataset.kind;
+    if (kind === "choices") {
+      const chosen = [...control.querySelectorAll("input:checked")].map((box) => box.value);
+      if (chosen.length) content[control.dataset.name] = chosen;
+    } else if (kind === "boolean") {
+      content[control.name] = control.checked;
+    } else if (control.value !== "") {
+      if (kind === "number" || kind === "integer") content[control.name] = Number(control.value);
+      else if (control.type === "datetime-local") content[control.name] = new Date(control.value).toISOString();
+      else content[control.name] = control.value;
+    }
+  }
+  return content;
+}
+
+function elicitationRespond(form, action) {
+  const frame = { type: "elicitation.respond", run_id: form.dataset.runId, elicitation_id: form.dataset.elicitationId, action };
+  if (action === "accept") frame.content = elicitationContent(form);
+  for (const control of form.querySelectorAll("input, select, button")) control.disabled = true;
+  send(frame);
+}
+
+timeline.addEventListener("submit", (event) => {
+  const form = event.target.closest("form[data-action=elicitation]");
+  if (!form) return;
+  event.preventDefault();
+  elicitationRespond(form, "accept");
+});
+
 timeline.addEventListener("click", (event) => {
   const button = event.target.closest("button");
   if (!button) return;
-  if (button.dataset.action === "approve" || button.dataset.action === "deny") {
+  if (button.dataset.action === "elicitation-decline" || button.dataset.action === "elicitation-cancel") {
+    elicitationRespond(button.form, button.dataset.action.replace("elicitation-", ""));
+  } else if (button.dataset.action === "approve" || button.dataset.action === "deny") {
     for (const sibling of button.parentElement.querySelectorAll("button")) sibling.disabled = true;
     send({ type: `run.${button.dataset.action}`, run_id: button.dataset.runId, tool_call_id: button.dataset.callId });
   } else if (button.classList.contains("copy-code")) {

@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -462,6 +463,31 @@ async def test_it_streams_an_approval_and_its_answer_as_the_spec_says(alice, ali
     before, after = await answered_streamed(alice_async, thread_id, events, "approve")
     assert before[0]["metadata"]["approval"] == "pending"
     assert after[0]["metadata"]["approval"] == "approved"
+
+
+async def test_it_streams_a_servers_question_and_its_answer_as_the_spec_says(alice, alice_async, assistant, settings):
+    # A tool whose MCP server asks the user a question (elicitation) before it answers: the run waits on the call
+    # with the question beside it, and the answer is that call's output.
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}
+    asking = await MCPServer.objects.acreate(
+        name="asking", command=sys.executable, args=[str(settings.BASE_DIR / "tests/fakes/asking_mcp_server.py")],
+        cwd=str(settings.BASE_DIR), call_timeout=10,
+    )  # fmt: skip
+    await assistant.mcp_servers.aadd(asking)
+    thread_id = await new_thread(alice_async, '/book_table {"restaurant": "Chez Nous"}')
+
+    events = await streamed(alice_async, thread_id, assistant.pk)
+
+    waiting = next(data for name, data in events if name == "thread.run.requires_action")
+    (call,) = waiting["required_action"]["submit_tool_outputs"]["tool_calls"]
+    assert call["elicitation"]["requested_schema"]["required"] == ["guests", "email"]
+    answer = json.dumps({"action": "accept", "content": {"guests": 4, "email": "ada@example.com"}})
+    before, after = await answered_streamed(alice_async, thread_id, events, answer)
+    assert before[0]["step_details"]["tool_calls"][0]["elicitation"]["id"] == call["elicitation"]["id"]
+    assert before[0]["metadata"]["elicitation"] == "pending"
+    assert after[0]["step_details"]["tool_calls"][0]["function"]["output"] == (
+        "Booked Chez Nous for 4; confirmation to ada@example.com."
+    )
 
 
 async def test_it_cancels_a_waiting_run_as_the_spec_says(alice, alice_async, assistant):
