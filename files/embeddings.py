@@ -1,5 +1,5 @@
 """Chunk embeddings from an OpenAI-compatible `/embeddings` endpoint (FILES_EMBEDDINGS_*), stored with each
-chunk as float32 bytes, and the similarity search over them. Without a model configured, none of this runs and
+chunk (files.fields says how) and ranked by files.search. Without a model configured, none of this runs and
 file search is the full-text index alone."""
 
 from __future__ import annotations

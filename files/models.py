@@ -9,6 +9,7 @@ from django.db import models
 from django.utils import timezone
 
 from core.ids import new_id
+from files.fields import EmbeddingField
 
 
 def new_file_id() -> str:
@@ -126,7 +127,7 @@ class Chunk(models.Model):
     index = models.PositiveIntegerField()
     text = models.TextField()
     # Unit-length float32 values from FILES_EMBEDDINGS_MODEL; null when none is configured (files.embeddings).
-    embedding = models.BinaryField(null=True, blank=True)
+    embedding = EmbeddingField(null=True, blank=True)
 
     class Meta:
         ordering = ["entry", "index"]

@@ -1,7 +1,9 @@
 """Full-text search over the chunks of vector stores, in the database's own index: SQLite's FTS5 table, or
 PostgreSQL's tsvector column with its GIN index (both made by migration 0002). Other databases get a plain
 word match, so search still works, only slower and coarser. With an embedding model configured
-(files.embeddings), the ranking by meaning is fused with the full-text one."""
+(files.embeddings), the ranking by meaning is fused with the full-text one; the nearest embeddings are found in
+the database too: sqlite-vec's vec_distance_cosine() on SQLite, pgvector's `<=>` on PostgreSQL (files.fields),
+and in Python where the database has neither."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from files.embeddings import EmbeddingFailed, embed, embeddings_enabled, similarity
+from files.fields import vector_column, vector_text
 from files.models import Chunk
 
 logger = logging.getLogger(__name__)
@@ -99,6 +102,65 @@ FUSION_K = 60
 CANDIDATES_PER_RESULT = 4
 
 
+class NearestSearch:
+    """Ranks chunks of the given stores by the cosine similarity of their embeddings to the query's; compared in
+    Python here, in the database by the subclasses. Only embeddings of the query's size take part."""
+
+    def hits(self, *, wanted: bytes, store_ids: list[str], limit: int) -> list[Hit]:
+        rows = Chunk.objects.filter(vector_store_id__in=store_ids, embedding__isnull=False)
+        scored = []
+        for chunk_id, vector in rows.values_list("id", "embedding"):
+            if len(vector) == len(wanted):
+                scored.append(Hit(chunk_id, similarity(bytes(vector), wanted)))
+        scored.sort(key=lambda hit: (-hit.score, hit.chunk_id))
+        return scored[:limit]
+
+
+class DatabaseNearestSearch(NearestSearch):
+    """The ranking in one query of the database's own cosine distance (1 - similarity), nearest first."""
+
+    SQL = ""
+
+    def params(self, wanted: bytes, store_ids: list[str], limit: int) -> list:
+        raise NotImplementedError
+
+    def hits(self, *, wanted: bytes, store_ids: list[str], limit: int) -> list[Hit]:
+        with connection.cursor() as cursor:
+            cursor.execute(self.SQL, self.params(wanted, store_ids, limit))
+            return [Hit(chunk_id, 1.0 - float(distance)) for chunk_id, distance in cursor.fetchall()]
+
+
+class SqliteNearestSearch(DatabaseNearestSearch):
+    SQL = (
+        "SELECT id, vec_distance_cosine(embedding, %s) AS distance FROM files_chunk "
+        "WHERE vector_store_id IN (SELECT value FROM json_each(%s)) AND embedding IS NOT NULL "
+        "AND length(embedding) = %s ORDER BY distance, id LIMIT %s"
+    )
+
+    def params(self, wanted: bytes, store_ids: list[str], limit: int) -> list:
+        return [wanted, json.dumps(store_ids), len(wanted), limit]
+
+
+class PostgresNearestSearch(DatabaseNearestSearch):
+    SQL = (
+        "SELECT id, embedding <=> q AS distance FROM files_chunk, CAST(%s AS vector) AS q "
+        "WHERE vector_store_id = ANY(%s) AND embedding IS NOT NULL AND vector_dims(embedding) = vector_dims(q) "
+        "ORDER BY distance, id LIMIT %s"
+    )
+
+    def params(self, wanted: bytes, store_ids: list[str], limit: int) -> list:
+        return [vector_text(wanted), store_ids, limit]
+
+
+def nearest_search() -> NearestSearch:
+    """The nearest-embedding search of the database in use: in the database where it can, else in Python."""
+    if connection.vendor == "sqlite" and getattr(connection.features, "vec_version", None):
+        return SqliteNearestSearch()
+    if vector_column(connection):
+        return PostgresNearestSearch()
+    return NearestSearch()
+
+
 def _similar(query: str, store_ids: list[str], limit: int) -> list[Hit]:
     """The chunks nearest the query by embedding; [] when embeddings are off or the endpoint fails."""
     if not embeddings_enabled() or not store_ids:
@@ -108,10 +170,7 @@ def _similar(query: str, store_ids: list[str], limit: int) -> list[Hit]:
     except EmbeddingFailed as exc:  # the full-text ranking still answers
         logger.warning("Embedding a search query failed: %s", exc)
         return []
-    rows = Chunk.objects.filter(vector_store_id__in=store_ids, embedding__isnull=False).values_list("id", "embedding")
-    scored = [Hit(chunk_id, similarity(bytes(vector), wanted)) for chunk_id, vector in rows]
-    scored.sort(key=lambda hit: (-hit.score, hit.chunk_id))
-    return scored[:limit]
+    return nearest_search().hits(wanted=wanted, store_ids=store_ids, limit=limit)
 
 
 def hits_search(*, query: str, vector_store_ids: Sequence[str], limit: int) -> list[Hit]:

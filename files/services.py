@@ -431,7 +431,7 @@ def vector_store_search(
     limit = max(1, min(int(max_num_results), SEARCH_RESULTS_MAX))
     store_ids = vector_stores_usable(user_id=user_id, vector_store_ids=vector_store_ids)
     hits = hits_search(query=query, vector_store_ids=store_ids, limit=limit)
-    chunks = Chunk.objects.select_related("file").in_bulk([hit.chunk_id for hit in hits])
+    chunks = Chunk.objects.select_related("file").defer("embedding").in_bulk([hit.chunk_id for hit in hits])
     if store_ids:
         VectorStore.objects.filter(pk__in=store_ids).update(last_active_at=timezone.now())
     return [
