@@ -40,6 +40,14 @@ def oauth_url() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}/mcp"
 
 
+@pytest.fixture(scope="module")
+def oauth_sse_url() -> Iterator[str]:
+    port = free_port()
+    argv = [sys.executable, "tests/fakes/oauth_mcp_server.py", "--port", str(port), "--transport", "sse"]
+    for _ in serve(argv, port=port):
+        yield f"http://127.0.0.1:{port}/sse"
+
+
 def fake_state(url: str) -> dict:
     return httpx2.get(url.replace("/mcp", "/_state")).json()
 
@@ -189,6 +197,22 @@ async def test_a_run_without_a_connection_says_so_with_the_connect_link(bob, oau
     assert link in created["data"]["metadata"]["warning"]
     assert f'<a href="{link}">' in created["entry"]["html"]  # a link on the answer, in the chat
     assert (await OAuthClient.objects.aget(server=oauth_server)).protected
+
+
+async def test_a_run_signs_in_over_sse_too(alice, offline_provider, oauth_sse_url):
+    server = await MCPServer.objects.acreate(
+        name="oauth-sse", transport=MCPServer.Transport.SSE, url=oauth_sse_url, everyone=True, connect_timeout=10
+    )
+    assistant = await Assistant.objects.acreate(name="Over SSE", provider=offline_provider, instructions="Be brief.")
+    await assistant.mcp_servers.aadd(server)
+    conversation = await Conversation.objects.acreate(owner=alice, assistant=assistant)
+    frames = await turn(alice, conversation, "/whoami {}")
+    assert "oauth-sse (needs you to sign in" in frames[-1]["data"]["metadata"]["mcp_servers_skipped"]
+    await sync_to_async(connect_as)(alice, server)
+    frames = await turn(alice, conversation, "/whoami {}")
+    assert frames[-1]["event"] == "thread.run.completed" and "mcp_servers_skipped" not in frames[-1]["data"]["metadata"]
+    subject = httpx2.get(oauth_sse_url.replace("/sse", "/_state")).json()["grants"][-1]["subject"]
+    assert f"You are {subject}." in (await answer_of(conversation)).content
 
 
 async def test_it_refreshes_a_token_about_to_expire(alice, oauth_server, assistant):
