@@ -22,6 +22,7 @@ import sys
 
 import sqlean
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 from django.utils.functional import cached_property
 
 _loaded = sys.modules.get("django.db.backends.sqlite3.base")
@@ -70,7 +71,7 @@ class DatabaseFeatures(features.DatabaseFeatures):
         with self.connection.cursor() as cursor:
             try:
                 cursor.execute("SELECT vec_version()")
-            except base.Database.OperationalError:
+            except DatabaseError:  # no such function
                 return None
             return cursor.fetchone()[0]
 
