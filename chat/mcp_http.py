@@ -1,9 +1,11 @@
 """Switchboard's MCP server over Streamable HTTP at `/mcp/`, with Bearer tokens.
 
-Stateless JSON mode: every POST is authenticated and served on its own, so any Daphne process behind a
-proxy can answer any request and no session lives in one process's memory. The SDK's session manager
-needs a long-lived task to run in; Daphne has no ASGI lifespan, so the first request starts one per
-event loop, owned by the loop rather than by that request.
+Stateless: every POST is authenticated and served on its own, so any Daphne process behind a proxy can
+answer any request and no session lives in one process's memory. A request is answered with JSON, unless
+it may need a stream: one that asked for progress, and any request of the 2026-07-28 revision, which
+is answered with JSON when it ends quickly and silently, and otherwise with an SSE stream whose closing
+cancels it. The SDK's session managers need a long-lived task to run in; Daphne has no ASGI lifespan,
+so the first request starts them per event loop, owned by the loop rather than by that request.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
 from chat.mcp_server import SCOPE_USER_KEY, server
 from core.api import BODY_MAX_BYTES
@@ -45,7 +48,8 @@ class _Running:
     task: asyncio.Task[None]
 
 
-_running: dict[asyncio.AbstractEventLoop, _Running] = {}
+# One manager answering with JSON and one that may stream, per event loop.
+_running: dict[tuple[asyncio.AbstractEventLoop, bool], _Running] = {}
 
 
 async def _own(manager: StreamableHTTPSessionManager, ready: asyncio.Future[None]) -> None:
@@ -60,14 +64,14 @@ async def _own(manager: StreamableHTTPSessionManager, ready: asyncio.Future[None
         raise
 
 
-async def session_manager() -> StreamableHTTPSessionManager:
-    """This event loop's running session manager, started on first use."""
+async def session_manager(*, stream: bool = False) -> StreamableHTTPSessionManager:
+    """This event loop's running session manager (the streaming one if `stream`), started on first use."""
     loop = asyncio.get_running_loop()
-    running = _running.get(loop)
+    running = _running.get((loop, stream))
     if running is None or running.task.done():
         manager = StreamableHTTPSessionManager(
             app=server._lowlevel_server,  # MCPServer keeps its low-level server private
-            json_response=True,
+            json_response=not stream,
             stateless=True,
             max_request_body_size=BODY_MAX_BYTES,
             # Host and Origin are checked against ALLOWED_HOSTS below, as Django checks them.
@@ -76,7 +80,7 @@ async def session_manager() -> StreamableHTTPSessionManager:
         ready: asyncio.Future[None] = loop.create_future()
         # A fresh context: the manager's task must not carry anything of the request that happened to start it.
         task = loop.create_task(_own(manager, ready), name="mcp-http-sessions", context=contextvars.Context())
-        running = _running[loop] = _Running(manager=manager, ready=ready, task=task)
+        running = _running[(loop, stream)] = _Running(manager=manager, ready=ready, task=task)
     await asyncio.shield(running.ready)
     return running.manager
 
@@ -170,8 +174,46 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
             send, 429, str(exc), code="rate_limit_exceeded", headers=[(b"retry-after", str(exc.retry_after).encode())]
         )
         return
-    manager = await session_manager()
+    body, receive = await _body_read(receive)
+    manager = await session_manager(stream=_may_stream(scope, body))
     await manager.handle_request({**scope, SCOPE_USER_KEY: user}, receive, send)
+
+
+async def _body_read(receive: Any) -> tuple[bytes, Any]:
+    """The request's body (up to the size limit), and a `receive` that hands it on to the MCP endpoint."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    ended: list[dict[str, Any]] = []
+    while more and size <= BODY_MAX_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":  # the client went away
+            ended.append(message)
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    pending = [{"type": "http.request", "body": body, "more_body": more and not ended}, *ended]
+
+    async def replay() -> dict[str, Any]:
+        return pending.pop(0) if pending else await receive()
+
+    return body, replay
+
+
+def _may_stream(scope: Scope, body: bytes) -> bool:
+    """Whether a request may be answered with a stream: it is of the 2026-07-28 revision, or asks for progress."""
+    version = _header(scope, b"mcp-protocol-version")
+    if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
+        return True
+    try:
+        message = json.loads(body)
+    except ValueError:
+        return False
+    params = message.get("params") if isinstance(message, dict) else None
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return isinstance(meta, dict) and meta.get("progressToken") is not None
 
 
 class MCPHttpRouter:

@@ -9,21 +9,27 @@ scope. A user id never comes from tool arguments.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import importlib.metadata
+import json
 import tomllib
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal, ParamSpec, TypeVar
 
+import anyio
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
+from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
-from mcp_types import ToolAnnotations
+from mcp_types import CancelledNotificationParams, ToolAnnotations
 from pydantic import BaseModel, Field
 
 from assistants import api as assistants_api
@@ -41,6 +47,10 @@ SCOPE_USER_KEY = "switchboard.user"
 # How long `create_run` waits by default, and at most, before answering with the run as it is.
 RUN_WAIT_DEFAULT_SECONDS = 120.0
 RUN_WAIT_MAX_SECONDS = 600.0
+# How often a waiting `create_run` tells a client that asked for progress how the run goes.
+PROGRESS_SECONDS = 1.0
+# How long cancelling a run may hold up the answer to a cancelled call.
+CANCEL_SECONDS = 10.0
 
 
 def _version() -> str:
@@ -83,11 +93,15 @@ R = TypeVar("R")
 # --- Who is asking, and errors as tool errors -------------------------------------------------------------------
 
 
+def _http_user(request_context: ServerRequestContext[Any, Any]) -> AbstractBaseUser | None:
+    """The user a Streamable HTTP request was authenticated as; None on the other transports."""
+    scope = getattr(request_context.request, "scope", None)
+    return scope.get(SCOPE_USER_KEY) if isinstance(scope, dict) else None
+
+
 def request_user(ctx: Context) -> AbstractBaseUser:
     """The user this request acts for, as its transport authenticated them."""
-    request = ctx.request_context.request
-    scope = getattr(request, "scope", None)
-    user = scope.get(SCOPE_USER_KEY) if isinstance(scope, dict) else None
+    user = _http_user(ctx.request_context)
     if user is None:
         user = acting_user.get()
     if user is None:
@@ -394,6 +408,84 @@ async def list_messages(
 # --- Runs and run steps -----------------------------------------------------------------------------------------
 
 
+def _waiting_key(user_id: Any, request_id: Any) -> str:
+    return f"switchboard:mcp:waiting:{user_id}:{json.dumps(str(request_id))}"
+
+
+async def _run_cancel_quietly(user: AbstractBaseUser, run_id: str) -> None:
+    """Cancel the run through the service the API uses; one that has ended already stays as it is."""
+    with contextlib.suppress(ServiceError):
+        await services.run_cancel(user=user, run_id=run_id)
+
+
+async def _run_wait(ctx: Context, user: AbstractBaseUser, run: Run, seconds: float) -> Run:
+    """Wait for the run as the API does, reporting progress if the client asked; a cancelled call cancels the run.
+
+    Over stdio and WebSocket the session stops this call when the client sends `notifications/cancelled`, and
+    over Streamable HTTP so does a closed response stream. A stateless HTTP client's `notifications/cancelled`
+    comes in a request of its own, possibly to another process: the run waited on is kept in the cache under the
+    user and the request id for `_call_cancelled` to find.
+    """
+    request = ctx.request_context
+    key = None
+    if _http_user(request) is not None and request.request_id is not None:
+        key = _waiting_key(user.pk, request.request_id)
+        await cache.aset(key, run.pk, timeout=seconds + CANCEL_SECONDS)
+    try:
+        return await _run_wait_reporting(ctx, user, run, seconds)
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True), anyio.move_on_after(CANCEL_SECONDS):
+            await _run_cancel_quietly(user, run.pk)
+        raise
+    finally:
+        if key is not None:
+            with anyio.CancelScope(shield=True):
+                await cache.adelete(key)
+
+
+async def _run_wait_reporting(ctx: Context, user: AbstractBaseUser, run: Run, seconds: float) -> Run:
+    if (ctx.request_context.meta or {}).get("progress_token") is None:
+        return await services.run_wait(user=user, run_id=run.pk, timeout=seconds)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    deadline = started + seconds
+    while True:
+        remaining = deadline - loop.time()
+        run = await services.run_wait(user=user, run_id=run.pk, timeout=max(0.0, min(remaining, PROGRESS_SECONDS)))
+        if run.status in services.SETTLED_STATUSES or remaining <= PROGRESS_SECONDS:
+            return run
+        steps = await RunStep.objects.filter(run_id=run.pk).acount()
+        # Seconds waited: a value that grows with every notification, as the spec asks; the run has no total.
+        await ctx.report_progress(
+            round(loop.time() - started, 1), message=f"The run is {run.status}; {steps} steps so far."
+        )
+
+
+# Cancels asked for by a notification, held until done: the request that brought one ends at once.
+_cancelling: set[asyncio.Task[None]] = set()
+
+
+async def _call_cancelled(ctx: ServerRequestContext[Any, Any], params: CancelledNotificationParams) -> None:
+    """A stateless HTTP client cancelled a call that waits on a run: cancel the run."""
+    user = _http_user(ctx)
+    if user is None or params.request_id is None:
+        return
+    task = asyncio.get_running_loop().create_task(_waiting_run_cancel(user, params.request_id))
+    _cancelling.add(task)
+    task.add_done_callback(_cancelling.discard)
+
+
+async def _waiting_run_cancel(user: AbstractBaseUser, request_id: Any) -> None:
+    run_id = await cache.aget(_waiting_key(user.pk, request_id))
+    if run_id:
+        await _run_cancel_quietly(user, run_id)
+
+
+server._lowlevel_server.add_notification_handler(  # MCPServer keeps its low-level server private
+    "notifications/cancelled", CancelledNotificationParams, _call_cancelled
+)
+
+
 @_tool(
     "Run an assistant on a thread to answer its messages. By default waits until the run ends (or needs a "
     "decision) and returns it; read the answer with list_messages. With wait=false it returns the queued run "
@@ -425,7 +517,7 @@ async def create_run(
         metadata=metadata,
     )
     if wait:
-        run = await services.run_wait(user=user, run_id=run.pk, timeout=timeout_seconds)
+        run = await _run_wait(ctx, user, run, timeout_seconds)
     return run_object(run)
 
 
@@ -484,7 +576,7 @@ async def decide_tool_call(
     else:
         run = await services.run_deny(user=user, run_id=run_id, tool_call_id=tool_call_id, reason=reason or "")
     if wait and run.status == Run.Status.QUEUED:
-        run = await services.run_wait(user=user, run_id=run.pk, timeout=timeout_seconds)
+        run = await _run_wait(ctx, user, run, timeout_seconds)
     return run_object(run)
 
 

@@ -13,11 +13,11 @@ from chat.mcp_server import acting_user, server
 
 
 @asynccontextmanager
-async def connected(user: Any) -> AsyncIterator[Client]:
+async def connected(user: Any, *, mode: str = "auto") -> AsyncIterator[Client]:
     """A client of the server acting as `user`, the way stdio and WebSocket sessions set their user."""
     token = acting_user.set(user)
     try:
-        async with Client(server) as client:
+        async with Client(server, mode=mode) as client:
             yield client
     finally:
         acting_user.reset(token)

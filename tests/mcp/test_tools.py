@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from mcp import Client
 
@@ -176,3 +179,13 @@ async def test_it_refuses_a_model_the_offline_provider_cannot_serve(alice, offli
         result = await client.call_tool("create_assistant", {"model": "Offline/gpt-4o"})
     assert "serves only the model 'offline'" in error(result)
     assert not await Assistant.objects.aexists()
+
+
+def test_it_is_described_in_the_readme_with_every_tool_and_their_number():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## MCP endpoint", 1)[1].split("\n## ", 1)[0]
+    listing = re.search(r"Its tools: (.*?): (\d+) in all", section, re.DOTALL)
+    assert listing, "the README's MCP endpoint section lists the tools and says how many"
+    named = set(re.findall(r"`(\w+)`", re.sub(r"\([^)]*\)", "", listing.group(1))))  # not what they take
+    assert named == TOOLS == set(server._tool_manager._tools)
+    assert int(listing.group(2)) == len(TOOLS)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import time
+import tomllib
 import urllib.error
 import urllib.request
 from typing import Any
@@ -239,7 +240,8 @@ async def test_it_names_its_version_and_refuses_an_unknown_prompt_with_invalid_p
         ClientSession(read, write) as session,
     ):
         initialized = await session.initialize()
-        assert initialized.server_info.version
+        project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+        assert initialized.server_info.version == project["version"]
         with pytest.raises(MCPError) as refused:
             await session.get_prompt("no_such_prompt")
     assert refused.value.code == -32602
