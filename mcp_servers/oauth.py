@@ -21,7 +21,7 @@ import weakref
 from collections.abc import AsyncGenerator
 from datetime import timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx2
 from agents.mcp import MCPServer as AgentsMCPServer
@@ -282,6 +282,17 @@ async def _registered(row: OAuthClient, *, redirect_uri: str) -> OAuthClient:
 
 
 # --- Connecting an account ---------------------------------------------------------------------------------------
+
+
+async def oauth_authorization_origin(*, server: MCPServer) -> str:
+    """The origin of the server's authorization endpoint ("" if it asks for no sign-in), discovering it first if
+    need be: the page that starts a sign-in must allow its form to lead there (CSP `form-action`)."""
+    row = await oauth_client_get(server=server) or await oauth_discover(server=server)
+    if row is None:
+        return ""
+    endpoint = urlsplit(str(_server_metadata(row).authorization_endpoint))
+    port = f":{endpoint.port}" if endpoint.port else ""
+    return f"{endpoint.scheme}://{endpoint.hostname}{port}"
 
 
 async def oauth_authorization_start(

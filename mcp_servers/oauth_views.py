@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.middleware import CSP
 from mcp_servers.models import MCPServer, OAuthAccount
 from mcp_servers.oauth import (
     OAUTH_TRANSPORTS,
@@ -29,6 +30,7 @@ from mcp_servers.oauth import (
     OAuthError,
     oauth_account_revoke,
     oauth_authorization_finish,
+    oauth_authorization_origin,
     oauth_authorization_start,
 )
 
@@ -63,10 +65,18 @@ def connect(request: HttpRequest, pk: int, *, usable: Usable) -> HttpResponse:
         raise Http404
     next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
     if request.method == "GET":
+        try:
+            origin = async_to_sync(oauth_authorization_origin)(server=server)
+        except OAuthError:
+            origin = ""  # pressing Connect says what is wrong
         connected = OAuthAccount.objects.filter(server=server, user=request.user).exists()
-        host = urlsplit(server.url).hostname or server.url
+        host = urlsplit(origin or server.url).hostname or server.url
         context = {"server": server, "host": host, "connected": connected, "next": next_url}
-        return render(request, "mcp_servers/oauth_connect.html", context)
+        response = render(request, "mcp_servers/oauth_connect.html", context)
+        if origin:
+            # The form posts here and is redirected on to the authorization server, which the page must allow.
+            response["Content-Security-Policy"] = CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
+        return response
     try:
         url, pending = async_to_sync(oauth_authorization_start)(
             user_id=request.user.pk,

@@ -146,6 +146,13 @@ def test_it_keeps_the_pkce_verifier_and_tokens_off_the_pages(alice, oauth_server
     assert verifier not in started["Location"] and "code_challenge_method=S256" in started["Location"]
 
 
+def test_the_connect_page_lets_its_form_lead_to_the_authorization_server_only(alice, oauth_server, oauth_url):
+    page = logged_in(alice).get(reverse("mcp_oauth:connect", args=[oauth_server.pk]))
+    origin = oauth_url.removesuffix("/mcp")
+    assert f"form-action 'self' {origin};" in page["Content-Security-Policy"]
+    assert "default-src 'self'" in page["Content-Security-Policy"]
+
+
 def test_it_refuses_a_callback_begun_in_another_session(alice, bob, oauth_server):
     started = logged_in(alice).post(reverse("mcp_oauth:connect", args=[oauth_server.pk]))
     approved = httpx2.get(started["Location"], follow_redirects=False)
