@@ -145,15 +145,18 @@ class RunQuestions:
         future = _waiting[run.pk] = loop.create_future()
         recorder.send("thread.run.step.in_progress", recorder.step_data(step))
         recorder.send("thread.run.requires_action", run_object(run))
-        started = loop.time()
+        # The run's clock stops while its owner reads and answers.
+        left = self.deadline.when() - loop.time() if self.deadline is not None and self.deadline.when() else None
+        if left is not None:
+            self.deadline.reschedule(None)
         answered = False
         try:
             answer, moved_on = await self._answer(future, asked["id"], timeout)
             answered = True
         finally:
             _waiting.pop(run.pk, None)
-            if self.deadline is not None and self.deadline.when() is not None:
-                self.deadline.reschedule(self.deadline.when() + loop.time() - started)
+            if left is not None and not self.deadline.expired():
+                self.deadline.reschedule(loop.time() + max(left, 0.0))
             run.status, run.metadata = Run.Status.IN_PROGRESS, before
             if not answered:
                 # The call ended unanswered (the run was stopped, or the server withdrew its question).

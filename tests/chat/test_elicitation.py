@@ -242,6 +242,32 @@ async def test_it_cancels_the_question_when_nobody_answers_in_time(alice, everyt
     assert "User cancelled" in await step_output(run["id"])
 
 
+async def test_it_does_not_count_the_wait_against_the_runs_time(alice, everything, settings):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "RUN_TIMEOUT_SECONDS": 5.0, "ELICITATION_TIMEOUT_SECONDS": 6.0}
+    ws = await ws_connect(everything.pk, alice)
+    run, _, _ = await asked(ws)
+
+    frames = await collect_until(ws, *TERMINAL)
+    await ws.disconnect()
+
+    assert frames[-1]["event"] == "thread.run.completed", frames[-1]["data"]["last_error"]
+    assert "User cancelled" in await step_output(run["id"])
+
+
+async def test_it_takes_an_answer_given_on_another_process(alice, everything, monkeypatch):
+    # As if the page's socket were on another process: the answer is stored, and the run's process is told
+    # through the channel layer's control group.
+    monkeypatch.setattr("chat.services.elicitations.elicitation_wake", lambda run_id, answer=None: False)
+    ws = await ws_connect(everything.pk, alice)
+    run, question, _ = await asked(ws)
+
+    frames = await answered(ws, run, question, "accept", {"name": "Grace"})
+    await ws.disconnect()
+
+    assert frames[-1]["event"] == "thread.run.completed"
+    assert "- Name: Grace" in await step_output(run["id"])
+
+
 async def test_it_stops_waiting_when_the_run_is_stopped(alice, everything):
     ws = await ws_connect(everything.pk, alice)
     run, _, _ = await asked(ws)
