@@ -44,8 +44,12 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# Most tests wait on servers, browsers and subprocesses rather than the CPU: three workers keep two cores busy.
+# Each worker has its own test database and Redis database numbers (tests/conftest.py); a file's tests stay together.
+TEST_WORKERS ?= 3
+
 test: install-dev system-deps node_modules/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import sys
 
 import pytest
@@ -14,6 +15,21 @@ from django.db import connections
 from assistants.models import Assistant, Provider
 from chat.executor import get_executor
 from mcp_servers.models import MCPServer
+from tests.live import redis_url_for
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets a Redis database number of its own, as it gets a test database of
+    its own: the cache counts limits per user id, and every worker's alice has the same id."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker or not settings.REDIS_URL:
+        return
+    url = redis_url_for(settings.REDIS_URL, int(worker.removeprefix("gw")))
+    os.environ["REDIS_URL"] = url
+    settings.REDIS_URL = url
+    settings.CACHES["default"]["LOCATION"] = url
+    for host in settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]["CONFIG"]["hosts"]:
+        host["address"] = url
 
 
 @pytest.fixture(scope="session", autouse=True)

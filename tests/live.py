@@ -132,13 +132,20 @@ def postgres_database() -> Iterator[str]:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def redis_url_isolated(db: int = 5) -> str:
-    """REDIS_URL's server on another database number, flushed, so live servers never see the suite's keys."""
+def redis_url_for(base: str, db: int) -> str:
+    """The same Redis server as `base`, on database number `db`."""
+    prefix = base.rsplit("/", 1)[0] if base.count("/") > 2 else base.rstrip("/")
+    return f"{prefix}/{db}"
+
+
+def redis_url_isolated(db: int = 8) -> str:
+    """REDIS_URL's server on another database number, flushed, so live servers never see the suite's keys.
+
+    Each pytest-xdist worker's suite keys sit on database 0–7 (tests/conftest.py), its live servers on 8–15."""
     import redis
 
-    base = os.environ["REDIS_URL"]
-    prefix = base.rsplit("/", 1)[0] if base.count("/") > 2 else base.rstrip("/")
-    url = f"{prefix}/{db}"
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw"))
+    url = redis_url_for(os.environ["REDIS_URL"], db + worker)
     client = redis.Redis.from_url(url)
     try:
         client.flushdb()
