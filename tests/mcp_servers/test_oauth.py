@@ -7,6 +7,8 @@ refuses writes from two threads at once).
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -235,6 +237,23 @@ async def test_it_refreshes_a_token_about_to_expire(alice, oauth_server, assista
     assert grant["type"] == "refresh_token"
     assert account.access_token != old and account.expires_at > timezone.now() + timedelta(minutes=30)
     assert f"You are {grant['subject']}." in (await answer_of(conversation)).content
+
+
+async def test_no_token_or_client_secret_reaches_the_logs_or_the_frames(alice, oauth_server, assistant, caplog):
+    await sync_to_async(connect_as)(alice, oauth_server)
+    account = await OAuthAccount.objects.aget(user=alice)
+    await OAuthAccount.objects.filter(pk=account.pk).aupdate(expires_at=timezone.now())  # refreshed on the way
+    conversation = await Conversation.objects.acreate(owner=alice, assistant=assistant)
+    with caplog.at_level(logging.DEBUG):
+        frames = await turn(alice, conversation, "/whoami {}")
+    assert frames[-1]["event"] == "thread.run.completed"
+    refreshed = await OAuthAccount.objects.aget(pk=account.pk)
+    client = await OAuthClient.objects.aget(server=oauth_server)
+    secrets = [account.access_token, account.refresh_token, refreshed.access_token, refreshed.refresh_token]
+    secrets.append(client.client_secret)
+    sent = json.dumps(frames)
+    for secret in secrets:
+        assert secret and secret not in caplog.text and secret not in sent
 
 
 async def test_it_refreshes_when_the_server_refuses_the_token(alice, oauth_server, assistant):
