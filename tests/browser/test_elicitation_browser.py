@@ -7,15 +7,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
+from tests.browser.test_teams_browser import page  # noqa: F401 - logged in as alice, on this module's site_url
 from tests.live import REPO_ROOT, Site, daphne, site_create
 from tests.mcp_servers.conftest import everything_command
 
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
-DESKTOP = {"width": 1280, "height": 1000}
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
@@ -42,30 +40,13 @@ def site_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
 
 
-@pytest.fixture
-def page(site_url: str) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser: Browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=site_url, viewport=DESKTOP)
-        context.set_default_timeout(30_000)
-        context.add_init_script(CSP_PROBE)
-        page = context.new_page()
-        page.goto("/accounts/login/")
-        page.fill("#id_username", "alice")
-        page.fill("#id_password", "alice-password-1")
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("/")
-        try:
-            yield page
-        finally:
-            browser.close()
-
-
-def synced(page: Page) -> None:
+def synced(page: Page) -> None:  # noqa: F811 - the fixture's page
     expect(page.locator("#timeline[data-connection=open][data-synced='1']")).to_have_count(1)
 
 
-def test_it_asks_the_servers_question_on_the_tool_card_and_sends_the_answer(page: Page) -> None:
+def test_it_asks_the_servers_question_on_the_tool_card_and_sends_the_answer(page: Page) -> None:  # noqa: F811
+    page.context.add_init_script(CSP_PROBE)
+    page.set_viewport_size({"width": 1280, "height": 1000})
     page.select_option("select[name=assistant]", label="Asker")
     page.get_by_role("button", name="New conversation").click()
     page.wait_for_url("**/conversations/*/")
