@@ -283,6 +283,30 @@ async def test_it_stops_waiting_when_the_run_is_stopped(alice, everything):
     assert step.status == RunStep.Status.CANCELLED
 
 
+async def test_it_tells_the_server_the_call_was_cancelled_when_the_run_is_stopped(alice, offline_provider, tmp_path,
+                                                                                 settings):  # fmt: skip
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}  # the server writes its log
+    log = tmp_path / "received.jsonl"
+    fake = str(settings.BASE_DIR / "tests" / "fakes" / "eliciting_mcp_server.py")
+    conversation = await sync_to_async(conversation_with)(
+        alice, offline_provider, command=sys.executable, args=[fake, str(log)]
+    )
+    ws = await ws_connect(conversation.pk, alice)
+    run, question, _ = await asked(ws, "/ask {}")
+    assert question["message"] == "Say a word."
+
+    await ws.send_json_to({"type": "run.cancel", "run_id": run["id"]})
+    frames = await collect_until(ws, *TERMINAL)
+    await ws.disconnect()
+    await get_pool().close_all()
+
+    assert frames[-1]["event"] == "thread.run.cancelled"
+    received = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+    call = next(m for m in received if m.get("method") == "tools/call")
+    cancelled = [m["params"]["requestId"] for m in received if m.get("method") == "notifications/cancelled"]
+    assert cancelled == [call["id"]]
+
+
 async def test_it_asks_to_open_a_page_in_url_mode(alice, everything):
     ws = await ws_connect(everything.pk, alice)
     run, question, frames = await asked(ws, '/trigger-url-elicitation {"url": "https://example.com/connect"}')
