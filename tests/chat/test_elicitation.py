@@ -283,14 +283,37 @@ async def test_it_stops_waiting_when_the_run_is_stopped(alice, everything):
     assert step.status == RunStep.Status.CANCELLED
 
 
-async def test_it_tells_the_server_the_call_was_cancelled_when_the_run_is_stopped(alice, offline_provider, tmp_path,
-                                                                                 settings):  # fmt: skip
+async def recording_conversation(user, provider, log, settings) -> Conversation:
+    """A conversation whose tool `ask` asks for a word, on a server that logs every message it receives."""
     settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}  # the server writes its log
+    fake = str(settings.BASE_DIR / "tests" / "fakes" / "recording_mcp_server.py")
+    return await sync_to_async(conversation_with)(user, provider, command=sys.executable, args=[fake, str(log)])
+
+
+def received(log) -> list[dict]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
+
+
+async def test_it_sends_the_server_exactly_the_answer_given(alice, offline_provider, tmp_path, settings):
     log = tmp_path / "received.jsonl"
-    fake = str(settings.BASE_DIR / "tests" / "fakes" / "eliciting_mcp_server.py")
-    conversation = await sync_to_async(conversation_with)(
-        alice, offline_provider, command=sys.executable, args=[fake, str(log)]
-    )
+    conversation = await recording_conversation(alice, offline_provider, log, settings)
+    ws = await ws_connect(conversation.pk, alice)
+    run, question, _ = await asked(ws, "/ask {}")
+
+    frames = await answered(ws, run, question, "accept", {"word": "hello"})
+    await ws.disconnect()
+    await get_pool().close_all()
+
+    assert frames[-1]["event"] == "thread.run.completed"
+    (answer,) = [m["result"] for m in received(log) if "method" not in m and str(m.get("id")).startswith("q-")]
+    assert answer == {"action": "accept", "content": {"word": "hello"}}
+
+
+async def test_it_tells_the_server_the_call_was_cancelled_when_the_run_is_stopped(
+    alice, offline_provider, tmp_path, settings
+):
+    log = tmp_path / "received.jsonl"
+    conversation = await recording_conversation(alice, offline_provider, log, settings)
     ws = await ws_connect(conversation.pk, alice)
     run, question, _ = await asked(ws, "/ask {}")
     assert question["message"] == "Say a word."
@@ -301,9 +324,9 @@ async def test_it_tells_the_server_the_call_was_cancelled_when_the_run_is_stoppe
     await get_pool().close_all()
 
     assert frames[-1]["event"] == "thread.run.cancelled"
-    received = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-    call = next(m for m in received if m.get("method") == "tools/call")
-    cancelled = [m["params"]["requestId"] for m in received if m.get("method") == "notifications/cancelled"]
+    messages = received(log)
+    call = next(m for m in messages if m.get("method") == "tools/call")
+    cancelled = [m["params"]["requestId"] for m in messages if m.get("method") == "notifications/cancelled"]
     assert cancelled == [call["id"]]
 
 
