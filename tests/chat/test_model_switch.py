@@ -6,6 +6,7 @@ name the model that wrote them."""
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -40,6 +41,10 @@ def _switch(client: Client, conversation: Conversation, model: str, *, follow: b
     return client.post(url, {"model": model}, follow=follow)
 
 
+async def _choose(user, conversation: Conversation, model: str) -> None:
+    await sync_to_async(services.conversation_model_switch)(user=user, conversation_id=conversation.pk, model=model)
+
+
 def _model_of(conversation: Conversation) -> str:
     return Conversation.objects.get(pk=conversation.pk).model
 
@@ -63,7 +68,7 @@ def test_it_switches_the_model_and_comes_back_to_the_conversation(client, alice,
 
 @pytest.mark.django_db(transaction=True)
 async def test_it_answers_with_the_model_switched_to(alice, conversation):
-    await Conversation.objects.filter(pk=conversation.pk).aupdate(model="offline-large")
+    await _choose(alice, conversation, "offline-large")
 
     frames = await turn(alice, conversation, "which model are you?")
 
@@ -74,7 +79,7 @@ async def test_it_answers_with_the_model_switched_to(alice, conversation):
 
 @pytest.mark.django_db(transaction=True)
 async def test_it_asks_the_provider_for_the_model_switched_to(alice, on_vendor, fake):
-    await Conversation.objects.filter(pk=on_vendor.pk).aupdate(model="fake-bigger")
+    await _choose(alice, on_vendor, "fake-bigger")
 
     await turn(alice, on_vendor, "hello")
 
