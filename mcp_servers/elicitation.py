@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -28,9 +29,10 @@ from mcp_types import INVALID_PARAMS, INVALID_REQUEST, ElicitResult, ErrorData
 ACTIONS = ("accept", "decline", "cancel")
 STRING_FORMATS = ("email", "uri", "date", "date-time")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-# The most fields and options a form may have: a server's form is shown whole on the page.
+# The most fields and options a form may have, and the size of a whole question: it is shown whole on the page.
 FIELDS_MAX = 50
 OPTIONS_MAX = 200
+REQUEST_MAX_BYTES = 32 * 1024
 
 # (tool name, the request) -> (action, content). The request is plain data: `mode` ("form" or "url"),
 # `message`, and `requested_schema` (form) or `url` and `elicitation_id` (url).
@@ -294,6 +296,8 @@ class CallsInFlight:
             return ErrorData(code=INVALID_REQUEST, message="Nobody can answer a question during this tool call.")
         try:
             request = elicitation_request(params)
+            if len(json.dumps(request)) > REQUEST_MAX_BYTES:
+                raise UnsupportedForm(f"the question is longer than {REQUEST_MAX_BYTES // 1024} KiB")
             if request["mode"] == "form":
                 elicitation_fields(request["requested_schema"])
         except UnsupportedForm as exc:

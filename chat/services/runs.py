@@ -292,6 +292,13 @@ def _decisions_store(
         run = run_get_for_user(user=user, run_id=run_id, conversation_id=conversation_id, for_update=True)
         if run.status != Run.Status.REQUIRES_ACTION:
             raise ServiceError("run_not_paused", f"Run {run.pk} is {run.status}, not waiting for tool outputs.")
+        if run.pending_elicitation is not None:
+            # Its call is under way, waiting on the user: nothing to approve, and the run must not start again.
+            raise ServiceError(
+                "elicitation_pending",
+                f"Run {run.pk} waits for the answer to a question its tool's server asked: answer that instead.",
+                param=param.format(index=0),
+            )
         answers = [(*decision, None) for decision in decisions] + [
             _output_decision(run, call_id, output) for call_id, output in outputs
         ]

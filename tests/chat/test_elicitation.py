@@ -230,6 +230,21 @@ async def test_it_refuses_an_answer_to_a_question_not_asked(alice, everything):
     await ws.disconnect()
 
 
+async def test_it_refuses_to_approve_a_call_that_waits_for_an_answer(alice, everything):
+    ws = await ws_connect(everything.pk, alice)
+    run, question, _ = await asked(ws)
+
+    await ws.send_json_to({"type": "run.approve", "run_id": run["id"], "tool_call_id": question["tool_call_id"]})
+    (error,) = await collect_until(ws, "error")
+    assert error["data"]["code"] == "elicitation_pending"
+    stored = await Run.objects.aget(pk=run["id"])
+    assert stored.status == Run.Status.REQUIRES_ACTION and "approvals" not in stored.metadata
+
+    frames = await answered(ws, run, question, "decline")
+    await ws.disconnect()
+    assert frames[-1]["event"] == "thread.run.completed"
+
+
 async def test_it_cancels_the_question_when_nobody_answers_in_time(alice, everything, settings):
     settings.SWITCHBOARD = {**settings.SWITCHBOARD, "ELICITATION_TIMEOUT_SECONDS": 1.0}
     ws = await ws_connect(everything.pk, alice)
