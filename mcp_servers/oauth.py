@@ -446,7 +446,7 @@ async def _refresh(account: OAuthAccount) -> OAuthAccount:
         if latest is not None and latest.refresh_token != account.refresh_token:
             return latest
         if exc.invalid_grant and latest is not None:
-            await OAuthAccount.objects.filter(pk=account.pk, refresh_token=account.refresh_token).adelete()
+            await latest.adelete()  # encrypted columns cannot be compared in a query
         raise AccountGone(str(exc)) from None
     fields = {
         "access_token": token.access_token,
@@ -462,39 +462,37 @@ async def _refresh(account: OAuthAccount) -> OAuthAccount:
 
 
 class AccountAuth(httpx2.Auth):
-    """Sends one user's access token with each request to a server, refreshing it when needed."""
+    """Sends one user's access token with each request to a server, refreshing it when needed.
+
+    A token that cannot be renewed is not an exception here (the transport would take it for a dropped
+    connection): the request goes without it, the server's 401 fails that one call, and the account is gone, so
+    the user's next run asks them to connect again.
+    """
 
     def __init__(self, account_id: int) -> None:
         self.account_id = account_id
 
+    async def _token(self, *, stale: str = "") -> str:
+        try:
+            return await oauth_access_token(account_id=self.account_id, stale=stale)
+        except (AccountGone, OAuthError) as exc:
+            logger.info("An MCP server sign-in could not be renewed: %s", exc)
+            return ""
+
     async def async_auth_flow(self, request: httpx2.Request) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
-        token = await oauth_access_token(account_id=self.account_id)
-        request.headers["Authorization"] = f"Bearer {token}"
-        response = yield request
-        if response.status_code == 401:
-            await response.aread()
-            token = await oauth_access_token(account_id=self.account_id, stale=token)
+        token = await self._token()
+        if token:
             request.headers["Authorization"] = f"Bearer {token}"
-            yield request
+        response = yield request
+        if response.status_code == 401 and token:
+            await response.aread()
+            if fresh := await self._token(stale=token):
+                request.headers["Authorization"] = f"Bearer {fresh}"
+                yield request
 
 
 async def oauth_account_for(*, server: MCPServer, user_id: int) -> OAuthAccount | None:
     return await OAuthAccount.objects.filter(server=server, user_id=user_id).afirst()
-
-
-def authorization_lost(exc: BaseException) -> bool:
-    """Whether a failure came from an account whose tokens were revoked or could not be refreshed."""
-    seen: list[BaseException] = [exc]
-    while seen:
-        current = seen.pop()
-        if isinstance(current, AccountGone):
-            return True
-        if isinstance(current, BaseExceptionGroup):
-            seen.extend(current.exceptions)
-        for linked in (current.__cause__, current.__context__):
-            if linked is not None and len(seen) < 50:
-                seen.append(linked)
-    return False
 
 
 # --- Revoking ----------------------------------------------------------------------------------------------------

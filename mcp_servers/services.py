@@ -28,7 +28,7 @@ from mcp_servers.oauth import (
     OAUTH_TRANSPORTS,
     AuthorizationRequired,
     OAuthError,
-    authorization_lost,
+    oauth_account_for,
     oauth_connect_path,
     oauth_discover,
     oauth_launch_params,
@@ -81,16 +81,19 @@ async def mcp_server_connect(*, server: MCPServer, user_id: int, username: str) 
         except Exception as exc:
             span.set_error(SpanError(message="MCP server did not connect", data={"error": error_text(exc)}))
             if isinstance(exc, MCPConnectError):
-                await _unauthorized_check(server=server, signed_in=signed_in is not None, error=exc)
+                await _unauthorized_check(server=server, user_id=user_id, signed_in=signed_in is not None, error=exc)
             raise
 
 
-async def _unauthorized_check(*, server: MCPServer, signed_in: bool, error: MCPConnectError) -> None:
+async def _unauthorized_check(*, server: MCPServer, user_id: int, signed_in: bool, error: MCPConnectError) -> None:
     """Raise AuthorizationRequired if a connection failed for want of the user's sign-in: their tokens stopped
-    working, or the server turns out to want each user to sign in (its configuration said nothing of it)."""
-    if signed_in and authorization_lost(error):
-        raise AuthorizationRequired(server, again=True) from error
-    if signed_in or server.transport not in OAUTH_TRANSPORTS:
+    working (and were dropped), or the server turns out to want each user to sign in (its configuration said
+    nothing of it)."""
+    if signed_in:
+        if await oauth_account_for(server=server, user_id=user_id) is None:
+            raise AuthorizationRequired(server, again=True) from error
+        return
+    if server.transport not in OAUTH_TRANSPORTS:
         return
     try:
         discovered = await oauth_discover(server=server)

@@ -4,7 +4,8 @@
 Built on the `mcp` SDK's server auth: protected resource metadata, authorization server metadata, dynamic client
 registration, authorize (approved at once, each grant a new account: `account-1`, `account-2`, …), token with the
 PKCE check, refresh, revoke. `whoami` answers with the account of the token it was called with. Tests read what
-happened from `GET /_state` and expire every access token with `POST /_expire` (neither needs a token).
+happened from `GET /_state`, expire every access token with `POST /_expire`, and forget every grant (as a user
+revoking Switchboard at the provider would) with `POST /_forget`; none of the three needs a token.
 """
 
 from __future__ import annotations
@@ -153,6 +154,12 @@ def build(*, port: int, token_seconds: int, path: str = "/mcp") -> tuple[MCPServ
         for token in provider.access.values():
             token.expires_at = 0
         return JSONResponse({"expired": len(provider.access)})
+
+    @server.custom_route("/_forget", methods=["POST"])
+    async def forget(_request: Request) -> JSONResponse:
+        provider.access.clear()
+        provider.refresh.clear()
+        return JSONResponse({"forgotten": True})
 
     return server, provider
 

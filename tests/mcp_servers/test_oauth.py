@@ -268,6 +268,21 @@ async def test_it_refreshes_when_the_server_refuses_the_token(alice, oauth_serve
     assert "You are account-" in (await answer_of(conversation)).content
 
 
+async def test_a_grant_revoked_at_the_provider_asks_the_user_to_connect_again(alice, oauth_server, assistant):
+    await sync_to_async(connect_as)(alice, oauth_server)
+    conversation = await Conversation.objects.acreate(owner=alice, assistant=assistant)
+    assert (await turn(alice, conversation, "/whoami {}"))[-1]["event"] == "thread.run.completed"
+    httpx2.post(oauth_server.url.replace("/mcp", "/_forget"))
+    # The live connection's token is refused, and so is its refresh: that call fails, the run goes on, and the
+    # tokens are dropped.
+    frames = await turn(alice, conversation, "/whoami {}")
+    assert frames[-1]["event"] == "thread.run.completed", frames[-1]
+    assert "You are" not in (await answer_of(conversation)).content
+    assert not await OAuthAccount.objects.filter(user=alice).aexists()
+    frames = await turn(alice, conversation, "/whoami {}")
+    assert "needs you to sign in: connect your account first" in frames[-1]["data"]["metadata"]["mcp_servers_skipped"]
+
+
 async def test_revoke_asks_first_then_deletes_the_tokens_and_revokes_them(alice, oauth_server, assistant):
     client = await sync_to_async(logged_in)(alice)
     await sync_to_async(connect)(client, oauth_server)
