@@ -19,6 +19,8 @@ from mcp_servers.results import MEDIA_TYPES, part_text, sent_as_text
 # A table of structured content shows at most this many rows and columns; bigger data is shown as JSON.
 TABLE_ROWS_MAX = 100
 TABLE_COLUMNS_MAX = 12
+# A resource link's optional fields as the wire spells them, and as a part keeps them.
+LINK_FIELDS = {"title": "title", "description": "description", "mimeType": "mime_type"}
 
 
 def output_text(output: Any) -> str:
@@ -109,6 +111,8 @@ def parts_shown(metadata: dict[str, Any]) -> list[dict[str, Any]]:
     for index, part in enumerate(parts):
         if part["type"] == "text" and structured and sent_as_text(structured[0], [part["text"]]):
             continue  # the structured content's own text copy: the card shows it once, as a table or JSON
+        if part["type"] == "app":
+            continue  # the tool's view has a frame of its own on the card (`app_shown`)
         part = {**part, "index": index, "media": media_of(part)}
         if part["type"] == "structured" and "value" in part:
             part["table"] = structured_table(part["value"])
@@ -153,3 +157,47 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def app_shown(metadata: dict[str, Any]) -> dict[str, Any] | None:
+    """The view (MCP Apps) a step object's tool call has, for its card: its `ui://` URI, or None."""
+    raw = (metadata or {}).get("content")
+    if not raw:
+        return None
+    try:
+        parts = json.loads(raw)
+    except ValueError:
+        return None
+    return next((part for part in parts if part.get("type") == "app" and part.get("uri")), None)
+
+
+def app_uri(step: Any) -> str:
+    """The `ui://` resource of a stored step's view, or ""."""
+    return next((part["uri"] for part in step.content or [] if part.get("type") == "app"), "")
+
+
+def app_tool_result(step: Any) -> dict[str, Any]:
+    """A step's result as the MCP `CallToolResult` its view is sent (`ui/notifications/tool-result`)."""
+    content: list[dict[str, Any]] = []
+    result: dict[str, Any] = {"content": content, "isError": step.status == "failed"}
+    for part in step.content or []:
+        kind = part["type"]
+        if kind == "text":
+            content.append({"type": "text", "text": part["text"]})
+        elif kind == "structured" and "value" in part:
+            result["structuredContent"] = part["value"]
+        elif kind in ("image", "audio") and "data" in part:
+            content.append({"type": kind, "data": part["data"], "mimeType": part["mime_type"]})
+        elif kind == "resource_link":
+            link = {"type": "resource_link", "uri": part["uri"], "name": part["name"]}
+            link |= {key: part[field] for key, field in LINK_FIELDS.items() if part.get(field)}
+            content.append(link)
+        elif kind == "resource" and ("text" in part or "data" in part):
+            resource = {"uri": part["uri"], "mimeType": part["mime_type"]}
+            resource |= {"text": part["text"]} if "text" in part else {"blob": part["data"]}
+            content.append({"type": "resource", "resource": resource})
+        elif kind != "app":
+            content.append({"type": "text", "text": part_text(part)})  # what was left out, said so
+    if not step.content:
+        content.append({"type": "text", "text": step.output or step.error})
+    return result

@@ -29,6 +29,8 @@ urlpatterns = [
         views.step_resource,
         name="step_resource",
     ),
+    path("conversations/<str:thread_id>/steps/<str:step_id>/app", views.step_app, name="step_app"),
+    path("conversations/<str:thread_id>/steps/<str:step_id>/app/data", views.step_app_data, name="step_app_data"),
     path("conversations/<str:thread_id>/mcp/", views.conversation_mcp_catalog, name="mcp_catalog"),
     path("conversations/<str:thread_id>/mcp/resource", views.conversation_mcp_resource, name="mcp_resource"),
     path("conversations/<str:thread_id>/mcp/prompt", views.conversation_mcp_prompt, name="mcp_prompt"),

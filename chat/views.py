@@ -12,6 +12,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import escape
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -20,7 +21,7 @@ from assistants.services import provider_models_known
 from chat import exports, selectors, services, sharing, timeline
 from chat.models import Conversation, RunStep
 from chat.services import mcp_context
-from chat.tool_results import part_payload
+from chat.tool_results import app_tool_result, app_uri, part_payload
 from core.errors import ServiceError
 from core.preferences import default_assistant_for, preference_get
 
@@ -381,3 +382,61 @@ async def step_resource(request: HttpRequest, thread_id: str, step_id: str, inde
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
+
+
+# A tool's view runs the server's own script, so its document is sandboxed whoever opens it (the `sandbox` directive:
+# an opaque origin, no same-origin access to Switchboard, no top navigation, popups or forms) and reaches nothing
+# outside itself: inline script and style only, images and fonts inline, no connections, no frames, no plugins.
+APP_CSP = (
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; media-src data:; "
+    "font-src data:; connect-src 'none'; frame-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'self'; sandbox allow-scripts"
+)
+
+
+@login_required
+@require_GET
+async def step_app(request: HttpRequest, thread_id: str, step_id: str) -> HttpResponse:
+    """A tool's view (MCP Apps): the HTML of its `ui://` resource, read from its server for the owner, for the
+    sandboxed frame on its card."""
+    step = await sync_to_async(_tool_step)(request, thread_id, step_id)
+    uri = app_uri(step)
+    if not uri:
+        raise Http404("This tool call has no view")
+    try:
+        html = await mcp_context.conversation_mcp_app(
+            user=await request.auser(), thread_id=thread_id, server_name=step.server_name, uri=uri
+        )
+    except ServiceError as exc:
+        if exc.status == 404:
+            raise Http404(exc.message) from None
+        html, status = f"<!doctype html><title>No view</title><p>{escape(exc.message)}</p>", 502
+    else:
+        status = 200
+    response = HttpResponse(html, content_type="text/html; charset=utf-8", status=status)
+    response["Content-Security-Policy"] = APP_CSP
+    response["X-Content-Type-Options"] = "nosniff"
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    response["Referrer-Policy"] = "no-referrer"
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_GET
+def step_app_data(request: HttpRequest, thread_id: str, step_id: str) -> JsonResponse:
+    """What the page sends a tool's view (MCP Apps): the call's arguments and its result as MCP has it."""
+    step = _tool_step(request, thread_id, step_id)
+    if not app_uri(step):
+        raise Http404("This tool call has no view")
+    try:
+        arguments = json.loads(step.arguments or "{}")
+    except ValueError:
+        arguments = {}
+    return JsonResponse(
+        {
+            "tool": {"name": step.tool_name},
+            "arguments": arguments if isinstance(arguments, dict) else {},
+            "result": app_tool_result(step),
+        }
+    )

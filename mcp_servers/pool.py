@@ -31,6 +31,7 @@ from mcp_servers.elicitation import CallInFlight, CallsInFlight
 from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
 from mcp_servers.results import result_parts_apply
 from mcp_servers.transports import ClientHooks, Transport
+from mcp_servers.ui import app_only, app_uri_of
 
 __all__ = ["MCPConnectError", "Pool", "get_pool"]
 
@@ -73,9 +74,20 @@ class TimedSession:
         self._server_name = server_name
         self._call_timeout = call_timeout
         self._calls = calls if calls is not None else CallsInFlight(server_name)
+        # The `ui://` view of each tool that has one (MCP Apps), as its definition says.
+        self._apps: dict[str, str] = {}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
+
+    async def list_tools(self, *args: Any, **kwargs: Any) -> Any:
+        """The server's tools less those meant for a view alone (MCP Apps), noting which tools have a view."""
+        result = await self._session.list_tools(*args, **kwargs)
+        for tool in result.tools:
+            if uri := app_uri_of(tool.meta):
+                self._apps[tool.name] = uri
+        offered = [tool for tool in result.tools if not app_only(tool.meta)]
+        return result if len(offered) == len(result.tools) else result.model_copy(update={"tools": offered})
 
     async def call_tool(self, name: str, arguments: Any = None, **options: Any) -> Any:
         loop = asyncio.get_running_loop()
@@ -113,7 +125,7 @@ class TimedSession:
                     f"Tool '{name}' on MCP server '{self._server_name}' did not answer within {timeout:g} s"
                 ) from None
         if isinstance(result, CallToolResult):
-            result_parts_apply(result)
+            result_parts_apply(result, app=self._apps.get(name) or app_uri_of(result.meta))
         return result
 
     async def _input_rounds(self, first: InputRequiredResult, call: CallInFlight, send: Any) -> Any:

@@ -110,6 +110,8 @@ def part_text(part: dict[str, Any]) -> str:
         return f"[Resource link: {label} <{part['uri']}>{mime}]"
     if kind == "resource" and "text" in part:
         return f"[Resource <{part['uri']}>]\n{part['text']}"
+    if kind == "app":
+        return f"[An interactive view <{part['uri']}>, shown to the user]"
     noun = {"image": "An image", "audio": "An audio clip", "resource": f"A resource <{part.get('uri', '')}>"}[kind]
     described = f"{noun} ({part['mime_type'] or 'no type'}, {size_text(part['size'])})"
     if "omitted" in part:
@@ -160,10 +162,11 @@ def _only_text(parts: list[dict[str, Any]]) -> bool:
     return True
 
 
-def result_parts_apply(result: CallToolResult) -> None:
-    """Give the model what it can take of the result, and carry the parts to the extractor, if any is not text."""
+def result_parts_apply(result: CallToolResult, *, app: str = "") -> None:
+    """Give the model what it can take of the result, and carry the parts to the extractor, if any is not text or
+    the tool has a view (`app`, its `ui://` resource: an `app` part after the others, not for the model)."""
     parts = result_parts(result)
-    if _only_text(parts):
+    if _only_text(parts) and not app:
         return
     content: list[Any] = []
     for item, part in zip(result.content, parts, strict=False):
@@ -178,4 +181,6 @@ def result_parts_apply(result: CallToolResult) -> None:
         # The spec asks servers to send structured content as text too; this one did not.
         content.append(TextContent(type="text", text=part_text(parts[-1])))
     result.content = content
+    if app:
+        parts.append({"type": "app", "uri": app})
     result.meta = {**(result.meta or {}), PARTS_META: parts}

@@ -36,6 +36,7 @@ from mcp_servers.oauth import (
 from mcp_servers.pool import error_text, get_pool
 from mcp_servers.results import Budget, content_part, part_text, size_text
 from mcp_servers.transports import Transport
+from mcp_servers.ui import AppUnusable, app_html
 
 logger = logging.getLogger(__name__)
 
@@ -352,6 +353,21 @@ async def mcp_server_resource_read(*, server: MCPServer, user_id: int, username:
     if len(text) > RESOURCE_TEXT_MAX_CHARS:
         text = text[:RESOURCE_TEXT_MAX_CHARS] + f"\n[… cut at {RESOURCE_TEXT_MAX_CHARS} characters]"
     return text
+
+
+async def mcp_server_app_read(*, server: MCPServer, user_id: int, username: str, uri: str) -> str:
+    """A tool's view (MCP Apps): the HTML of its `ui://` resource, read through the pool and bounded."""
+    if not uri.startswith("ui://"):
+        raise ServiceError.invalid({"uri": ["A view is a ui:// resource."]})
+    connected = await mcp_server_connect(server=server, user_id=user_id, username=username)
+    try:
+        result = await connected.session.read_resource(uri)
+    except MCPError as exc:
+        raise ServiceError("mcp_server_error", f"MCP server '{server.name}' could not read {uri}: {exc}") from exc
+    try:
+        return app_html(result.contents, uri=uri)
+    except AppUnusable as exc:
+        raise ServiceError("mcp_server_error", f"MCP server '{server.name}': {exc}") from exc
 
 
 async def mcp_server_prompt_get(

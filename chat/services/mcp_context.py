@@ -17,7 +17,12 @@ from chat.selectors import conversation_get_for_user
 from core.errors import ServiceError
 from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
-from mcp_servers.services import mcp_server_catalog, mcp_server_prompt_get, mcp_server_resource_read
+from mcp_servers.services import (
+    mcp_server_app_read,
+    mcp_server_catalog,
+    mcp_server_prompt_get,
+    mcp_server_resource_read,
+)
 
 ARGUMENT_MAX_CHARS = 2_000
 
@@ -70,6 +75,15 @@ async def conversation_mcp_resource(
     except MCPConnectError as exc:
         raise ServiceError("mcp_server_unavailable", str(exc)) from exc
     return {"server": server.name, "uri": uri, "text": text}
+
+
+async def conversation_mcp_app(*, user: AbstractBaseUser, thread_id: str, server_name: Any, uri: str) -> str:
+    """A tool's view (MCP Apps) for the conversation's owner: the HTML of its `ui://` resource."""
+    server = await _server(user=user, thread_id=thread_id, server_name=server_name)
+    try:
+        return await mcp_server_app_read(server=server, user_id=user.pk, username=user.get_username(), uri=uri)
+    except MCPConnectError as exc:
+        raise ServiceError("mcp_server_unavailable", str(exc)) from exc
 
 
 async def conversation_mcp_prompt(
