@@ -19,7 +19,7 @@ import secrets
 import time
 import weakref
 from collections.abc import AsyncGenerator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -391,7 +391,7 @@ class TokenRefused(OAuthError):
         self.invalid_grant = invalid_grant
 
 
-def _expires_at(token: OAuthToken) -> Any:
+def _expires_at(token: OAuthToken) -> datetime | None:
     return timezone.now() + timedelta(seconds=int(token.expires_in)) if token.expires_in is not None else None
 
 

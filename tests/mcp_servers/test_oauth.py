@@ -164,6 +164,15 @@ def test_it_refuses_a_callback_begun_in_another_session(alice, bob, oauth_server
     assert not OAuthAccount.objects.exists()
 
 
+def test_it_says_so_when_the_user_refuses_access_at_the_provider(alice, oauth_server):
+    client = logged_in(alice)
+    started = client.post(reverse("mcp_oauth:connect", args=[oauth_server.pk]))
+    state = parse_qs(urlsplit(started["Location"]).query)["state"][0]
+    answer = client.get(reverse("mcp_oauth:callback"), {"state": state, "error": "access_denied"}, follow=True)
+    assert "did not grant access (access_denied)" in " ".join(str(m) for m in answer.context["messages"])
+    assert not OAuthAccount.objects.exists()
+
+
 def test_it_accepts_each_state_once(alice, oauth_server):
     client = logged_in(alice)
     started = client.post(reverse("mcp_oauth:connect", args=[oauth_server.pk]))
