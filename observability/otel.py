@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from agents.tracing import Span as SdkSpan
     from agents.tracing import Trace as SdkTrace
 
-    from observability.processor import TraceState
+    from observability.spans import TraceState
 
 FLUSH_TIMEOUT_MS = 10_000
 SERVICE_NAME = "switchboard"

@@ -1,0 +1,134 @@
+"""Storing a batch of trace items: traces, spans and their late details, in one transaction where it can."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections, transaction
+from django.db.models import F
+
+from core.database import database_single_threaded
+from observability.spans import TRACE_METADATA_COLUMNS
+
+logger = logging.getLogger(__name__)
+
+FLUSH_TIMEOUT = 30.0
+
+
+TRACE_TOTALS = ("tokens_in", "tokens_out", "model_calls", "tool_calls", "tool_failures")
+
+
+@dataclass
+class Item:
+    # "trace" (started), "trace again" (started under an id this process traced before), "span", "ttft" (for a
+    # span already stored), "end" (of a trace)
+    kind: str
+    fields: dict[str, Any]
+
+
+def _apply(items: list[Item]) -> None:
+    from chat.models import Run
+    from observability.models import Span, Trace
+
+    starts = [item.fields for item in items if item.kind in ("trace", "trace again")]
+    spans = [item.fields for item in items if item.kind == "span"]
+    # A trace that starts and ends within this batch (most runs) is stored whole, in one insert; one traced
+    # again under the same id adds its totals to the stored row instead.
+    started = {item.fields["trace_id"]: item.fields for item in items if item.kind == "trace"}
+    ends = []
+    for item in items:
+        if item.kind == "end" and item.fields["trace_id"] in started:
+            started[item.fields["trace_id"]].update(_trace_end_fields(item.fields, started[item.fields["trace_id"]]))
+        elif item.kind == "end":
+            ends.append(item.fields)
+    run_ids = {fields["run_id"] for fields in starts if fields.get("run_id")}
+    # A trace may name a run that is not (or no longer) there: keep the trace, without the link.
+    known = set(Run.objects.filter(pk__in=run_ids).values_list("pk", flat=True)) if run_ids else set()
+    if starts:
+        Trace.objects.bulk_create(
+            [
+                Trace(**{**fields, "run_id": fields["run_id"] if fields.get("run_id") in known else None})
+                for fields in starts
+            ],
+            ignore_conflicts=True,
+        )
+    if spans:
+        # Spans of a trace whose start this process never saw still get a trace to hang from.
+        first: dict[str, Any] = {}
+        for fields in spans:
+            if not fields.pop("trace_seen", False):
+                first.setdefault(fields["trace_id"], fields["started_at"])
+        if first:
+            Trace.objects.bulk_create(
+                [Trace(trace_id=trace_id, status=Trace.Status.ENDED, started_at=at) for trace_id, at in first.items()],
+                ignore_conflicts=True,
+            )
+        Span.objects.bulk_create([Span(**fields) for fields in spans], ignore_conflicts=True)
+    for item in items:
+        if item.kind == "ttft":
+            Span.objects.filter(
+                trace_id=item.fields["trace_id"], span_id=item.fields["span_id"], ttft_ms__isnull=True
+            ).update(ttft_ms=item.fields["ttft_ms"])
+    for fields in ends:
+        _trace_end_apply(Trace, fields)
+
+
+def _trace_end_fields(fields: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
+    """What a trace's end sets on a trace that started at `start` (its stored fields)."""
+    metadata = fields["metadata"]
+    ended, began = fields["ended_at"], start.get("started_at")
+    return {
+        **{name: metadata[key][:size] for name, key, size in TRACE_METADATA_COLUMNS if metadata.get(key)},
+        "metadata": metadata,
+        "ended_at": ended,
+        "duration_ms": max(0, int((ended - began).total_seconds() * 1000)) if began else fields["duration_ms"],
+        "status": fields["status"],
+        "error_code": fields["error_code"],
+        "error": fields["error"],
+        **{name: fields[name] for name in TRACE_TOTALS},
+    }
+
+
+def _trace_end_apply(trace_model: Any, fields: dict[str, Any]) -> None:
+    """End a trace stored by an earlier batch."""
+    started = fields["started_at"]
+    if started is None:  # traced again (or its start was never seen here): the stored row says when it began
+        started = trace_model.objects.filter(pk=fields["trace_id"]).values_list("started_at", flat=True).first()
+    end = _trace_end_fields(fields, {"started_at": started})
+    # A run resumed after an approval may trace under the same id again: its totals add up.
+    end.update({name: F(name) + fields[name] for name in TRACE_TOTALS})
+    trace_model.objects.filter(pk=fields["trace_id"]).update(**end)
+
+
+def rows_write(items: list[Item]) -> None:
+    """Store one batch: in one transaction, or item by item when that fails, dropping what still fails."""
+    close_old_connections()
+    try:
+        try:
+            with transaction.atomic():
+                _apply(items)
+            return
+        except Exception:  # retried one by one below
+            logger.debug("A trace batch failed; storing its items one by one", exc_info=True)
+        dropped = 0
+        for item in items:
+            try:
+                with transaction.atomic():
+                    _apply([item])
+            except Exception:  # noqa: BLE001 - a trace is never worth failing for
+                dropped += 1
+        if dropped:
+            logger.warning("Dropped %d of %d trace item(s) that could not be stored", dropped, len(items))
+    finally:
+        close_old_connections()
+
+
+def database_call(function: Callable[[], None]) -> None:
+    if database_single_threaded():
+        SyncToAsync.single_thread_executor.submit(function).result(timeout=FLUSH_TIMEOUT)
+    else:
+        function()
