@@ -215,7 +215,13 @@ async def oauth_discover(*, server: MCPServer) -> OAuthClient | None:
 async def oauth_client_get(*, server: MCPServer) -> OAuthClient | None:
     """The server's OAuth client if the server is known to want each user to sign in."""
     row = await OAuthClient.objects.filter(server=server).afirst()
-    return row if row is not None and row.protected else None
+    if row is None or not row.protected:
+        return None
+    if not check_resource_allowed(
+        requested_resource=resource_url_from_server_url(server.url), configured_resource=row.resource
+    ):
+        return None  # the server moved since: its next 401 finds out afresh
+    return row
 
 
 def _server_metadata(row: OAuthClient) -> OAuthMetadata:

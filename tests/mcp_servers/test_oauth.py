@@ -27,7 +27,7 @@ from assistants.models import Assistant
 from chat.models import Conversation, Message
 from mcp_servers.admin import OAuthClientForm
 from mcp_servers.models import MCPServer, OAuthAccount, OAuthClient
-from mcp_servers.oauth import PENDING_KEY, oauth_discover
+from mcp_servers.oauth import PENDING_KEY, oauth_client_get, oauth_discover
 from tests.mcp_servers.conftest import free_port, serve
 from tests.mcp_servers.helpers import turn
 
@@ -110,6 +110,13 @@ def test_it_discovers_a_server_that_asks_for_sign_in(oauth_server, oauth_url):
     assert found.server_metadata["authorization_endpoint"] == f"{base}/authorize"
     assert found.server_metadata["code_challenge_methods_supported"] == ["S256"]
     assert found.scope == "tools"
+
+
+def test_a_server_moved_elsewhere_is_found_out_afresh(oauth_server):
+    async_to_sync(oauth_discover)(server=oauth_server)
+    assert async_to_sync(oauth_client_get)(server=oauth_server) is not None
+    oauth_server.url = "http://127.0.0.1:1/elsewhere/mcp"
+    assert async_to_sync(oauth_client_get)(server=oauth_server) is None
 
 
 def test_it_finds_nothing_to_discover_on_a_server_that_does_not_ask(db):
