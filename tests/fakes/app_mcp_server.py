@@ -74,8 +74,9 @@ PROBE = (
 <script>"""
     + BRIDGE
     + """
-const out = {};
+const out = { heard };
 function show() { document.getElementById("out").textContent = JSON.stringify(out, null, 1); }
+window.onHost = show;
 function attempt(name, action) {
   try { out[name] = "allowed: " + String(action()); } catch (error) { out[name] = "blocked: " + error.name; }
 }
@@ -109,7 +110,6 @@ async function ask(name, method, params) {
   await ask("display_mode", "ui/request-display-mode", { mode: "fullscreen" });
   await ask("ping", "ping", {});
   notify("ui/notifications/size-changed", { width: 5000, height: 100000 });
-  out.heard = heard;
   out.done = true;
   show();
 })();
