@@ -60,6 +60,8 @@ PENDING_KEY = "mcp_oauth_pending"
 PENDING_MAX = 5
 PENDING_SECONDS = 900
 GRANT_TYPES = ["authorization_code", "refresh_token"]
+# How long a refused refresh looks again for tokens another process may be storing at that moment.
+RACE_WAITS = (0.2, 0.5, 1.0)
 
 
 class OAuthError(Exception):
@@ -447,12 +449,18 @@ async def _refresh(account: OAuthAccount) -> OAuthAccount:
     try:
         token = await _token_request(row, data=data, headers=headers)
     except TokenRefused as exc:
-        # Another process may have refreshed it first (a refresh token often works once): use its tokens.
+        # Another process may have refreshed it first (a refresh token often works once) and be storing what it
+        # got: use its tokens. Only a grant refused for good, with nobody else's tokens in sight, is dropped.
         latest = await OAuthAccount.objects.filter(pk=account.pk).afirst()
+        for wait in RACE_WAITS if exc.invalid_grant else ():
+            if latest is None or latest.refresh_token != account.refresh_token:
+                break
+            await asyncio.sleep(wait)
+            latest = await OAuthAccount.objects.filter(pk=account.pk).afirst()
         if latest is not None and latest.refresh_token != account.refresh_token:
             return latest
         if exc.invalid_grant and latest is not None:
-            await latest.adelete()  # encrypted columns cannot be compared in a query
+            await latest.adelete()  # by its row: encrypted columns cannot be compared in a query
         raise AccountGone(str(exc)) from None
     fields = {
         "access_token": token.access_token,

@@ -28,6 +28,7 @@ from chat.models import Conversation, Message
 from mcp_servers.admin import OAuthClientForm
 from mcp_servers.models import MCPServer, OAuthAccount, OAuthClient
 from mcp_servers.oauth import PENDING_KEY, oauth_client_get, oauth_discover
+from mcp_servers.oauth import _refresh as oauth_refresh
 from tests.mcp_servers.conftest import free_port, serve
 from tests.mcp_servers.helpers import turn
 
@@ -270,6 +271,25 @@ async def test_no_token_or_client_secret_reaches_the_logs_or_the_frames(alice, o
     sent = json.dumps(frames)
     for secret in secrets:
         assert secret and secret not in caplog.text and secret not in sent
+
+
+async def test_a_refresh_that_another_process_won_uses_its_tokens(alice, oauth_server, oauth_url):
+    await sync_to_async(connect_as)(alice, oauth_server)
+    ours = await OAuthAccount.objects.aget(user=alice)
+    client = await OAuthClient.objects.aget(server=oauth_server)
+    # The other process refreshes first (the authorization server rotates the refresh token) and stores the result.
+    theirs = httpx2.post(
+        oauth_url.replace("/mcp", "/token"),
+        data={"grant_type": "refresh_token", "refresh_token": ours.refresh_token, "client_id": client.client_id,
+              "client_secret": client.client_secret, "resource": client.resource},
+    ).json()  # fmt: skip
+    await OAuthAccount.objects.filter(pk=ours.pk).aupdate(
+        access_token=theirs["access_token"], refresh_token=theirs["refresh_token"]
+    )
+    ours.server = oauth_server
+    refreshed = await oauth_refresh(ours)  # with the refresh token it read before: refused as used
+    assert refreshed.access_token == theirs["access_token"]
+    assert await OAuthAccount.objects.filter(pk=ours.pk).aexists()
 
 
 async def test_it_refreshes_when_the_server_refuses_the_token(alice, oauth_server, assistant):
