@@ -23,7 +23,7 @@ from core.tokens import token_create
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool
 from tests.api.conftest import AsyncApi
-from tests.mcp_servers.conftest import everything_command
+from tests.mcp_servers.conftest import everything_command, everything_http_url  # noqa: F401 - a fixture
 from tests.ws import collect_until, names, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -55,6 +55,16 @@ def alice_api_async(alice) -> AsyncApi:
 def everything(alice, offline_provider) -> Conversation:
     command, *args = everything_command()
     return conversation_with(alice, offline_provider, command=command, args=args)
+
+
+@pytest.fixture(params=["stdio", "streamable_http"])
+def everything_both(request, alice, offline_provider) -> Conversation:
+    """A conversation with server-everything over stdio, then over Streamable HTTP."""
+    if request.param == "stdio":
+        command, *args = everything_command()
+        return conversation_with(alice, offline_provider, command=command, args=args)
+    url = request.getfixturevalue("everything_http_url")
+    return conversation_with(alice, offline_provider, transport=MCPServer.Transport.STREAMABLE_HTTP, url=url)
 
 
 @pytest.fixture
@@ -108,8 +118,8 @@ async def test_it_shows_the_servers_form_on_the_tool_card_and_waits(alice, every
     await ws.disconnect()
 
 
-async def test_it_sends_the_accepted_answer_to_the_server(alice, everything):
-    ws = await ws_connect(everything.pk, alice)
+async def test_it_sends_the_accepted_answer_to_the_server(alice, everything_both):
+    ws = await ws_connect(everything_both.pk, alice)
     run, question, _ = await asked(ws)
 
     frames = await answered(ws, run, question, "accept", {"name": "Ada Lovelace", "check": True, "integer": 7})
