@@ -436,10 +436,11 @@ async def oauth_access_token(*, account_id: int, stale: str = "") -> str:
         fresh = account.expires_at is None or account.expires_at - timezone.now() > REFRESH_MARGIN
         if account.access_token != stale and fresh:
             return account.access_token
-        return (await _refresh(account)).access_token
+        return (await oauth_account_refresh(account)).access_token
 
 
-async def _refresh(account: OAuthAccount) -> OAuthAccount:
+async def oauth_account_refresh(account: OAuthAccount) -> OAuthAccount:
+    """Swap the account's refresh token for new tokens and store them (`account.server` loaded)."""
     row = await oauth_client_get(server=account.server)
     if row is None or not account.refresh_token:
         raise AccountGone("The account's tokens cannot be refreshed.")

@@ -27,8 +27,7 @@ from assistants.models import Assistant
 from chat.models import Conversation, Message
 from mcp_servers.admin import OAuthClientForm
 from mcp_servers.models import MCPServer, OAuthAccount, OAuthClient
-from mcp_servers.oauth import PENDING_KEY, oauth_client_get, oauth_discover
-from mcp_servers.oauth import _refresh as oauth_refresh
+from mcp_servers.oauth import PENDING_KEY, oauth_account_refresh, oauth_client_get, oauth_discover
 from tests.mcp_servers.conftest import free_port, serve
 from tests.mcp_servers.helpers import turn
 
@@ -287,7 +286,7 @@ async def test_a_refresh_that_another_process_won_uses_its_tokens(alice, oauth_s
         access_token=theirs["access_token"], refresh_token=theirs["refresh_token"]
     )
     ours.server = oauth_server
-    refreshed = await oauth_refresh(ours)  # with the refresh token it read before: refused as used
+    refreshed = await oauth_account_refresh(ours)  # with the refresh token it read before: refused as used
     assert refreshed.access_token == theirs["access_token"]
     assert await OAuthAccount.objects.filter(pk=ours.pk).aexists()
 
