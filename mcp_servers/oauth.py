@@ -152,8 +152,8 @@ async def oauth_challenge(*, server: MCPServer) -> httpx2.Response | None:
     return response
 
 
-async def _metadata(client: httpx2.AsyncClient, urls: list[str], model: type[Any]) -> tuple[Any, str]:
-    """The first of these URLs that serves valid metadata of this kind, and that URL."""
+async def _metadata(client: httpx2.AsyncClient, urls: list[str], model: type[Any]) -> Any:
+    """The metadata the first of these URLs serves validly (None if none does)."""
     for url in urls:
         try:
             response = await client.get(await _checked(url), headers={"MCP-Protocol-Version": LATEST_PROTOCOL_VERSION})
@@ -161,12 +161,12 @@ async def _metadata(client: httpx2.AsyncClient, urls: list[str], model: type[Any
             continue
         if response.status_code == 200:
             try:
-                return model.model_validate_json(response.content), url
+                return model.model_validate_json(response.content)
             except ValidationError:
                 continue
         elif response.status_code >= 500:
             break
-    return None, ""
+    return None
 
 
 async def oauth_discover(*, server: MCPServer) -> OAuthClient | None:
@@ -175,7 +175,7 @@ async def oauth_discover(*, server: MCPServer) -> OAuthClient | None:
     if challenge is None:
         return None
     async with _client() as client:
-        resource_metadata, _ = await _metadata(
+        resource_metadata = await _metadata(
             client,
             build_protected_resource_metadata_discovery_urls(
                 extract_resource_metadata_from_www_auth(challenge), server.url
@@ -183,7 +183,7 @@ async def oauth_discover(*, server: MCPServer) -> OAuthClient | None:
             ProtectedResourceMetadata,
         )
         issuer = str(resource_metadata.authorization_servers[0]) if resource_metadata else None
-        server_metadata, _ = await _metadata(
+        server_metadata = await _metadata(
             client, build_oauth_authorization_server_metadata_discovery_urls(issuer, server.url), OAuthMetadata
         )
     if server_metadata is None:
