@@ -158,6 +158,7 @@ async def test_it_shows_the_form_again_after_a_reload(alice, everything):
     html = page.content.decode()
     assert page.status_code == 200
     assert f'data-elicitation-id="{question["id"]}"' in html and "Your full, legal name" in html
+    assert "Waiting for your answer…" in html and "Waiting for your approval" not in html
 
     ws = await ws_connect(everything.pk, alice)
     await ws.send_json_to({"type": "thread.snapshot"})
