@@ -30,6 +30,7 @@ from core.metrics import mcp_connection_close_record, mcp_connection_open_record
 from mcp_servers.elicitation import CallInFlight, CallsInFlight
 from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
 from mcp_servers.results import result_parts_apply
+from mcp_servers.tasks import task_call, task_required, tasks_offered
 from mcp_servers.transports import ClientHooks, Transport
 from mcp_servers.ui import app_only, app_uri_of
 
@@ -76,16 +77,21 @@ class TimedSession:
         self._calls = calls if calls is not None else CallsInFlight(server_name)
         # The `ui://` view of each tool that has one (MCP Apps), as its definition says.
         self._apps: dict[str, str] = {}
+        # Tools that may only be called as tasks (mcp_servers/tasks.py).
+        self._task_tools: set[str] = set()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._session, name)
 
     async def list_tools(self, *args: Any, **kwargs: Any) -> Any:
-        """The server's tools less those meant for a view alone (MCP Apps), noting which tools have a view."""
+        """The server's tools less those meant for a view alone (MCP Apps), noting which tools have a view and
+        which may only be called as tasks."""
         result = await self._session.list_tools(*args, **kwargs)
         for tool in result.tools:
             if uri := app_uri_of(tool.meta):
                 self._apps[tool.name] = uri
+            if task_required(tool):
+                self._task_tools.add(tool.name)
         offered = [tool for tool in result.tools if not app_only(tool.meta)]
         return result if len(offered) == len(result.tools) else result.model_copy(update={"tools": offered})
 
@@ -111,7 +117,10 @@ class TimedSession:
             try:
                 async with asyncio.timeout(timeout) as deadline:
                     call.deadline = deadline
-                    result = await send()
+                    if name in self._task_tools and tasks_offered(self._session):
+                        result = await task_call(self._session, name, arguments, progressed=progressed)
+                    else:
+                        result = await send()
                     if isinstance(result, InputRequiredResult):
                         result = await self._input_rounds(result, call, send)
             except MCPError as exc:

@@ -286,3 +286,31 @@ def test_it_offers_the_input_required_round_trip_the_timed_session_drives():
         "mcp.client._input_required.run_input_required_driver() changed: mcp_servers.pool.TimedSession drives "
         "the `input_required` round trips with it."
     )
+
+
+# --- mcp_servers.tasks.task_call: `session._dispatcher.send_raw_request` --------------------------------------------
+
+
+def test_it_offers_the_raw_request_the_task_calls_send():
+    from mcp.shared.jsonrpc_dispatcher import JSONRPCDispatcher
+
+    parameters = list(inspect.signature(JSONRPCDispatcher.send_raw_request).parameters)
+    assert parameters[1:4] == ["method", "params", "opts"], (
+        "mcp's dispatcher has no `send_raw_request(method, params, opts)` any more: mcp_servers.tasks.task_call "
+        "sends a task-augmented `tools/call` and `tasks/result` through it, since ClientSession.send_request checks "
+        "a `tools/call` answer against the plain result and refuses the task it gets instead."
+    )
+
+
+# --- mcp_servers.transports._client_with_hooks: `Client.extensions`, folded when the Client is built --------------
+
+
+def test_it_folds_the_extensions_a_rebuilt_client_is_given():
+    from mcp_servers.ui import EXTENSION_ID
+
+    client = _client_with_hooks("http://127.0.0.1:9/mcp", read_timeout_seconds=None, message_handler=None)
+    assert EXTENSION_ID in (client._folded_extensions.ad or {}), (
+        "mcp's Client no longer folds `extensions` when built: mcp_servers.transports._client_with_hooks rebuilds "
+        "the SDK's Client with dataclasses.replace() to declare MCP Apps, and servers would not know Switchboard "
+        "shows their views."
+    )

@@ -1,0 +1,60 @@
+"""Long-running tools as tasks (MCP 2025-11-25) against `@modelcontextprotocol/server-everything` over stdio: its
+`simulate-research-query` may only be called as a task; a turn waits on the task, polling it at the server's
+interval (its status on the card as progress), and stopping the run cancels the task on the server."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from mcp_servers.models import MCPServer
+from mcp_servers.services import mcp_server_connect
+from tests.mcp_servers.helpers import tool_output, turn
+from tests.mcp_servers.test_transports import conversation_with, server_spec
+from tests.ws import collect_until, ws_connect
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def task_messages(frames: list[dict]) -> list[str]:
+    return [
+        f["data"]["metadata"]["progress_message"]
+        for f in frames
+        if f["event"] == "thread.run.step.in_progress" and "progress_message" in f["data"]["metadata"]
+    ]
+
+
+async def test_it_waits_on_a_task_until_the_server_completes_it(request, alice, offline_provider, pool):
+    conversation = await sync_to_async(conversation_with)(
+        alice, offline_provider, **server_spec(request, "everything-stdio")
+    )
+    frames = await turn(alice, conversation, '/simulate-research-query {"topic": "tides"}', timeout=60)
+
+    assert frames[-1]["event"] == "thread.run.completed", frames[-1]
+    assert "# Research Report: tides" in tool_output(frames)
+    said = task_messages(frames)
+    assert said[0].startswith("Task working") and len(said) >= 2  # polled, its status on the card
+
+
+async def test_it_cancels_the_task_on_the_server_when_the_run_is_stopped(request, alice, offline_provider, pool):
+    conversation = await sync_to_async(conversation_with)(
+        alice, offline_provider, **server_spec(request, "everything-stdio")
+    )
+    ws = await ws_connect(conversation.pk, alice)
+    try:
+        await ws.send_json_to({"type": "message.create", "content": '/simulate-research-query {"topic": "waves"}'})
+        frames = await collect_until(ws, "thread.run.step.in_progress")
+        while not task_messages(frames):  # the task exists once its first status is on the card
+            frames += await collect_until(ws, "thread.run.step.in_progress")
+        run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
+        await ws.send_json_to({"type": "run.cancel", "run_id": run_id})
+        frames = await collect_until(ws, "thread.run.cancelled", "thread.run.failed", "thread.run.completed")
+        assert frames[-1]["event"] == "thread.run.cancelled"
+    finally:
+        await ws.disconnect()
+
+    server = await MCPServer.objects.aget(name="tools")
+    connected = await mcp_server_connect(server=server, user_id=alice.pk, username="alice")
+    listed = await connected.session._dispatcher.send_raw_request("tasks/list", {}, {})
+    [task] = listed["tasks"]
+    assert task["status"] == "cancelled" and task["statusMessage"] == "Client cancelled task execution."
