@@ -24,7 +24,7 @@ from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 
-from chat.mcp_server import SCOPE_USER_KEY, server
+from chat.mcp_server import SCOPE_USER_KEY, http_call_cancelled, server
 from core.api import BODY_MAX_BYTES
 from core.errors import ServiceError
 from core.origin import origin_allowed as same_origin
@@ -175,7 +175,13 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
         )
         return
     body, receive = await _body_read(receive)
-    manager = await session_manager(stream=_may_stream(scope, body))
+    message = _message(body)
+    if _is_legacy(scope) and message.get("method") == "notifications/cancelled":
+        request_id = (message.get("params") or {}).get("requestId")
+        if isinstance(request_id, str | int) and not isinstance(request_id, bool):
+            # Stateless, so no session here knows the call: find it by this user and its request id.
+            http_call_cancelled(user=user, request_id=request_id)
+    manager = await session_manager(stream=_may_stream(scope, message))
     await manager.handle_request({**scope, SCOPE_USER_KEY: user}, receive, send)
 
 
@@ -202,17 +208,28 @@ async def _body_read(receive: Any) -> tuple[bytes, Any]:
     return body, replay
 
 
-def _may_stream(scope: Scope, body: bytes) -> bool:
-    """Whether a request may be answered with a stream: it is of the 2026-07-28 revision, or asks for progress."""
-    version = _header(scope, b"mcp-protocol-version")
-    if version is not None and version not in HANDSHAKE_PROTOCOL_VERSIONS:
-        return True
+def _message(body: bytes) -> dict[str, Any]:
+    """The JSON-RPC message a body holds, as far as routing it needs; empty if it is not one."""
     try:
         message = json.loads(body)
     except ValueError:
-        return False
-    params = message.get("params") if isinstance(message, dict) else None
-    meta = params.get("_meta") if isinstance(params, dict) else None
+        return {}
+    if not isinstance(message, dict) or not isinstance(message.get("params", {}), dict):
+        return {}
+    return message
+
+
+def _is_legacy(scope: Scope) -> bool:
+    """Whether a request is of a revision with the initialize handshake (before 2026-07-28)."""
+    version = _header(scope, b"mcp-protocol-version")
+    return version is None or version in HANDSHAKE_PROTOCOL_VERSIONS
+
+
+def _may_stream(scope: Scope, message: dict[str, Any]) -> bool:
+    """Whether a request may be answered with a stream: it is of the 2026-07-28 revision, or asks for progress."""
+    if not _is_legacy(scope):
+        return True
+    meta = (message.get("params") or {}).get("_meta")
     return isinstance(meta, dict) and meta.get("progressToken") is not None
 
 

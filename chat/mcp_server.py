@@ -28,15 +28,25 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS
-from mcp_types import CancelledNotificationParams, ToolAnnotations
+from mcp.types import (
+    INVALID_REQUEST,
+    GetPromptRequestParams,
+    GetPromptResult,
+    ListPromptsResult,
+    ListResourcesResult,
+    ListResourceTemplatesResult,
+    PaginatedRequestParams,
+    ReadResourceRequestParams,
+    ReadResourceResult,
+)
+from mcp_types import ToolAnnotations
 from pydantic import BaseModel, Field
 
 from assistants import api as assistants_api
 from assistants.models import Assistant
 from assistants.serializers import assistant_object
 from assistants.services import assistant_create, assistant_delete, assistant_get, assistant_update
-from chat import selectors, services
+from chat import mcp_catalog, selectors, services
 from chat.models import Run, RunStep
 from chat.serializers import message_object, run_object, run_step_data, thread_object
 from core.api import LIMIT_DEFAULT, LIMIT_MAX, ApiError, PageParams, page
@@ -47,6 +57,7 @@ SCOPE_USER_KEY = "switchboard.user"
 # How long `create_run` waits by default, and at most, before answering with the run as it is.
 RUN_WAIT_DEFAULT_SECONDS = 120.0
 RUN_WAIT_MAX_SECONDS = 600.0
+NOT_AUTHENTICATED = "Not authenticated: connect with a Switchboard API token."
 # How often a waiting `create_run` tells a client that asked for progress how the run goes.
 PROGRESS_SECONDS = 1.0
 # How long cancelling a run may hold up the answer to a cancelled call.
@@ -67,12 +78,39 @@ acting_user: ContextVar[AbstractBaseUser | None] = ContextVar("switchboard_mcp_u
 
 
 class SwitchboardMCPServer(MCPServer):
-    """The MCP server, answering a prompt it does not have with invalid params (-32602), as the spec says."""
+    """The MCP server: tools registered as usual; resources and prompts are the asking user's own, so they are
+    listed and read per request (`chat.mcp_catalog`) rather than registered once for everyone."""
 
-    async def get_prompt(self, name: str, arguments: Any = None, context: Any = None) -> Any:
-        if not self._prompt_manager.get_prompt(name):
-            raise MCPError(INVALID_PARAMS, f"Unknown prompt: {name[:100]}")
-        return await super().get_prompt(name, arguments, context)
+    async def _handle_list_resources(
+        self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListResourcesResult:
+        resources, next_cursor = await _catalog_page(ctx, params, mcp_catalog.resources_list)
+        return ListResourcesResult(resources=resources, next_cursor=next_cursor)
+
+    async def _handle_list_resource_templates(
+        self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListResourceTemplatesResult:
+        _catalog_user(ctx)
+        return ListResourceTemplatesResult(resource_templates=mcp_catalog.TEMPLATES)
+
+    async def _handle_read_resource(
+        self, ctx: ServerRequestContext[Any, Any], params: ReadResourceRequestParams
+    ) -> ReadResourceResult:
+        user = _catalog_user(ctx)
+        contents = await sync_to_async(mcp_catalog.resource_read)(user=user, uri=str(params.uri))
+        return ReadResourceResult(contents=contents)
+
+    async def _handle_list_prompts(
+        self, ctx: ServerRequestContext[Any, Any], params: PaginatedRequestParams | None
+    ) -> ListPromptsResult:
+        prompts, next_cursor = await _catalog_page(ctx, params, mcp_catalog.prompts_list)
+        return ListPromptsResult(prompts=prompts, next_cursor=next_cursor)
+
+    async def _handle_get_prompt(
+        self, ctx: ServerRequestContext[Any, Any], params: GetPromptRequestParams
+    ) -> GetPromptResult:
+        user = _catalog_user(ctx)
+        return await sync_to_async(mcp_catalog.prompt_get)(user=user, name=params.name, arguments=params.arguments)
 
 
 server = SwitchboardMCPServer(
@@ -99,14 +137,35 @@ def _http_user(request_context: ServerRequestContext[Any, Any]) -> AbstractBaseU
     return scope.get(SCOPE_USER_KEY) if isinstance(scope, dict) else None
 
 
+def _user(request_context: ServerRequestContext[Any, Any]) -> AbstractBaseUser | None:
+    user = _http_user(request_context)
+    return user if user is not None else acting_user.get()
+
+
 def request_user(ctx: Context) -> AbstractBaseUser:
     """The user this request acts for, as its transport authenticated them."""
-    user = _http_user(ctx.request_context)
+    user = _user(ctx.request_context)
     if user is None:
-        user = acting_user.get()
-    if user is None:
-        raise ToolError("Not authenticated: connect with a Switchboard API token.")
+        raise ToolError(NOT_AUTHENTICATED)
     return user
+
+
+def _catalog_user(request_context: ServerRequestContext[Any, Any]) -> AbstractBaseUser:
+    """The user a resources or prompts request acts for."""
+    user = _user(request_context)
+    if user is None:
+        raise MCPError(INVALID_REQUEST, NOT_AUTHENTICATED)
+    return user
+
+
+async def _catalog_page(
+    request_context: ServerRequestContext[Any, Any],
+    params: PaginatedRequestParams | None,
+    lister: Callable[..., tuple[list[Any], str | None]],
+) -> tuple[list[Any], str | None]:
+    """One page of a resources or prompts list, for the user the request acts for."""
+    user = _catalog_user(request_context)
+    return await sync_to_async(lister)(user=user, cursor=params.cursor if params else None)
 
 
 def _error_text(exc: Exception) -> str | None:
@@ -408,8 +467,10 @@ async def list_messages(
 # --- Runs and run steps -----------------------------------------------------------------------------------------
 
 
-def _waiting_key(user_id: Any, request_id: Any) -> str:
-    return f"switchboard:mcp:waiting:{user_id}:{json.dumps(str(request_id))}"
+def _waiting_keys(user_id: Any, request_id: Any) -> tuple[str, str]:
+    """Cache keys of a stateless HTTP call that waits on a run: the run's id, and "the client cancelled it"."""
+    key = f"switchboard:mcp:waiting:{user_id}:{json.dumps(str(request_id))}"
+    return f"{key}:run", f"{key}:cancelled"
 
 
 async def _run_cancel_quietly(user: AbstractBaseUser, run_id: str) -> None:
@@ -423,14 +484,16 @@ async def _run_wait(ctx: Context, user: AbstractBaseUser, run: Run, seconds: flo
 
     Over stdio and WebSocket the session stops this call when the client sends `notifications/cancelled`, and
     over Streamable HTTP so does a closed response stream. A stateless HTTP client's `notifications/cancelled`
-    comes in a request of its own, possibly to another process: the run waited on is kept in the cache under the
-    user and the request id for `_call_cancelled` to find.
+    comes in a request of its own, possibly to another process (`http_call_cancelled`): the two meet in the
+    cache, each writing its own key before reading the other's, so whichever comes second cancels the run.
     """
     request = ctx.request_context
-    key = None
+    keys = None
     if _http_user(request) is not None and request.request_id is not None:
-        key = _waiting_key(user.pk, request.request_id)
-        await cache.aset(key, run.pk, timeout=seconds + CANCEL_SECONDS)
+        keys = _waiting_keys(user.pk, request.request_id)
+        await cache.aset(keys[0], run.pk, timeout=seconds + CANCEL_SECONDS)
+        if await cache.aget(keys[1]):
+            await _run_cancel_quietly(user, run.pk)
     try:
         return await _run_wait_reporting(ctx, user, run, seconds)
     except anyio.get_cancelled_exc_class():
@@ -438,9 +501,29 @@ async def _run_wait(ctx: Context, user: AbstractBaseUser, run: Run, seconds: flo
             await _run_cancel_quietly(user, run.pk)
         raise
     finally:
-        if key is not None:
+        if keys is not None:
             with anyio.CancelScope(shield=True):
-                await cache.adelete(key)
+                await cache.adelete_many(keys)
+
+
+# Cancels a notification asked for, held until done: the request that brought it is answered at once.
+_cancelling: set[asyncio.Task[None]] = set()
+
+
+def http_call_cancelled(*, user: AbstractBaseUser, request_id: Any) -> None:
+    """A stateless HTTP client cancelled its call `request_id`: cancel the run it waits on (or is about to)."""
+    task = asyncio.get_running_loop().create_task(_waiting_run_cancel(user, request_id))
+    _cancelling.add(task)
+    task.add_done_callback(_cancelling.discard)
+
+
+async def _waiting_run_cancel(user: AbstractBaseUser, request_id: Any) -> None:
+    run_key, cancelled_key = _waiting_keys(user.pk, request_id)
+    # Only long enough to meet a call that has not yet started waiting: request ids start again in a new session.
+    await cache.aset(cancelled_key, True, timeout=CANCEL_SECONDS)
+    run_id = await cache.aget(run_key)
+    if run_id:
+        await _run_cancel_quietly(user, run_id)
 
 
 async def _run_wait_reporting(ctx: Context, user: AbstractBaseUser, run: Run, seconds: float) -> Run:
@@ -459,31 +542,6 @@ async def _run_wait_reporting(ctx: Context, user: AbstractBaseUser, run: Run, se
         await ctx.report_progress(
             round(loop.time() - started, 1), message=f"The run is {run.status}; {steps} steps so far."
         )
-
-
-# Cancels asked for by a notification, held until done: the request that brought one ends at once.
-_cancelling: set[asyncio.Task[None]] = set()
-
-
-async def _call_cancelled(ctx: ServerRequestContext[Any, Any], params: CancelledNotificationParams) -> None:
-    """A stateless HTTP client cancelled a call that waits on a run: cancel the run."""
-    user = _http_user(ctx)
-    if user is None or params.request_id is None:
-        return
-    task = asyncio.get_running_loop().create_task(_waiting_run_cancel(user, params.request_id))
-    _cancelling.add(task)
-    task.add_done_callback(_cancelling.discard)
-
-
-async def _waiting_run_cancel(user: AbstractBaseUser, request_id: Any) -> None:
-    run_id = await cache.aget(_waiting_key(user.pk, request_id))
-    if run_id:
-        await _run_cancel_quietly(user, run_id)
-
-
-server._lowlevel_server.add_notification_handler(  # MCPServer keeps its low-level server private
-    "notifications/cancelled", CancelledNotificationParams, _call_cancelled
-)
 
 
 @_tool(
