@@ -93,6 +93,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Django's SQLite backend on a driver that loads sqlite-vec (core/backends/sqlite/base.py says why).
     DATABASES["default"]["ENGINE"] = "core.backends.sqlite"
+    # Tests get Django's in-memory SQLite database, as with its own engine (tools that name test databases
+    # after the engine only know Django's, and would name a file beside the real one otherwise).
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}
     # WAL and a busy timeout let the run executor write while pages read.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
