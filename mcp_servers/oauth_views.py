@@ -63,7 +63,9 @@ def connect(request: HttpRequest, pk: int, *, usable: Usable) -> HttpResponse:
     server = usable(user=request.user).filter(pk=pk, transport__in=OAUTH_TRANSPORTS).first()
     if server is None:
         raise Http404
-    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next", ""))
+    # Back where the user came from once connected (the chat whose answer linked here), unless told otherwise.
+    came_from = request.headers.get("Referer", "") if request.method == "GET" else ""
+    next_url = _safe_next(request, request.POST.get("next") or request.GET.get("next") or came_from)
     if request.method == "GET":
         try:
             origin = async_to_sync(oauth_authorization_origin)(server=server)

@@ -88,16 +88,16 @@ def test_a_user_connects_a_protected_server_from_the_chat_and_revokes_it(world: 
 
     warning.get_by_role("link").click()
     page.get_by_role("button", name="Connect oauth-demo").click()
-    # Off to the authorization server (it approves at once) and back to Switchboard.
-    page.wait_for_url("**/mcp-servers/oauth/")
-    expect(page.locator("body")).to_contain_text("Connected your account to oauth-demo")
-    page.screenshot(path=str(ARTIFACTS_DIR / "oauth-connected-1280px.png"), full_page=True)
-
-    page.goto(chat_url)
+    # Off to the authorization server (it approves at once) and back to the conversation the link was on.
+    page.wait_for_url(chat_url)
+    expect(page.locator(".flash")).to_contain_text("Connected your account to oauth-demo")
     _ask_whoami(page)
     subject = httpx2.get(world.oauth_url.replace("/mcp", "/_state")).json()["grants"][-1]["subject"]
     expect(page.locator(".message-assistant").last).to_contain_text(f"You are {subject}.")
 
+    page.goto("/mcp-servers/oauth/")
+    expect(page.locator("body")).to_contain_text("Connected since")
+    page.screenshot(path=str(ARTIFACTS_DIR / "oauth-connected-1280px.png"), full_page=True)
     page.goto("/settings/")
     page.locator("#mcp-accounts").get_by_role("link", name="Revoke…").click()
     expect(page.locator("h1")).to_contain_text("Disconnect oauth-demo?")

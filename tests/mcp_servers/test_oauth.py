@@ -162,6 +162,20 @@ def test_the_connect_page_lets_its_form_lead_to_the_authorization_server_only(al
     assert "default-src 'self'" in page["Content-Security-Policy"]
 
 
+def test_it_returns_the_user_to_the_page_that_linked_to_connect_but_never_elsewhere(alice, oauth_server):
+    chat = "http://testserver/conversations/thread_x/"
+    for referer, landing in ((chat, chat), ("https://evil.example/", reverse("mcp_oauth:connection_list"))):
+        client = logged_in(alice)
+        url = reverse("mcp_oauth:connect", args=[oauth_server.pk])
+        page = client.get(url, headers={"referer": referer}).content.decode()
+        next_url = chat if referer == chat else ""
+        assert (f'name="next" value="{next_url}"' in page) == bool(next_url)
+        started = client.post(url, {"next": next_url} if next_url else {})
+        approved = httpx2.get(started["Location"], follow_redirects=False)
+        back = urlsplit(approved.headers["location"])
+        assert client.get(f"{back.path}?{back.query}")["Location"] == landing
+
+
 def test_it_refuses_a_callback_begun_in_another_session(alice, bob, oauth_server):
     started = logged_in(alice).post(reverse("mcp_oauth:connect", args=[oauth_server.pk]))
     approved = httpx2.get(started["Location"], follow_redirects=False)
