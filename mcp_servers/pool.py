@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import hashlib
 import json
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,9 +70,17 @@ class TimedSession:
     """
 
     def __init__(
-        self, session: Any, *, server_name: str, call_timeout: float, calls: CallsInFlight | None = None
+        self,
+        session: Any,
+        *,
+        server_name: str,
+        call_timeout: float,
+        calls: CallsInFlight | None = None,
+        reconnect: Callable[[], Awaitable[AgentsMCPServer]] | None = None,
     ) -> None:
         self._session = session
+        # A new connection to the same server, from the pool: a task's polling goes on over it (mcp_servers/tasks.py).
+        self._reconnect = reconnect
         self._server_name = server_name
         self._call_timeout = call_timeout
         self._calls = calls if calls is not None else CallsInFlight(server_name)
@@ -118,7 +127,9 @@ class TimedSession:
                 async with asyncio.timeout(timeout) as deadline:
                     call.deadline = deadline
                     if name in self._task_tools and tasks_offered(self._session):
-                        result = await task_call(self._session, name, arguments, progressed=progressed)
+                        result = await task_call(
+                            self._session, name, arguments, progressed=progressed, reconnect=self._reconnected
+                        )
                     else:
                         result = await send()
                     if isinstance(result, InputRequiredResult):
@@ -136,6 +147,13 @@ class TimedSession:
         if isinstance(result, CallToolResult):
             result_parts_apply(result, app=self._apps.get(name) or app_uri_of(result.meta))
         return result
+
+    async def _reconnected(self) -> Any:
+        """The client session of a new connection to this server, replacing this one's, which was lost."""
+        if self._reconnect is None:
+            raise MCPConnectionLost(f"MCP server '{self._server_name}' went away")
+        server = await self._reconnect()
+        return getattr(server.session, "_session", server.session)
 
     async def _input_rounds(self, first: InputRequiredResult, call: CallInFlight, send: Any) -> Any:
         """Answer a 2026-07-28 `input_required` result and call again, until the tool answers: its questions go
@@ -159,6 +177,8 @@ class Connection:
     connect_timeout: float
     call_timeout: float
     idle_seconds: float
+    # Borrows this server's connection from the pool again: a new one once this one is gone.
+    reacquire: Callable[[], Awaitable[AgentsMCPServer]] | None = None
     ready: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     last_used: float = field(default_factory=time.monotonic)
@@ -193,6 +213,7 @@ class Connection:
             server_name=self.name,
             call_timeout=self.call_timeout,
             calls=hooks.calls if isinstance(hooks, ClientHooks) else None,
+            reconnect=self._reacquired if self.reacquire is not None else None,
         )
         watcher = asyncio.create_task(self._watch_tool_changes(session), name=f"mcp-listen:{self.name}")
         if not self.ready.done():  # else the pool gave up on it meanwhile and set `stop`: close it below
@@ -220,6 +241,14 @@ class Connection:
                 await self.server.cleanup()
             except Exception:  # noqa: BLE001 - a failing close must not hide the reason we closed
                 logger.warning("MCP connection %s did not close cleanly", self.name)
+
+    async def _reacquired(self) -> AgentsMCPServer:
+        """A new connection to this server once this one is gone; the runs that hold this one's server (their agents
+        do) go on over the new one."""
+        server = await self.reacquire()
+        if server is not self.server:
+            self.server.session = server.session
+        return server
 
     async def _watch_tool_changes(self, session: Any) -> None:
         """Drop the cached tool list whenever the server says its tools changed.
@@ -312,6 +341,15 @@ class Pool:
                         connect_timeout=params["connect_timeout"],
                         call_timeout=params["call_timeout"],
                         idle_seconds=idle_seconds,
+                        reacquire=functools.partial(
+                            self.acquire,
+                            server_id=server_id,
+                            name=name,
+                            params=params,
+                            options=options,
+                            user_id=user_id,
+                            idle_seconds=idle_seconds,
+                        ),
                     )
                     connection.task = asyncio.create_task(connection.own(), name=f"mcp:{name}")
                     connection.task.add_done_callback(lambda _task, c=connection: self._closing.discard(c))

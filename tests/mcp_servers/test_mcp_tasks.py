@@ -1,11 +1,19 @@
 """Long-running tools as tasks (MCP 2025-11-25) against `@modelcontextprotocol/server-everything` over stdio: its
 `simulate-research-query` may only be called as a task; a turn waits on the task, polling it at the server's
-interval (its status on the card as progress), and stopping the run cancels the task on the server."""
+interval (its status on the card as progress), and stopping the run cancels the task on the server. Against a
+server that keeps its tasks in a file (tests/fakes/task_mcp_server.py), a task outlives its connection: the server
+is killed mid-task and the call goes on polling it over a new connection."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import sys
+
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings as django_settings
 
 from mcp_servers.models import MCPServer
 from mcp_servers.services import mcp_server_connect
@@ -14,6 +22,8 @@ from tests.mcp_servers.test_transports import conversation_with, server_spec
 from tests.ws import collect_until, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+TASK_SERVER = str(django_settings.BASE_DIR / "tests" / "fakes" / "task_mcp_server.py")
 
 
 def task_messages(frames: list[dict]) -> list[str]:
@@ -58,3 +68,30 @@ async def test_it_cancels_the_task_on_the_server_when_the_run_is_stopped(request
     listed = await connected.session._dispatcher.send_raw_request("tasks/list", {}, {})
     [task] = listed["tasks"]
     assert task["status"] == "cancelled" and task["statusMessage"] == "Client cancelled task execution."
+
+
+async def test_it_polls_a_task_over_a_new_connection_after_its_server_went_away(
+    alice, offline_provider, tmp_path, settings, pool
+):
+    # The server keeps its tasks where a sandboxed server may not write.
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}
+    store = tmp_path / "tasks.json"
+    conversation = await sync_to_async(conversation_with)(
+        alice, offline_provider, transport="stdio", command=sys.executable, args=[TASK_SERVER, str(store)]
+    )
+    ws = await ws_connect(conversation.pk, alice)
+    try:
+        await ws.send_json_to({"type": "message.create", "content": '/brew {"seconds": 3}'})
+        frames = await collect_until(ws, "thread.run.step.in_progress")
+        while not task_messages(frames):
+            frames += await collect_until(ws, "thread.run.step.in_progress")
+        [task] = json.loads(store.read_text()).values()
+        os.kill(task["pid"], signal.SIGKILL)  # the server dies mid-task; its task is in the file
+        frames += await collect_until(ws, "thread.run.completed", "thread.run.failed", "thread.run.cancelled")
+    finally:
+        await ws.disconnect()
+
+    assert frames[-1]["event"] == "thread.run.completed", frames[-1]
+    output = tool_output(frames)
+    assert output.startswith(f"Brewed (started by process {task['pid']}, finished by process ")
+    assert f"finished by process {task['pid']})" not in output  # a new server process answered
