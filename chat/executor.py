@@ -56,7 +56,7 @@ from guardrails.services import (
 )
 from mcp_servers.elicitation import tool_elicitation
 from mcp_servers.models import MCPServer
-from mcp_servers.pool import get_pool, tool_progress
+from mcp_servers.pool import get_pool, tool_progress, tool_task
 from teams.services import links_read, member_events, team_build
 
 logger = logging.getLogger(__name__)
@@ -335,6 +335,7 @@ class Executor:
                 recorder.model_started = time.monotonic()
                 # The run's tool calls run in tasks made from this one's context: they report progress here.
                 tool_progress.set(recorder.tool_progress)
+                tool_task.set(recorder.tool_task)
                 # What their servers ask the user during those calls waits for the answer, outside the run's time.
                 tool_elicitation.set(RunQuestions(recorder, deadline).ask)
                 member_events.set(recorder.member_event)

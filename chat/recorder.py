@@ -120,11 +120,15 @@ class RunRecorder:
             data["metadata"] |= progress
         return data
 
-    def tool_progress(self, name: str, progress: float, total: float | None, message: str | None) -> None:
-        """An MCP tool reported progress: its card's bar moves (at most every PROGRESS_SECONDS, and at the end)."""
-        step = next(
+    def _tool_step_named(self, name: str) -> RunStep | None:
+        """The running call's step of an MCP tool, by the tool's name on its server (the model may see it prefixed)."""
+        return next(
             (s for s in self.tool_steps.values() if s.tool_name == name or s.tool_name.endswith(f"_{name}")), None
         )
+
+    def tool_progress(self, name: str, progress: float, total: float | None, message: str | None) -> None:
+        """An MCP tool reported progress: its card's bar moves (at most every PROGRESS_SECONDS, and at the end)."""
+        step = self._tool_step_named(name)
         if step is None:
             return
         now = time.monotonic()
@@ -136,6 +140,16 @@ class RunRecorder:
         self.progress[step.tool_call_id] = {"progress": f"{progress:g}", "progress_message": (message or "")[:200]}
         if total is not None:
             self.progress[step.tool_call_id]["progress_total"] = f"{total:g}"
+        self.send("thread.run.step.in_progress", self.step_data(step))
+
+    async def tool_task(self, name: str, task_id: str) -> None:
+        """An MCP tool call became a task on its server: its step keeps the task's id (a `task` part, kept beside the
+        result's parts), which its events carry in `metadata.content`."""
+        step = self._tool_step_named(name)
+        if step is None:
+            return
+        step.content = [{"type": "task", "task_id": task_id}]
+        await rows_save((step, ["content"]))
         self.send("thread.run.step.in_progress", self.step_data(step))
 
     async def run_stop(self, status: str, *, audit: AuditEntry | None = None, **fields: Any) -> None:

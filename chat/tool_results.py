@@ -51,7 +51,8 @@ def parts_text(parts: list[dict[str, Any]]) -> str:
 
 def step_result_apply(step: Any, output: Any, parts: list[dict[str, Any]] | None) -> None:
     """Put a call's result on its step: the parts, and the text rendering as its output."""
-    step.content = parts or []
+    tasks = [part for part in step.content or [] if part.get("type") == "task"]  # the call ran as these tasks
+    step.content = [*(parts or []), *tasks]
     step.output = parts_text(parts) if parts else output_text(output)
 
 
@@ -111,8 +112,8 @@ def parts_shown(metadata: dict[str, Any]) -> list[dict[str, Any]]:
     for index, part in enumerate(parts):
         if part["type"] == "text" and structured and sent_as_text(structured[0], [part["text"]]):
             continue  # the structured content's own text copy: the card shows it once, as a table or JSON
-        if part["type"] == "app":
-            continue  # the tool's view has a frame of its own on the card (`app_shown`)
+        if part["type"] in ("app", "task"):
+            continue  # a view has a frame of its own on the card (`app_shown`); a task's id is for the API
         part = {**part, "index": index, "media": media_of(part)}
         if part["type"] == "structured" and "value" in part:
             part["table"] = structured_table(part["value"])
@@ -196,7 +197,7 @@ def app_tool_result(step: Any) -> dict[str, Any]:
             resource = {"uri": part["uri"], "mimeType": part["mime_type"]}
             resource |= {"text": part["text"]} if "text" in part else {"blob": part["data"]}
             content.append({"type": "resource", "resource": resource})
-        elif kind != "app":
+        elif kind not in ("app", "task"):
             content.append({"type": "text", "text": part_text(part)})  # what was left out, said so
     if not step.content:
         content.append({"type": "text", "text": step.output or step.error})

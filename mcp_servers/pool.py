@@ -59,6 +59,11 @@ tool_progress: contextvars.ContextVar[Callable[[str, float, float | None, str | 
     contextvars.ContextVar("tool_progress", default=None)
 )
 
+# Who hears that a tool call became a task on its server, in the task that makes the call: (tool name, task id).
+tool_task: contextvars.ContextVar[Callable[[str, str], Awaitable[None]] | None] = contextvars.ContextVar(
+    "tool_task", default=None
+)
+
 
 class TimedSession:
     """A ClientSession whose tool calls time out, unless the tool keeps reporting progress or waits on the user.
@@ -128,8 +133,9 @@ class TimedSession:
                     call.deadline = deadline
                     if name in self._task_tools and tasks_offered(self._session):
                         result = await task_call(
-                            self._session, name, arguments, progressed=progressed, reconnect=self._reconnected
-                        )
+                            self._session, name, arguments, progressed=progressed, reconnect=self._reconnected,
+                            started=functools.partial(tasked, name) if (tasked := tool_task.get()) else None,
+                        )  # fmt: skip
                     else:
                         result = await send()
                     if isinstance(result, InputRequiredResult):

@@ -112,6 +112,8 @@ def part_text(part: dict[str, Any]) -> str:
         return f"[Resource <{part['uri']}>]\n{part['text']}"
     if kind == "app":
         return f"[An interactive view <{part['uri']}>, shown to the user]"
+    if kind == "task":
+        return f"[Run as the server's task {part['task_id']}]"
     noun = {"image": "An image", "audio": "An audio clip", "resource": f"A resource <{part.get('uri', '')}>"}[kind]
     described = f"{noun} ({part['mime_type'] or 'no type'}, {size_text(part['size'])})"
     if "omitted" in part:

@@ -76,7 +76,7 @@ async def task_call(
     *,
     progressed: Callable[[float, float | None, str | None], Awaitable[None]],
     reconnect: Callable[[], Awaitable[Any]] | None = None,
-    started: Callable[[str], None] | None = None,
+    started: Callable[[str], Awaitable[None]] | None = None,
 ) -> CallToolResult:
     """Call a tool as a task and wait for its result, polling the task as often as the server asks.
 
@@ -87,7 +87,7 @@ async def task_call(
     task = CreateTaskResult.model_validate(await session._dispatcher.send_raw_request("tools/call", params, {})).task
     task_id = task.task_id
     if started is not None:
-        started(task_id)
+        await started(task_id)
     polls = reconnects = 0
 
     async def again(send: Callable[[Any], Awaitable[Any]]) -> Any:

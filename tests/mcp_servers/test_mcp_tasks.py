@@ -1,8 +1,8 @@
 """Long-running tools as tasks (MCP 2025-11-25) against `@modelcontextprotocol/server-everything` over stdio: its
 `simulate-research-query` may only be called as a task; a turn waits on the task, polling it at the server's
-interval (its status on the card as progress), and stopping the run cancels the task on the server. Against a
-server that keeps its tasks in a file (tests/fakes/task_mcp_server.py), a task outlives its connection: the server
-is killed mid-task and the call goes on polling it over a new connection."""
+interval (its status on the card as progress), its step keeps the task's id, and stopping the run cancels the task
+on the server. Against a server that keeps its tasks in a file (tests/fakes/task_mcp_server.py), a task outlives its
+connection: the server is killed mid-task and the call goes on polling it over a new connection."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
 
+from chat.models import RunStep
 from mcp_servers.models import MCPServer
 from mcp_servers.services import mcp_server_connect
-from tests.mcp_servers.helpers import tool_output, turn
+from tests.mcp_servers.helpers import tool_output, tool_steps, turn
 from tests.mcp_servers.test_transports import conversation_with, server_spec
 from tests.ws import collect_until, ws_connect
 
@@ -42,6 +43,9 @@ async def test_it_waits_on_a_task_until_the_server_completes_it(request, alice, 
 
     assert frames[-1]["event"] == "thread.run.completed", frames[-1]
     assert "# Research Report: tides" in tool_output(frames)
+    [step] = tool_steps(frames)
+    [task] = [part for part in (await RunStep.objects.aget(pk=step["id"])).content if part["type"] == "task"]
+    assert task["task_id"] and f'"task_id":"{task["task_id"]}"' in step["metadata"]["content"]
     said = task_messages(frames)
     assert said[0].startswith("Task working") and len(said) >= 2  # polled, its status on the card
 
@@ -95,3 +99,5 @@ async def test_it_polls_a_task_over_a_new_connection_after_its_server_went_away(
     output = tool_output(frames)
     assert output.startswith(f"Brewed (started by process {task['pid']}, finished by process ")
     assert f"finished by process {task['pid']})" not in output  # a new server process answered
+    [step] = tool_steps(frames)
+    assert (await RunStep.objects.aget(pk=step["id"])).content[-1] == {"type": "task", "task_id": task["id"]}
