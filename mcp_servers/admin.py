@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from cryptography.fernet import InvalidToken
@@ -20,6 +21,8 @@ from mcp_servers.config_io import MAX_BYTES, ConfigError, config_apply, config_e
 from mcp_servers.models import MCPServer, OAuthClient
 from mcp_servers.services import CheckResult, mcp_server_check
 
+OAUTH_FIELDSET = "OAuth sign-in for each user"
+
 
 class MCPServerForm(SecretFormMixin, forms.ModelForm):
     secret_fields = ("env", "headers")
@@ -35,67 +38,45 @@ class MCPServerForm(SecretFormMixin, forms.ModelForm):
             "everyone", "groups",
         )  # fmt: skip
 
-
-class OAuthClientForm(SecretFormMixin, forms.ModelForm):
-    secret_fields = ("client_secret",)
-    client_secret = forms.CharField(
+    # Switchboard's client at the authorization server of a server that asks each user to sign in (OAuthClient).
+    oauth_client_id = forms.CharField(
+        label="OAuth client id",
+        required=False,
+        max_length=500,
+        help_text="Only for an authorization server that does not register clients itself: the client id it "
+        "issued to Switchboard, with /mcp-servers/oauth/callback/ on this site's address as its redirect URI. "
+        "Empty: Switchboard registers itself.",
+    )
+    oauth_client_secret = forms.CharField(
+        label="OAuth client secret",
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Encrypted at rest; write-only.",
     )
 
-    class Meta:
-        model = OAuthClient
-        fields = ("client_id", "client_secret")
-        help_texts = {
-            "client_id": "Only for an authorization server that does not register clients itself: the client id "
-            "it issued to Switchboard, with /mcp-servers/oauth/callback/ on this site's address as its redirect "
-            "URI. Empty: Switchboard registers itself.",
-        }
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.oauth = OAuthClient.objects.filter(server=self.instance).first() if self.instance.pk else None
+        if self.oauth is not None:
+            self.fields["oauth_client_id"].initial = self.oauth.client_id
+            if self.oauth.client_secret:
+                self.fields["oauth_client_secret"].help_text = "A value is set. Leave empty to keep it."
 
-    def save(self, commit: bool = True) -> OAuthClient:
-        if "client_id" in self.changed_data or "client_secret" in self.changed_data:
-            # Entered by hand from now on: discovery and sign-ins never replace it.
-            self.instance.registered, self.instance.redirect_uri = False, ""
-        return super().save(commit=commit)
-
-
-class OAuthClientInline(admin.StackedInline):
-    """Whether the server asks each user to sign in (found when it answers 401), and Switchboard's client there."""
-
-    model = OAuthClient
-    form = OAuthClientForm
-    extra = 0
-    max_num = 1
-    verbose_name = verbose_name_plural = "OAuth sign-in for each user"
-    fields = ("asks_to_sign_in", "issuer", "resource", "scope", "how_registered", "client_id", "client_secret")
-    readonly_fields = ("asks_to_sign_in", "issuer", "resource", "scope", "how_registered")
-
-    @admin.display(description="Asks each user to sign in")
-    def asks_to_sign_in(self, obj: OAuthClient) -> str:
-        if obj is None or not obj.protected:
-            return "Not found yet: Test connection finds out."
-        return f"Yes (found {timezone.localtime(obj.discovered_at):%Y-%m-%d %H:%M})."
-
-    @admin.display(description="Client")
-    def how_registered(self, obj: OAuthClient) -> str:
-        if obj is None or not obj.client_id:
-            return "None yet: registered at the first sign-in."
-        return "Registered by Switchboard (dynamic registration)." if obj.registered else "Entered by an administrator."
-
-    # Client credentials are for superusers alone, like the server's own secrets.
-    def has_view_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return request.user.is_superuser
+    def oauth_save(self) -> None:
+        """Store a client id (and secret) an administrator entered; call once the server is saved."""
+        client_id = self.cleaned_data.get("oauth_client_id", "").strip()
+        secret = self.cleaned_data.get("oauth_client_secret", "")
+        oauth = self.oauth or OAuthClient(server=self.instance)
+        if client_id == oauth.client_id and not secret:
+            return
+        # Entered by hand from now on: sign-ins never register over it. No id: Switchboard registers itself again.
+        oauth.client_id, oauth.registered, oauth.redirect_uri = client_id, False, ""
+        if not client_id:
+            oauth.client_secret = ""
+        elif secret:
+            oauth.client_secret = secret
+        oauth.save()
 
 
 # How long a previewed import may wait for its confirmation.
@@ -146,9 +127,9 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
     search_fields = ("name", "description", "command", "url")
     readonly_fields = (
         "last_status", "last_error", "last_latency_ms", "last_checked_at", "tool_names", "created_at", "updated_at",
+        "sign_in_status",
     )  # fmt: skip
     actions = ("test_connection", "export_json")
-    inlines = (OAuthClientInline,)
     change_form_template = "admin/mcp_servers/mcpserver/change_form.html"
     change_list_template = "admin/mcp_servers/mcpserver/change_list.html"
     fieldsets = (
@@ -158,6 +139,7 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
         ("Behaviour", {"fields": ("connect_timeout", "call_timeout", "scope", "allowed_tools", "denied_tools")}),
         ("Approval", {"fields": ("approval", "approval_tools")}),
         ("Who may attach it to their own assistants", {"fields": ("everyone", "groups")}),
+        (OAUTH_FIELDSET, {"fields": ("sign_in_status", "oauth_client_id", "oauth_client_secret")}),
         ("Record", {"fields": ("created_at", "updated_at")}),
         (
             "Status",
@@ -174,6 +156,29 @@ class MCPServerAdmin(SecretFieldsAdmin, SuperuserOnlyAdmin, admin.ModelAdmin):
         if obj.last_checked_at is None:
             return "never"
         return timezone.localtime(obj.last_checked_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="Asks each user to sign in")
+    def sign_in_status(self, obj: MCPServer) -> str:
+        oauth = getattr(obj, "oauth", None)
+        if oauth is None or not oauth.protected:
+            return "Not found to: Test connection finds out (a 401 with a Bearer challenge)."
+        how = "registered by Switchboard" if oauth.registered else "entered by an administrator"
+        client = f"client {how}" if oauth.client_id else "no client yet (registered at the first sign-in)"
+        return f"Yes: authorization server {oauth.issuer}; {client}."
+
+    def get_fieldsets(self, request: HttpRequest, obj: MCPServer | None = None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        # The client's form fields are for superusers; others (view only) see whether it asks for sign-in.
+        return [
+            (title, {**options, "fields": ["sign_in_status"]}) if title == OAUTH_FIELDSET else (title, options)
+            for title, options in fieldsets
+        ]
+
+    def save_model(self, request: HttpRequest, obj: MCPServer, form: MCPServerForm, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        form.oauth_save()
 
     @admin.display(description="Sign-in", boolean=True)
     def sign_in(self, obj: MCPServer) -> bool:

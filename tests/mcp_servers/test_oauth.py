@@ -25,11 +25,11 @@ from django.utils import timezone
 
 from assistants.models import Assistant
 from chat.models import Conversation, Message
-from mcp_servers.admin import OAuthClientForm
 from mcp_servers.models import MCPServer, OAuthAccount, OAuthClient
 from mcp_servers.oauth import PENDING_KEY, oauth_account_refresh, oauth_client_get, oauth_discover
 from tests.mcp_servers.conftest import free_port, serve
 from tests.mcp_servers.helpers import turn
+from tests.mcp_servers.test_admin import add_form
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -415,40 +415,30 @@ def test_test_connection_checks_as_the_admin_once_connected(superuser, oauth_ser
     assert message.startswith("oauth-demo: connected and listed 1 tool(s)"), message
 
 
-def test_the_change_page_shows_the_sign_in_but_never_the_client_secret(superuser, oauth_server):
-    OAuthClient.objects.create(server=oauth_server, client_id="switchboard", client_secret="s3cret-value")
-    page = logged_in(superuser).get(reverse("admin:mcp_servers_mcpserver_change", args=[oauth_server.pk]))
-    html = page.content.decode()
-    assert "OAuth sign-in for each user" in html and "switchboard" in html
-    assert "Entered by an administrator." in html
+def test_a_superuser_enters_a_client_id_and_a_write_only_secret(superuser, oauth_server):
+    client = logged_in(superuser)
+    change = reverse("admin:mcp_servers_mcpserver_change", args=[oauth_server.pk])
+    fields = add_form(name="oauth-demo", transport="streamable_http", url=oauth_server.url, everyone="on")
+    saved = client.post(change, {**fields, "oauth_client_id": "switchboard", "oauth_client_secret": "s3cret-value"})
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    entered = OAuthClient.objects.get(server=oauth_server)
+    assert (entered.client_id, entered.client_secret, entered.registered) == ("switchboard", "s3cret-value", False)
+    html = client.get(change).content.decode()
+    assert "OAuth sign-in for each user" in html and 'value="switchboard"' in html and "A value is set" in html
     assert "s3cret-value" not in html
+    # Saved again with the secret left empty: it is kept.
+    assert client.post(change, {**fields, "oauth_client_id": "switchboard"}).status_code == 302
+    assert OAuthClient.objects.get(server=oauth_server).client_secret == "s3cret-value"
 
 
 def test_only_superusers_see_the_client(charlie, oauth_server):
-    charlie.user_permissions.add(
-        Permission.objects.get(codename="view_mcpserver"), Permission.objects.get(codename="view_oauthclient")
-    )
+    charlie.user_permissions.add(Permission.objects.get(codename="view_mcpserver"))
     OAuthClient.objects.create(server=oauth_server, client_id="switchboard", client_secret="s3cret-value")
     page = logged_in(charlie).get(reverse("admin:mcp_servers_mcpserver_change", args=[oauth_server.pk]))
     assert page.status_code == 200
     html = page.content.decode()
-    assert "OAuth sign-in for each user" not in html and "s3cret-value" not in html
-
-
-def test_the_client_form_keeps_a_secret_left_empty_and_marks_the_client_entered(oauth_server):
-    client = OAuthClient.objects.create(
-        server=oauth_server, client_id="old", client_secret="kept", registered=True, redirect_uri="http://x/cb/"
-    )
-    form = OAuthClientForm({"client_id": "new-id", "client_secret": ""}, instance=client)
-    assert form.is_valid(), form.errors
-    form.save()
-    client.refresh_from_db()
-    assert (client.client_id, client.client_secret, client.registered, client.redirect_uri) == (
-        "new-id",
-        "kept",
-        False,
-        "",
-    )
+    assert "Asks each user to sign in" in html
+    assert "switchboard" not in html and "s3cret-value" not in html
 
 
 def test_a_user_signs_in_with_the_client_an_administrator_entered(alice, oauth_server, oauth_url):
