@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from chat.models import Message
 from files.models import File
 
 
@@ -17,15 +16,15 @@ def image_data_url(file: File) -> str:
     return f"data:{file.content_type};base64,{base64.b64encode(data).decode()}"
 
 
-def message_model_input(message: Message) -> dict[str, Any]:
+def message_model_input(*, role: str, content: str, image_file_ids: list[str]) -> dict[str, Any]:
     """A stored message as the model's input: its text, and its images (those still there) after it."""
-    if not message.image_file_ids:
-        return {"role": message.role, "content": message.content}
+    if not image_file_ids:
+        return {"role": role, "content": content}
     # The ids were checked to be the owner's when the message was stored; a file deleted since is left out.
-    found = File.objects.in_bulk(message.image_file_ids)
-    shown = [found[file_id] for file_id in message.image_file_ids if file_id in found]
+    found = File.objects.in_bulk(image_file_ids)
+    shown = [found[file_id] for file_id in image_file_ids if file_id in found]
     if not shown:
-        return {"role": message.role, "content": message.content}
-    parts: list[dict[str, Any]] = [{"type": "input_text", "text": message.content}] if message.content else []
+        return {"role": role, "content": content}
+    parts: list[dict[str, Any]] = [{"type": "input_text", "text": content}] if content else []
     parts += [{"type": "input_image", "image_url": image_data_url(file), "detail": "auto"} for file in shown]
-    return {"role": message.role, "content": parts}
+    return {"role": role, "content": parts}

@@ -190,28 +190,37 @@ def conversation_history(
 
 def conversation_model_input(*, conversation_id: str, last_messages: int | None = None) -> list[dict[str, Any]]:
     """Build the model's input from stored messages and tool steps, so nothing is stored twice; with
-    `last_messages`, from the conversation's last that many messages only (a run's truncation_strategy)."""
+    `last_messages`, from the conversation's last that many messages only (a run's truncation_strategy).
+
+    Read as plain values, not model instances: it runs before every model call, and a long conversation's
+    messages as objects (four JSON fields each) cost more than everything else the run reads to start."""
+    branch = conversation_branch(conversation_id=conversation_id)
+    messages = Message.objects.filter(conversation_id=conversation_id, pk__in=branch.messages).values_list(
+        "pk", "role", "content", "image_file_ids"
+    )
+    # A call without an answer would be rejected by every provider: only finished calls are read back.
+    steps = RunStep.objects.filter(
+        run_id__in=branch.runs,
+        type=RunStep.Type.TOOL_CALLS,
+        status__in=(RunStep.Status.COMPLETED, RunStep.Status.FAILED),
+    ).exclude(tool_call_id="")
+    entries: list[tuple[str, dict[str, Any] | None, tuple[Any, ...]]] = [
+        (sort_key_of(pk), None, (role, content, images)) for pk, role, content, images in messages if content or images
+    ]
+    entries += [
+        (sort_key_of(pk), {"call_id": call_id, "name": name, "arguments": arguments or "{}"}, (output or error,))
+        for pk, call_id, name, arguments, output, error in steps.values_list(
+            "pk", "tool_call_id", "tool_name", "arguments", "output", "error"
+        )
+    ]
     items: list[dict[str, Any]] = []
-    for entry in conversation_history(conversation_id=conversation_id):
-        if isinstance(entry, Message):
-            if entry.content or entry.image_file_ids:
-                items.append(message_model_input(entry))
+    for _, call, fields in sorted(entries, key=lambda entry: entry[0]):
+        if call is None:
+            role, content, images = fields
+            items.append(message_model_input(role=role, content=content, image_file_ids=images or []))
             continue
-        if entry.status == RunStep.Status.IN_PROGRESS or not entry.tool_call_id:
-            continue  # a call without an answer would be rejected by every provider
-        if entry.status not in (RunStep.Status.COMPLETED, RunStep.Status.FAILED):
-            continue
-        items.append(
-            {
-                "type": "function_call",
-                "call_id": entry.tool_call_id,
-                "name": entry.tool_name,
-                "arguments": entry.arguments or "{}",
-            }
-        )
-        items.append(
-            {"type": "function_call_output", "call_id": entry.tool_call_id, "output": entry.output or entry.error}
-        )
+        items.append({"type": "function_call", **call})
+        items.append({"type": "function_call_output", "call_id": call["call_id"], "output": fields[0]})
     return model_input_last_messages(items, last_messages)
 
 
