@@ -95,6 +95,8 @@ class RunRecorder:
         # The last progress each running tool call reported, and when its card last heard of it.
         self.progress: dict[str, dict[str, str]] = {}
         self.progress_sent: dict[str, float] = {}
+        # Tasks MCP tool calls became before their steps were written, by tool name.
+        self.tasks_early: dict[str, str] = {}
         self.pending_usage: Any = None
         # What this stretch of the run used (a resumed run's first stretch is already on its row).
         self.used = dict.fromkeys(USAGE_FIELDS, 0)
@@ -147,7 +149,11 @@ class RunRecorder:
         result's parts), which its events carry in `metadata.content`."""
         step = self._tool_step_named(name)
         if step is None:
+            self.tasks_early[name] = task_id  # the call ran ahead of its step's writing: the step takes it then
             return
+        await self._task_keep(step, task_id)
+
+    async def _task_keep(self, step: RunStep, task_id: str) -> None:
         step.content = [{"type": "task", "task_id": task_id}]
         await rows_save((step, ["content"]))
         self.send("thread.run.step.in_progress", self.step_data(step))
@@ -273,6 +279,8 @@ class RunRecorder:
         self.tool_started[step.tool_call_id] = time.monotonic()
         self.send("thread.run.step.created", self.step_data(step))
         self.send("thread.run.step.in_progress", self.step_data(step))
+        for name in [n for n in self.tasks_early if step.tool_name == n or step.tool_name.endswith(f"_{n}")][:1]:
+            await self._task_keep(step, self.tasks_early.pop(name))
         # The call itself as a step delta, as OpenAI streams it (clients announce a tool call from it).
         self.send("thread.run.step.delta", tool_call_delta(step))
         return step

@@ -31,7 +31,7 @@ from core.metrics import mcp_connection_close_record, mcp_connection_open_record
 from mcp_servers.elicitation import CallInFlight, CallsInFlight
 from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
 from mcp_servers.results import result_parts_apply
-from mcp_servers.tasks import task_call, task_required, tasks_offered
+from mcp_servers.tasks import CreatedTask, ExtensionTasks, task_await, task_call, task_required, tasks_offered
 from mcp_servers.transports import ClientHooks, Transport
 from mcp_servers.ui import app_only, app_uri_of
 
@@ -124,22 +124,27 @@ class TimedSession:
         async def send(responses: Any = None, state: str | None = None) -> Any:
             return await self._session.call_tool(
                 name, arguments, progress_callback=progressed, input_responses=responses, request_state=state,
-                allow_input_required=True, **options,
+                allow_input_required=True, allow_claimed=True, **options,
             )  # fmt: skip
+
+        waiting = {
+            "progressed": progressed,
+            "reconnect": self._reconnected,
+            "started": functools.partial(tasked, name) if (tasked := tool_task.get()) else None,
+        }
 
         with self._calls.track(name, timeout=timeout) as call:
             try:
                 async with asyncio.timeout(timeout) as deadline:
                     call.deadline = deadline
                     if name in self._task_tools and tasks_offered(self._session):
-                        result = await task_call(
-                            self._session, name, arguments, progressed=progressed, reconnect=self._reconnected,
-                            started=functools.partial(tasked, name) if (tasked := tool_task.get()) else None,
-                        )  # fmt: skip
+                        result = await task_call(self._session, name, arguments, **waiting)
                     else:
                         result = await send()
                     if isinstance(result, InputRequiredResult):
                         result = await self._input_rounds(result, call, send)
+                    if isinstance(result, CreatedTask):  # the server made the call a task (2026-07-28)
+                        result = await task_await(self._session, name, result, ExtensionTasks(), **waiting)
             except MCPError as exc:
                 if exc.code == CONNECTION_CLOSED or session_closed(self._session):
                     raise MCPConnectionLost(

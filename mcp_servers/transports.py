@@ -30,6 +30,7 @@ from mcp_servers.elicitation import CallsInFlight
 from mcp_servers.errors import MCPConnectionLost
 from mcp_servers.results import PARTS_META
 from mcp_servers.sandbox import SandboxUnavailable, sandbox_launch
+from mcp_servers.tasks import TasksExtension
 from mcp_servers.ui import apps_advertised
 from mcp_servers.websocket import websocket_client
 
@@ -70,8 +71,9 @@ def _client_with_hooks(transport: Any, *, read_timeout_seconds: float | None, me
     moves the SDK's call.
     """
     client = _sdk_create_client(transport, read_timeout_seconds=read_timeout_seconds, message_handler=message_handler)
-    # Servers learn that Switchboard shows their HTML views (MCP Apps); the Client folds its extensions when built.
-    client = dataclasses.replace(client, extensions=[*(client.extensions or ()), apps_advertised()])
+    # Servers learn that Switchboard shows their HTML views (MCP Apps) and waits on tasks (2026-07-28); the Client
+    # folds its extensions when built.
+    client = dataclasses.replace(client, extensions=[*(client.extensions or ()), apps_advertised(), TasksExtension()])
     if isinstance(message_handler, ClientHooks):
         client.elicitation_callback = message_handler.calls.elicit
     return client

@@ -35,6 +35,22 @@ def task_messages(frames: list[dict]) -> list[str]:
     ]
 
 
+async def stopped_mid_task(user, conversation, content: str) -> list[dict]:
+    """Send a message whose tool call runs as a task, stop the run once the task exists, and return the frames up to
+    the run's end."""
+    ws = await ws_connect(conversation.pk, user)
+    try:
+        await ws.send_json_to({"type": "message.create", "content": content})
+        frames = await collect_until(ws, "thread.run.step.in_progress")
+        while not task_messages(frames):  # the task exists once its first status is on the card
+            frames += await collect_until(ws, "thread.run.step.in_progress")
+        run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
+        await ws.send_json_to({"type": "run.cancel", "run_id": run_id})
+        return await collect_until(ws, "thread.run.cancelled", "thread.run.failed", "thread.run.completed")
+    finally:
+        await ws.disconnect()
+
+
 async def test_it_waits_on_a_task_until_the_server_completes_it(request, alice, offline_provider, pool):
     conversation = await sync_to_async(conversation_with)(
         alice, offline_provider, **server_spec(request, "everything-stdio")
@@ -54,18 +70,8 @@ async def test_it_cancels_the_task_on_the_server_when_the_run_is_stopped(request
     conversation = await sync_to_async(conversation_with)(
         alice, offline_provider, **server_spec(request, "everything-stdio")
     )
-    ws = await ws_connect(conversation.pk, alice)
-    try:
-        await ws.send_json_to({"type": "message.create", "content": '/simulate-research-query {"topic": "waves"}'})
-        frames = await collect_until(ws, "thread.run.step.in_progress")
-        while not task_messages(frames):  # the task exists once its first status is on the card
-            frames += await collect_until(ws, "thread.run.step.in_progress")
-        run_id = next(f["data"]["id"] for f in frames if f["event"] == "thread.run.created")
-        await ws.send_json_to({"type": "run.cancel", "run_id": run_id})
-        frames = await collect_until(ws, "thread.run.cancelled", "thread.run.failed", "thread.run.completed")
-        assert frames[-1]["event"] == "thread.run.cancelled"
-    finally:
-        await ws.disconnect()
+    frames = await stopped_mid_task(alice, conversation, '/simulate-research-query {"topic": "waves"}')
+    assert frames[-1]["event"] == "thread.run.cancelled"
 
     server = await MCPServer.objects.aget(name="tools")
     connected = await mcp_server_connect(server=server, user_id=alice.pk, username="alice")
@@ -101,3 +107,41 @@ async def test_it_polls_a_task_over_a_new_connection_after_its_server_went_away(
     assert f"finished by process {task['pid']})" not in output  # a new server process answered
     [step] = tool_steps(frames)
     assert (await RunStep.objects.aget(pk=step["id"])).content[-1] == {"type": "task", "task_id": task["id"]}
+
+
+# --- The Tasks extension of 2026-07-28: the server makes a call a task ---------------------------------------------
+
+EXTENSION_SERVER = str(django_settings.BASE_DIR / "tests" / "fakes" / "task_extension_mcp_server.py")
+
+
+async def extension_conversation(alice, provider, store):
+    return await sync_to_async(conversation_with)(
+        alice, provider, transport="stdio", command=sys.executable, args=[EXTENSION_SERVER, str(store)]
+    )
+
+
+async def test_it_waits_on_a_task_the_server_makes_of_a_call_on_2026_07_28(
+    alice, offline_provider, tmp_path, settings, pool
+):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}  # the server writes its tasks outside one
+    store = tmp_path / "tasks.json"
+    conversation = await extension_conversation(alice, offline_provider, store)
+    frames = await turn(alice, conversation, '/brew {"seconds": 1}')
+
+    assert frames[-1]["event"] == "thread.run.completed", frames[-1]
+    assert tool_output(frames) == "Brewed for 1 s, as a task."  # the server saw the extension declared
+    [task] = json.loads(store.read_text()).values()
+    [step] = tool_steps(frames)
+    assert (await RunStep.objects.aget(pk=step["id"])).content == [{"type": "task", "task_id": task["id"]}]
+    assert task_messages(frames)[0] == "Task working: Brewing"
+
+
+async def test_it_cancels_a_2026_07_28_task_when_the_run_is_stopped(alice, offline_provider, tmp_path, settings, pool):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}
+    store = tmp_path / "tasks.json"
+    conversation = await extension_conversation(alice, offline_provider, store)
+    frames = await stopped_mid_task(alice, conversation, '/brew {"seconds": 60}')
+    assert frames[-1]["event"] == "thread.run.cancelled"
+
+    [task] = json.loads(store.read_text()).values()
+    assert task["status"] == "cancelled"
