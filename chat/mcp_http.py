@@ -27,6 +27,8 @@ from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS
 from chat.mcp_server import SCOPE_USER_KEY, http_call_cancelled, server
 from core.api import BODY_MAX_BYTES
 from core.errors import ServiceError
+from core.oauth_server import ACCESS_PREFIX, access_token_authenticate
+from core.oauth_views import MCP_PATH, resource_metadata_url
 from core.origin import origin_allowed as same_origin
 from core.origin import request_scheme
 from core.ratelimit import RateLimited, rate_limit_hit
@@ -109,6 +111,11 @@ def origin_allowed(scope: Scope) -> bool:
     return same_origin(origin=origin, host=_header(scope, b"host"), scheme=request_scheme(scope))
 
 
+def _challenge(scope: Scope) -> bytes:
+    metadata = resource_metadata_url(_base_url(scope))
+    return f'Bearer realm="switchboard", resource_metadata="{metadata}"'.encode("latin-1", "replace")
+
+
 async def _respond(send: Any, status: int, message: str, *, code: str, headers: list[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"error": {"message": message, "code": code}}).encode()
     await send(
@@ -131,7 +138,14 @@ async def scope_user(scope: Scope, *, counted: bool = True) -> Any:
     if not raw:
         return None
     address = scope_address(scope) if counted else None
+    if raw.startswith(ACCESS_PREFIX):  # signed in through Switchboard's OAuth server, for this endpoint
+        resource = f"{_base_url(scope)}{MCP_PATH}"
+        return await sync_to_async(access_token_authenticate)(raw, resource=resource, address=address)
     return await sync_to_async(token_authenticate)(raw, address=address)
+
+
+def _base_url(scope: Scope) -> str:
+    return f"{request_scheme(scope)}://{_header(scope, b'host') or ''}"
 
 
 async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
@@ -161,7 +175,8 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
             "Send a valid API token as 'Authorization: Bearer <token>'; create one on your settings page or "
             "with 'manage.py create_token'.",
             code="invalid_api_key",
-            headers=[(b"www-authenticate", b'Bearer realm="switchboard"')],
+            # RFC 9728: where an MCP client finds how to sign in and get a token.
+            headers=[(b"www-authenticate", _challenge(scope))],
         )
         return
     try:

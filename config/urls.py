@@ -9,6 +9,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from assistants.services import mcp_server_usable
+from core import oauth_views as oauth_server_views
 from core.twofactor import LoginForm
 from mcp_servers import oauth_views
 
@@ -38,6 +39,8 @@ urlpatterns = [
     path("assistants/", include("teams.urls")),
     path("assistants/", include("assistants.urls")),
     path("settings/", include("core.urls")),
+    # Switchboard as the OAuth authorization server of its own MCP endpoint (/.well-known/…, /oauth/…).
+    path("", include(oauth_server_views.urls())),
     path("mcp-servers/", include("mcp_servers.urls")),
     # Connecting a user's own account to the servers that ask for sign-in, for the servers they may use.
     path("mcp-servers/oauth/", include(oauth_views.urls(usable=mcp_server_usable))),

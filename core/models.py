@@ -98,4 +98,5 @@ class ExternalIdentity(models.Model):
 
 
 # Defined beside their services; imported here so Django finds them as this app's models.
+from core.oauth_server import OAuthClient, OAuthGrant  # noqa: E402, F401
 from core.preferences import Preference, SiteDefault  # noqa: E402, F401
