@@ -24,7 +24,7 @@ from mcp.client._input_required import run_input_required_driver
 from mcp.client.session import ClientRequestContext
 from mcp.client.subscriptions import listen
 from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED, CallToolResult, ElicitRequest, InputRequiredResult
+from mcp_types import CONNECTION_CLOSED, CallToolResult, ElicitRequest, ErrorData, InputRequiredResult
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from core.metrics import mcp_connection_close_record, mcp_connection_open_record, mcp_reconnect_record
@@ -127,10 +127,21 @@ class TimedSession:
                 allow_input_required=True, allow_claimed=True, **options,
             )  # fmt: skip
 
+        async def answer(requests: dict[str, Any]) -> dict[str, Any]:
+            asked = InputRequiredResult.model_validate({"resultType": "input_required", "inputRequests": requests})
+            responses = {}
+            for key, request in (asked.input_requests or {}).items():
+                response = await self._dispatched(call, key, request)
+                if isinstance(response, ErrorData):
+                    raise MCPError(code=response.code, message=response.message)
+                responses[key] = response.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return responses
+
         waiting = {
             "progressed": progressed,
             "reconnect": self._reconnected,
             "started": functools.partial(tasked, name) if (tasked := tool_task.get()) else None,
+            "answer": answer,
         }
 
         with self._calls.track(name, timeout=timeout) as call:
@@ -170,13 +181,15 @@ class TimedSession:
         """Answer a 2026-07-28 `input_required` result and call again, until the tool answers: its questions go
         to the caller; anything else it asks for (sampling, roots) is a capability Switchboard does not offer."""
 
-        async def dispatch(key: str, request: Any) -> Any:
-            if isinstance(request, ElicitRequest):
-                return await self._calls.ask(call, request.params)
-            context = ClientRequestContext(session=self._session, request_id=key)
-            return await self._session.dispatch_input_request(context, request)
+        return await run_input_required_driver(first, dispatch=functools.partial(self._dispatched, call), retry=send)
 
-        return await run_input_required_driver(first, dispatch=dispatch, retry=send)
+    async def _dispatched(self, call: CallInFlight, key: str, request: Any) -> Any:
+        """A server's question during a call goes to the caller; anything else it asks for (sampling, roots) is
+        answered by the session, which says it is a capability Switchboard does not offer."""
+        if isinstance(request, ElicitRequest):
+            return await self._calls.ask(call, request.params)
+        context = ClientRequestContext(session=self._session, request_id=key)
+        return await self._session.dispatch_input_request(context, request)
 
 
 @dataclass(eq=False)  # compared and hashed by identity: the pool keeps a set of them

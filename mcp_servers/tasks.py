@@ -8,8 +8,8 @@ server's `pollInterval` until the task ends, then fetches its result with `tasks
 
 On 2026-07-28 Switchboard declares the extension on every request, and the server decides: any `tools/call` may
 answer with a task (`resultType: "task"`), which the caller polls with `tasks/get` at its `pollIntervalMs` until it
-carries the result (or the error). A task waiting on the user there (`inputRequests`, answered with `tasks/update`)
-is not answered yet: it is cancelled and the call fails saying so.
+carries the result (or the error); what such a task asks as it runs (`inputRequests`) goes to the user like any
+question of a call, and the answers back with `tasks/update`.
 
 Either way a connection lost meanwhile is replaced and the task polled on the new one (the server keeps its tasks;
 a server that lost them says so and the call fails), and a call that is given up (the run stopped, the call timed
@@ -24,6 +24,7 @@ extension claims (mcp's ClientExtension), which the session hands back as is.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -40,6 +41,8 @@ from mcp_types import (
     GetTaskRequest,
     GetTaskRequestParams,
     GetTaskResult,
+    Request,
+    RequestParams,
     Result,
     TextContent,
 )
@@ -86,6 +89,18 @@ class DetailedTask(Result):
     poll_interval_ms: int | None = None
     result: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
+
+
+class UpdateTaskParams(RequestParams):
+    task_id: str
+    input_responses: dict[str, Any]
+
+
+class UpdateTaskRequest(Request[UpdateTaskParams, Literal["tasks/update"]]):
+    """The answers to what a 2026-07-28 task asks as it runs (`inputRequests`)."""
+
+    method: Literal["tasks/update"] = "tasks/update"
+    params: UpdateTaskParams
 
 
 def task_required(tool: Any) -> bool:
@@ -174,8 +189,10 @@ async def task_await(
     progressed: Progressed,
     reconnect: Callable[[], Awaitable[Any]] | None = None,
     started: Callable[[str], Awaitable[None]] | None = None,
+    answer: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]] | None = None,
 ) -> CallToolResult:
-    """Wait for a task's result, polling it as often as the server asks.
+    """Wait for a task's result, polling it as often as the server asks; what a 2026-07-28 task asks as it runs
+    goes to `answer` (its `inputRequests`, each key once), and the answers back with `tasks/update`.
 
     A connection lost while the task runs is not the task lost: `reconnect` gives a session of a new connection to
     the same server, and the task is polled there, by its id, up to RECONNECTS_MAX times.
@@ -184,6 +201,7 @@ async def task_await(
     if started is not None:
         await started(task_id)
     polls = reconnects = 0
+    answered: set[str] = set()
 
     async def again(send: Callable[[Any], Awaitable[Any]]) -> Any:
         nonlocal session, reconnects
@@ -203,9 +221,17 @@ async def task_await(
             if task.status == "input_required":
                 if wire.questions_in_result:
                     break
-                await _cancel(wire, session, task_id)
-                text = "The task asks for input as it runs, which Switchboard does not answer yet: it was cancelled."
-                return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+                # Asked again until the server has the answers (it takes them eventually): each key is answered once.
+                asked = {key: request for key, request in _input_requests(task).items() if key not in answered}
+                if asked and answer is None:
+                    await _cancel(wire, session, task_id)
+                    text = "The task asks for input as it runs, which nobody can answer here: it was cancelled."
+                    return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+                if asked:
+                    responses = await answer(asked)
+                    answered.update(asked)
+                    update = UpdateTaskRequest(params=UpdateTaskParams(task_id=task_id, input_responses=responses))
+                    await again(functools.partial(_send, update))
             await asyncio.sleep(_poll_seconds(wire.interval_ms(task)))
             task = await again(lambda current: wire.get(current, task_id))
             polls += 1
@@ -218,6 +244,15 @@ async def task_await(
     except asyncio.CancelledError:
         await _cancel(wire, session, task_id)
         raise
+
+
+async def _send(request: Any, session: Any) -> Any:
+    return await session.send_request(request, Result)
+
+
+def _input_requests(task: Any) -> dict[str, Any]:
+    requests = (task.model_extra or {}).get("inputRequests")
+    return requests if isinstance(requests, dict) else {}
 
 
 def _poll_seconds(interval_ms: int | None) -> float:

@@ -3,7 +3,8 @@ tasks`): `python tests/fakes/task_extension_mcp_server.py STORE`.
 
 Built on the `mcp` SDK's server extensions: `brew` answers a client that declared the extension on its request with a
 task (`resultType: "task"`) that is `working` for `seconds`, then `completed` with its result inline in `tasks/get`;
-a client that did not declare it gets the plain result, as the extension requires. `tasks/cancel` cancels a task.
+a client that did not declare it gets the plain result, as the extension requires. With `ask`, the task first asks
+how strong (an elicitation in `inputRequests`), answered with `tasks/update`. `tasks/cancel` cancels a task.
 Tasks are kept in the STORE file, so a test can read what the server was asked.
 """
 
@@ -30,6 +31,10 @@ class TaskParams(RequestParams):
     task_id: str
 
 
+class UpdateParams(TaskParams):
+    input_responses: dict[str, Any]
+
+
 def load() -> dict[str, Any]:
     return json.loads(STORE.read_text()) if STORE.exists() else {}
 
@@ -42,19 +47,34 @@ def stamp(at: float) -> str:
     return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
 
 
+QUESTION = {
+    "method": "elicitation/create",
+    "params": {
+        "mode": "form",
+        "message": "How strong?",
+        "requestedSchema": {"type": "object", "properties": {"strength": {"type": "string"}}, "required": ["strength"]},
+    },
+}
+SAID = {"working": "Brewing", "completed": "Brewed", "cancelled": "Cancelled by the client", "input_required": "Asking"}
+
+
 def detailed(task: dict[str, Any]) -> dict[str, Any]:
     status = task.get("status") or ("completed" if time.time() >= task["done_at"] else "working")
     state = {
         "taskId": task["id"],
         "status": status,
-        "statusMessage": {"working": "Brewing", "completed": "Brewed", "cancelled": "Cancelled by the client"}[status],
+        "statusMessage": SAID[status],
         "createdAt": stamp(task["created_at"]),
         "lastUpdatedAt": stamp(time.time()),
         "ttlMs": 60_000,
         "pollIntervalMs": POLL_MS,
     }
     if status == "completed":
-        state["result"] = {"content": [{"type": "text", "text": f"Brewed for {task['seconds']:g} s, as a task."}]}
+        strength = f", {task['strength']}" if task.get("strength") else ""
+        text = f"Brewed for {task['seconds']:g} s{strength}, as a task."
+        state["result"] = {"content": [{"type": "text", "text": text}]}
+    if status == "input_required":
+        state["inputRequests"] = {"strength": QUESTION}
     return state
 
 
@@ -65,7 +85,17 @@ class Tasks(Extension):
         return [
             MethodBinding(method="tasks/get", params_type=TaskParams, handler=self.get),
             MethodBinding(method="tasks/cancel", params_type=TaskParams, handler=self.cancel),
+            MethodBinding(method="tasks/update", params_type=UpdateParams, handler=self.update),
         ]
+
+    async def update(self, ctx: Any, params: UpdateParams) -> dict[str, Any]:
+        tasks = load()
+        task = tasks[params.task_id]
+        answer = params.input_responses.get("strength") or {}
+        if task.get("status") == "input_required" and answer.get("action") == "accept":
+            task.update(status=None, strength=answer["content"]["strength"], done_at=time.time() + task["seconds"])
+            save(tasks)
+        return {}
 
     async def get(self, ctx: Any, params: TaskParams) -> dict[str, Any]:
         return detailed(load()[params.task_id])
@@ -82,6 +112,8 @@ class Tasks(Extension):
             return await call_next(ctx)
         now, seconds = time.time(), float((params.arguments or {}).get("seconds", 1))
         task = {"id": uuid.uuid4().hex, "created_at": now, "done_at": now + seconds, "seconds": seconds}
+        if (params.arguments or {}).get("ask"):
+            task["status"] = "input_required"  # it asks how strong before it brews
         save({**load(), task["id"]: task})
         return {"resultType": "task", **detailed(task)}
 
@@ -90,7 +122,7 @@ server = MCPServer("task-extension", extensions=[Tasks()], log_level="WARNING")
 
 
 @server.tool()
-def brew(seconds: float = 1) -> str:
+def brew(seconds: float = 1, ask: bool = False) -> str:
     """Brew for `seconds` (a task, for a client that waits on tasks)."""
     time.sleep(seconds)
     return f"Brewed for {seconds:g} s, without a task."

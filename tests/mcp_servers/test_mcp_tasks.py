@@ -18,7 +18,7 @@ from django.conf import settings as django_settings
 from chat.models import RunStep
 from mcp_servers.models import MCPServer
 from mcp_servers.services import mcp_server_connect
-from tests.mcp_servers.helpers import tool_output, tool_steps, turn
+from tests.mcp_servers.helpers import TERMINAL, tool_output, tool_steps, turn
 from tests.mcp_servers.test_transports import conversation_with, server_spec
 from tests.ws import collect_until, ws_connect
 
@@ -145,3 +145,30 @@ async def test_it_cancels_a_2026_07_28_task_when_the_run_is_stopped(alice, offli
 
     [task] = json.loads(store.read_text()).values()
     assert task["status"] == "cancelled"
+
+
+async def test_it_asks_the_user_what_a_2026_07_28_task_asks_and_sends_the_answer(
+    alice, offline_provider, tmp_path, settings, pool
+):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}
+    conversation = await extension_conversation(alice, offline_provider, tmp_path / "tasks.json")
+    ws = await ws_connect(conversation.pk, alice)
+    try:
+        await ws.send_json_to({"type": "message.create", "content": '/brew {"seconds": 0.5, "ask": true}'})
+        frames = await collect_until(ws, "thread.run.requires_action", *TERMINAL)
+        assert frames[-1]["event"] == "thread.run.requires_action", frames[-1]
+        run = frames[-1]["data"]
+        [call] = run["required_action"]["submit_tool_outputs"]["tool_calls"]
+        question = call["elicitation"]
+        assert question["message"] == "How strong?" and question["mode"] == "form"
+        answer = {"strength": "strong"}
+        await ws.send_json_to(
+            {"type": "elicitation.respond", "run_id": run["id"], "elicitation_id": question["id"], "action": "accept",
+             "content": answer}
+        )  # fmt: skip
+        frames = await collect_until(ws, *TERMINAL)
+    finally:
+        await ws.disconnect()
+
+    assert frames[-1]["event"] == "thread.run.completed", frames[-1]
+    assert tool_output(frames) == "Brewed for 0.5 s, strong, as a task."
