@@ -137,12 +137,19 @@ class ConversationConsumer(AsyncWebsocketConsumer):
     async def on_message_create(self, frame: dict[str, Any]) -> None:
         if "content" not in frame:
             raise ServiceError("invalid_content", "message.create needs 'content'.")
+        # `/<server>:<prompt> arg=value`: the prompt's messages, in place of the message typed.
+        prompted = await services.message_prompt_create(
+            user=self.user, conversation_id=self.thread_id, content=frame["content"], check=self.login_check
+        )
+        if prompted is not None:
+            return
         await services.message_create(
             user=self.user,
             conversation_id=self.thread_id,
             content=frame["content"],
             answer=True,
             file_ids=frame.get("file_ids"),
+            resources=frame.get("resources"),
             check=self.login_check,
         )
 

@@ -38,10 +38,11 @@ from chat.elicitation import RunQuestions, elicitation_wake
 from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
 from chat.expiry import runs_expire_stale
+from chat.mcp_resources import model_input_resources_read
 from chat.models import Message, Run
 from chat.prompt_budget import prompt_budget, run_last_messages
 from chat.recorder import RunRecorder, field_of
-from chat.selectors import conversation_model_input
+from chat.selectors import Attached, conversation_model_input
 from chat.serializers import run_object
 from chat.timeline import authors_seen
 from core.database import database_single_threaded
@@ -71,6 +72,7 @@ class RunStart:
     run: Run
     servers: list[MCPServer] = field(default_factory=list)
     model_input: list[Any] | None = None
+    attached: list[Attached] = field(default_factory=list)  # its messages with MCP resources, read as it starts
     price: ModelPrice | None = None
     guardrails: list[Any] = field(default_factory=list)
     links: list[Any] = field(default_factory=list)
@@ -103,7 +105,7 @@ def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
             )
         if not run.paused_state:
             start.model_input = conversation_model_input(
-                conversation_id=run.conversation_id, last_messages=run_last_messages(run)
+                conversation_id=run.conversation_id, last_messages=run_last_messages(run), attached=start.attached
             )
         else:
             answers = Message.objects.filter(run=run, role=Message.Role.ASSISTANT).order_by("-id")
@@ -332,6 +334,16 @@ class Executor:
                     await recorder.tool_steps_resume()
                 else:
                     run_input = start.model_input
+                    if start.attached:
+                        unread = await model_input_resources_read(
+                            attached=start.attached,
+                            servers=start.servers,
+                            refusal=start.refusal,
+                            user_id=owner.pk,
+                            username=owner.get_username(),
+                        )
+                        if unread:
+                            recorder.warning = " ".join(filter(None, [recorder.warning, unread]))
                 recorder.model_started = time.monotonic()
                 # The run's tool calls run in tasks made from this one's context: they report progress here.
                 tool_progress.set(recorder.tool_progress)

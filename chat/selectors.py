@@ -188,15 +188,18 @@ def conversation_history(
     return sorted([*messages, *steps], key=sort_key)
 
 
-def conversation_model_input(*, conversation_id: str, last_messages: int | None = None) -> list[dict[str, Any]]:
+def conversation_model_input(
+    *, conversation_id: str, last_messages: int | None = None, attached: list[Attached] | None = None
+) -> list[dict[str, Any]]:
     """Build the model's input from stored messages and tool steps, so nothing is stored twice; with
     `last_messages`, from the conversation's last that many messages only (a run's truncation_strategy).
+    `attached` receives each input message that has MCP resources attached, with them (the run reads those).
 
     Read as plain values, not model instances: it runs before every model call, and a long conversation's
     messages as objects (four JSON fields each) cost more than everything else the run reads to start."""
     branch = conversation_branch(conversation_id=conversation_id)
     messages = Message.objects.filter(conversation_id=conversation_id, pk__in=branch.messages).values_list(
-        "pk", "role", "content", "image_file_ids"
+        "pk", "role", "content", "image_file_ids", "metadata"
     )
     # A call without an answer would be rejected by every provider: only finished calls are read back.
     steps = RunStep.objects.filter(
@@ -205,7 +208,9 @@ def conversation_model_input(*, conversation_id: str, last_messages: int | None 
         status__in=(RunStep.Status.COMPLETED, RunStep.Status.FAILED),
     ).exclude(tool_call_id="")
     entries: list[tuple[str, dict[str, Any] | None, tuple[Any, ...]]] = [
-        (sort_key_of(pk), None, (role, content, images)) for pk, role, content, images in messages if content or images
+        (sort_key_of(pk), None, (role, content, images, metadata))
+        for pk, role, content, images, metadata in messages
+        if content or images
     ]
     entries += [
         (sort_key_of(pk), {"call_id": call_id, "name": name, "arguments": arguments or "{}"}, (output or error,))
@@ -216,12 +221,36 @@ def conversation_model_input(*, conversation_id: str, last_messages: int | None 
     items: list[dict[str, Any]] = []
     for _, call, fields in sorted(entries, key=lambda entry: entry[0]):
         if call is None:
-            role, content, images = fields
+            role, content, images, metadata = fields
             items.append(message_model_input(role=role, content=content, image_file_ids=images or []))
+            if attached is not None and (resources := message_resources(metadata)):
+                attached.append(Attached(item=items[-1], resources=resources))
             continue
         items.append({"type": "function_call", **call})
         items.append({"type": "function_call_output", "call_id": call["call_id"], "output": fields[0]})
-    return model_input_last_messages(items, last_messages)
+    items = model_input_last_messages(items, last_messages)
+    if attached:
+        kept = {id(item) for item in items}
+        attached[:] = [entry for entry in attached if id(entry.item) in kept]
+    return items
+
+
+# A message's attached MCP resources, kept in its metadata under this key (its files are in `attachments`).
+RESOURCES_KEY = "mcp_resources"
+
+
+def message_resources(metadata: Any) -> list[dict[str, str]]:
+    """The MCP resources attached to a message, from its metadata: [{"server", "uri", "title"}, …]."""
+    resources = metadata.get(RESOURCES_KEY) if isinstance(metadata, dict) else None
+    return resources if isinstance(resources, list) else []
+
+
+@dataclass
+class Attached:
+    """A message of the model's input with the MCP resources attached to it: the run reads their contents."""
+
+    item: dict[str, Any]
+    resources: list[dict[str, str]]
 
 
 def model_input_last_messages(items: list[Any], count: int | None) -> list[Any]:

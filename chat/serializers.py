@@ -10,6 +10,7 @@ from django.conf import settings
 from assistants.serializers import file_search_objects
 from chat.citations import file_search_call, file_search_query, is_file_search
 from chat.models import Conversation, Message, Run, RunStep
+from chat.selectors import RESOURCES_KEY, message_resources
 from chat.tool_results import content_metadata
 
 # Kept in a run's metadata by Switchboard itself (the paused calls, the decisions on them, when it paused, and the
@@ -58,6 +59,16 @@ def message_object(message: Message) -> dict[str, Any]:
         "run_id": message.run_id,
         "attachments": message.attachments or [],
         "metadata": message.metadata or {},
+    } | _resources_field(message.metadata)
+
+
+def _resources_field(metadata: dict[str, Any] | None) -> dict[str, Any]:
+    """The MCP resources attached to a message, as a field of their own: metadata values stay strings."""
+    if not metadata or RESOURCES_KEY not in metadata:
+        return {}
+    return {
+        "metadata": {key: value for key, value in metadata.items() if key != RESOURCES_KEY},
+        "mcp_resources": message_resources(metadata),
     }
 
 

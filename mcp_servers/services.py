@@ -315,24 +315,27 @@ async def mcp_server_catalog(*, server: MCPServer, user_id: int, username: str) 
             }
             for resource in resources
         ],
-        "prompts": [
-            {
-                "server": server.name,
-                "name": prompt.name,
-                "title": prompt.title or prompt.name,
-                "description": prompt.description or "",
-                "arguments": [
-                    {
-                        "name": argument.name,
-                        "description": argument.description or "",
-                        "required": bool(argument.required),
-                    }
-                    for argument in prompt.arguments or []
-                ],
-            }
-            for prompt in prompts
+        "prompts": [_prompt_entry(server, prompt) for prompt in prompts],
+    }
+
+
+def _prompt_entry(server: MCPServer, prompt: Any) -> dict[str, Any]:
+    return {
+        "server": server.name,
+        "name": prompt.name,
+        "title": prompt.title or prompt.name,
+        "description": prompt.description or "",
+        "arguments": [
+            {"name": argument.name, "description": argument.description or "", "required": bool(argument.required)}
+            for argument in prompt.arguments or []
         ],
     }
+
+
+async def mcp_server_prompt_list(*, server: MCPServer, user_id: int, username: str) -> list[dict[str, Any]]:
+    """The prompts a server offers (`prompts/list`), through the pool."""
+    connected = await mcp_server_connect(server=server, user_id=user_id, username=username)
+    return [_prompt_entry(server, prompt) for prompt in await _listed(connected, "list_prompts", "prompts")]
 
 
 async def mcp_server_resource_read(*, server: MCPServer, user_id: int, username: str, uri: str) -> str:

@@ -19,7 +19,14 @@ from chat.services.conversations import (
     conversations_cleanup,
 )
 from chat.services.elicitations import elicitation_respond
-from chat.services.messages import branch_select, message_create, message_delete, message_edit, message_update
+from chat.services.messages import (
+    branch_select,
+    message_create,
+    message_delete,
+    message_edit,
+    message_prompt_create,
+    message_update,
+)
 from chat.services.runs import (
     SETTLED_STATUSES,
     TERMINAL_STATUSES,
@@ -52,6 +59,7 @@ __all__ = [
     "message_create",
     "message_delete",
     "message_edit",
+    "message_prompt_create",
     "message_update",
     "metadata_validate",
     "run_approve",

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from chat.events import announce, announce_queue
 from chat.models import Conversation, Message, Run
-from chat.selectors import message_get_for_user
+from chat.selectors import RESOURCES_KEY, message_get_for_user
 from chat.serializers import message_object
 from chat.services.attachments import MessageFiles, message_files_attach, message_files_check
 from chat.services.common import (
@@ -26,6 +26,7 @@ from chat.services.common import (
     run_new,
     title_from,
 )
+from chat.services.mcp_context import prompt_command_parse, prompt_command_render, resources_check
 from chat.services.runs import refuse_if_run_active, run_admit, run_announcement
 from core.errors import ServiceError
 
@@ -39,6 +40,7 @@ def _message_store(
     metadata: Any,
     answer: bool,
     check: Callable[[], None] | None = None,
+    resources: Any = None,
 ) -> tuple[Message, Run | None]:
     """Store the message, and with `answer` a queued run for it, in one transaction."""
     if check is not None:
@@ -46,6 +48,8 @@ def _message_store(
     content = content_validate(content, param="content")
     role = role_validate(role)
     metadata = metadata_validate(metadata)
+    if resources:
+        metadata[RESOURCES_KEY] = resources_check(user=user, thread_id=conversation_id, resources=resources)
     if answer and role != Message.Role.USER:
         raise ServiceError("invalid_role", "Only a user message can be answered.", param="role")
     with transaction.atomic():
@@ -106,9 +110,11 @@ async def message_create(
     attachment_ids: Any = None,
     image_file_ids: Any = None,
     file_ids: Any = None,
+    resources: Any = None,
     check: Callable[[], None] | None = None,
 ) -> tuple[Message, Run | None]:
     """Add a message to a conversation and announce it; with `answer`, also start the run that answers it.
+    `resources` are MCP resources of the conversation's servers attached to it ([{"server", "uri", "title"}]).
 
     Without `answer` (the API's and MCP's create message) no run starts, and a conversation with an active run
     refuses the message; with it (the chat page) the conversation's assistant answers. `check` is the
@@ -136,6 +142,7 @@ async def message_create(
         metadata=metadata,
         answer=answer,
         check=check,
+        resources=resources,
     )
     if files:
         await message_files_attach(message=message, run=run, files=files)
@@ -144,6 +151,71 @@ async def message_create(
         return message, None
     await _announce_answer(message, run)
     return message, run
+
+
+def _prompt_store(
+    *, user: AbstractBaseUser, conversation_id: str, messages: list[dict[str, str]], prompt: str, check: Callable
+) -> tuple[list[Message], Run | None]:
+    """Store a prompt's messages in order, in one transaction, with a queued run if the last is the user's."""
+    check()
+    contents = [content_validate(message["text"], param="content") for message in messages]
+    answer = messages[-1]["role"] == Message.Role.USER
+    with transaction.atomic():
+        conversation = conversation_locked(user=user, conversation_id=conversation_id, related=answer)
+        parent_id = branch_tip(conversation)
+        stored = []
+        for message, content in zip(messages, contents, strict=True):
+            stored.append(
+                Message(
+                    conversation=conversation,
+                    role=message["role"],
+                    content=content,
+                    metadata={"mcp_prompt": prompt},
+                    parent_id=parent_id,
+                )
+            )
+            parent_id = stored[-1].pk
+        run = None
+        if answer:
+            run_admit(conversation, user, hits=len(stored))
+            run = _answer_new(conversation, stored[-1])
+        else:
+            refuse_if_run_active(conversation)
+            message_count(user, hits=len(stored))
+        for message in stored:
+            message.save(force_insert=True)
+        if not conversation.title:
+            conversation.title = title_from(next((m.content for m in stored if m.role == Message.Role.USER), prompt))
+        conversation.current = stored[-1]
+        conversation.updated_at = timezone.now()
+        conversation.save(update_fields=["title", "current", "updated_at"])
+    return stored, run
+
+
+async def message_prompt_create(
+    *, user: AbstractBaseUser, conversation_id: Any, content: str, check: Callable[[], None]
+) -> list[Message] | None:
+    """Fill the conversation with the messages of the MCP prompt that `content` asks for
+    (`/<server>:<prompt> arg=value arg2="two words"`), as the user's and the assistant's, and answer the last if
+    it is the user's. None if `content` asks for no prompt; a refused prompt stores nothing."""
+    command = prompt_command_parse(content)
+    if command is None:
+        return None
+    executor_taking_runs()
+    messages = await prompt_command_render(user=user, thread_id=conversation_id, command=command)
+    stored, run = await sync_to_async(_prompt_store)(
+        user=user,
+        conversation_id=conversation_id,
+        messages=messages,
+        prompt=f"{command.server}:{command.name}",
+        check=check,
+    )
+    created = [("thread.message.created", message_object(message)) for message in stored]
+    if run is None:
+        await announce(conversation_id, created)
+    else:
+        await _announce_answer(stored[-1], run, first=created[:-1])
+    return stored
 
 
 def _edit_store(*, user: AbstractBaseUser, conversation_id: Any, message_id: Any, content: Any) -> tuple[Message, Run]:
@@ -213,6 +285,8 @@ def message_update(*, user: AbstractBaseUser, conversation_id: str, message_id: 
     """Replace a message's metadata."""
     metadata = metadata_validate(metadata)
     message = message_get_for_user(user=user, conversation_id=conversation_id, message_id=message_id)
+    if RESOURCES_KEY in (message.metadata or {}):
+        metadata[RESOURCES_KEY] = message.metadata[RESOURCES_KEY]  # attached, not the caller's to replace
     message.metadata = metadata
     message.save(update_fields=["metadata"])
     return message

@@ -367,7 +367,13 @@ form.addEventListener("submit", (event) => {
   const content = input.value;
   if (!content.trim() || state.activeRun) return;
   const fileIds = window.chatAttachments?.take() || []; // static/chat/attachments.js
-  send({ type: "message.create", content, ...(fileIds.length ? { file_ids: fileIds } : {}) });
+  const resources = window.chatResources?.take() || []; // static/chat/mcp_picker.js
+  send({
+    type: "message.create",
+    content,
+    ...(fileIds.length ? { file_ids: fileIds } : {}),
+    ...(resources.length ? { resources } : {}),
+  });
   unsent = content;
   input.value = "";
   resizeInput();

@@ -1,12 +1,59 @@
 // The composer's picker of the assistant's MCP prompts and resources (GET/POST the conversation's /mcp/ URLs).
-// A prompt, rendered by its server with the arguments typed here, fills the message box; a resource's contents
-// go into the message. Everything from a server is set as text, never as markup.
+// A prompt, rendered by its server with the arguments typed here, fills the message box (each is offered with its
+// slash command too: `/<server>:<prompt> arg=value` sent as a message fills the conversation with the prompt's
+// messages); a resource is attached to the next message as a chip, and the server reads it for the model when the
+// answer starts (chat.js asks `window.chatResources.take()`). Everything from a server is set as text, never as
+// markup.
 
 const button = document.getElementById("mcp-pick");
 const dialog = document.getElementById("mcp-picker");
 const input = document.getElementById("message-input");
+const attached = document.getElementById("attached-resources");
 
-if (button && dialog && input) {
+// The slash command of a prompt: its required arguments, then its optional ones in brackets.
+function slashCommand(prompt) {
+  const args = prompt.arguments.map((a) => (a.required ? `${a.name}=…` : `[${a.name}=…]`));
+  return [`/${prompt.server}:${prompt.name}`, ...args].join(" ");
+}
+
+function resourceChip(resource) {
+  const item = document.createElement("li");
+  item.className = "resource-chip";
+  item.dataset.server = resource.server;
+  item.dataset.uri = resource.uri;
+  item.dataset.title = resource.title;
+  item.title = `${resource.uri} from ${resource.server}`;
+  const server = document.createElement("span");
+  server.className = "resource-server";
+  server.textContent = resource.server;
+  const label = document.createElement("span");
+  label.className = "resource-title";
+  label.textContent = resource.title;
+  const remove = document.createElement("button");
+  remove.type = "button";
+  remove.className = "file-remove";
+  remove.textContent = "×";
+  remove.setAttribute("aria-label", `Remove ${resource.title}`);
+  remove.addEventListener("click", () => {
+    item.remove();
+    attached.hidden = !attached.children.length;
+  });
+  item.append(server, " ", label, " ", remove);
+  return item;
+}
+
+window.chatResources = {
+  // The resources attached to the next message; the composer starts empty again.
+  take() {
+    if (!attached) return [];
+    const chips = [...attached.querySelectorAll(".resource-chip")];
+    attached.replaceChildren();
+    attached.hidden = true;
+    return chips.map((chip) => ({ server: chip.dataset.server, uri: chip.dataset.uri, title: chip.dataset.title }));
+  },
+};
+
+if (button && dialog && input && attached) {
   const status = dialog.querySelector("#mcp-picker-status");
   const promptList = dialog.querySelector("#mcp-prompts");
   const resourceList = dialog.querySelector("#mcp-resources");
@@ -85,14 +132,14 @@ if (button && dialog && input) {
     promptFields.querySelector("input")?.focus();
   }
 
-  async function chooseResource(resource) {
-    status.textContent = `Reading ${resource.title}…`;
-    try {
-      const read = await call("resource", { server: resource.server, uri: resource.uri });
-      insert(`Resource ${read.uri} (from ${read.server}):\n\`\`\`\n${read.text}\n\`\`\``);
-    } catch (error) {
-      status.textContent = error.message;
-    }
+  function chooseResource(resource) {
+    const same = [...attached.querySelectorAll(".resource-chip")].some(
+      (chip) => chip.dataset.server === resource.server && chip.dataset.uri === resource.uri,
+    );
+    if (!same) attached.append(resourceChip(resource));
+    attached.hidden = false;
+    dialog.close();
+    input.focus();
   }
 
   promptForm.addEventListener("submit", (event) => {
@@ -111,7 +158,7 @@ if (button && dialog && input) {
     dialog.showModal();
     try {
       const catalog = await call("");
-      for (const prompt of catalog.prompts) item(promptList, prompt.title, `${prompt.server} · ${prompt.description}`, () => choosePrompt(prompt));
+      for (const prompt of catalog.prompts) item(promptList, prompt.title, `${slashCommand(prompt)} · ${prompt.description}`, () => choosePrompt(prompt));
       for (const resource of catalog.resources) item(resourceList, resource.title, `${resource.server} · ${resource.uri}`, () => chooseResource(resource));
       const missing = catalog.unavailable.map((entry) => `${entry.server}: ${entry.error}`).join("; ");
       const found = catalog.prompts.length + catalog.resources.length;

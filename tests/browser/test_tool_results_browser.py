@@ -55,24 +55,40 @@ def test_it_shows_an_image_and_a_table_in_tool_cards(page: Page) -> None:  # noq
     _screenshot(page, "tool-results-image-and-table")
 
 
-def test_it_fills_the_message_from_a_prompt_and_a_resource(page: Page) -> None:  # noqa: F811 - the imported fixture
+def test_it_fills_the_message_from_a_prompt_and_attaches_a_resource(page: Page) -> None:  # noqa: F811
     _start_conversation(page)
 
     page.get_by_role("button", name="Prompts & resources").click()
     picker = page.locator("#mcp-picker")
     expect(picker).to_be_visible()
+    # Each prompt is offered with its slash command.
+    expect(picker.locator("#mcp-prompts")).to_contain_text("/demo:explain topic=… [audience=…]")
     picker.get_by_role("button", name="Explain a topic").click()
     picker.get_by_label("topic").fill("tool calls")
     picker.get_by_role("button", name="Insert").click()
     expect(picker).to_be_hidden()
-    expect(page.locator("#message-input")).to_have_value("Explain tool calls to a newcomer in three sentences.")
+    prompt = "Explain tool calls to a newcomer in three sentences."
+    expect(page.locator("#message-input")).to_have_value(prompt)
 
     page.get_by_role("button", name="Prompts & resources").click()
     picker.get_by_role("button", name="About the demo server").click()
     expect(picker).to_be_hidden()
-    value = page.locator("#message-input").input_value()
-    prompt = "Explain tool calls to a newcomer in three sentences."
-    assert value.startswith(f"{prompt}\n\nResource demo://about (from demo):")
-    assert "# The demo MCP server" in value
-    _send(page, value)
-    expect(page.locator(".message-user", has_text="Resource demo://about")).to_have_count(1)
+    expect(page.locator("#message-input")).to_have_value(prompt)  # attached, not pasted
+    expect(page.locator("#attached-resources .resource-chip", has_text="About the demo server")).to_have_count(1)
+    _send(page, prompt)
+    sent = page.locator(".message-user", has_text=prompt)
+    expect(sent.locator(".resource-chip", has_text="About the demo server")).to_have_count(1)
+    expect(page.locator("#attached-resources .resource-chip")).to_have_count(0)
+    # The offline model quotes what it was given: the message, then the resource's contents.
+    expect(page.locator(".message-assistant", has_text="Attached resource demo://about")).to_have_count(1)
+
+    _send(page, '/demo:explain topic=resources audience="a new engineer"')
+    expect(
+        page.locator(".message-user", has_text="Explain resources to a new engineer in three sentences.")
+    ).to_have_count(1)
+    expect(page.locator(".message-assistant", has_text="Explain resources to a new engineer")).to_have_count(1)
+    _send(page, "/demo:explain audience=nobody")
+    expect(page.locator(".run-error", has_text="missing topic")).to_have_count(1)
+    expect(page.locator("#message-input")).to_have_value("/demo:explain audience=nobody")
+    page.set_viewport_size({"width": 1280, "height": 1400})
+    _screenshot(page, "composer-resource-chip-and-slash-prompt")
