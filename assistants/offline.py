@@ -55,6 +55,9 @@ def offline_model_refusal(name: str) -> str:
 
 
 _COMMAND = re.compile(r"^/([A-Za-z0-9_.\-]+)\s*(.*)$", re.DOTALL)
+# `/<server>:<prompt> …` asks for an MCP prompt, which the chat page turns into the prompt's messages: one that
+# reaches the model (sent another way) is no tool call.
+_PROMPT_COMMAND = re.compile(r"^/[A-Za-z0-9_\-]+:[A-Za-z0-9_.\-]+(\s|$)")
 
 
 def _text_of(content: Any) -> str:
@@ -240,6 +243,9 @@ class OfflineModel(Model):
 
         if message == "/handoff" or message.startswith("/handoff "):
             return _handoff_plan(message, handoffs)
+        if _PROMPT_COMMAND.match(message):
+            asked = message.split()[0]
+            return f"`{asked}` asks for an MCP server's prompt: send it from the chat page to use it.", None
         command = _COMMAND.match(message)
         if command:
             name, raw = command.group(1), command.group(2).strip()

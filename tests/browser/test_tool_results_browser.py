@@ -11,6 +11,7 @@ from tests.browser.test_chat_browser import (  # noqa: F401 - the fixtures this 
     _send,
     _start_conversation,
     _tool_card,
+    _wait_synced,
     browser,
     daphne_server,
     page,
@@ -81,6 +82,9 @@ def test_it_fills_the_message_from_a_prompt_and_attaches_a_resource(page: Page) 
     expect(page.locator("#attached-resources .resource-chip")).to_have_count(0)
     # The offline model quotes what it was given: the message, then the resource's contents.
     expect(page.locator(".message-assistant", has_text="Attached resource demo://about")).to_have_count(1)
+    page.reload()  # the chip as the server draws it
+    _wait_synced(page)
+    expect(sent.locator(".resource-chip", has_text="About the demo server")).to_have_count(1)
 
     _send(page, '/demo:explain topic=resources audience="a new engineer"')
     expect(

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import sys
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from assistants.models import Provider
+from assistants.offline import OfflineModel
 from chat.models import Message, Run
 from chat.services import message_create
 from core.errors import ServiceError
@@ -210,3 +212,11 @@ async def test_it_still_runs_a_tool_command(alice, offline_provider, pool):
     answer = await Message.objects.aget(conversation=conversation, role="assistant")
     assert "a:b" in answer.content
     await ws.disconnect()
+
+
+def test_the_offline_model_does_not_take_a_prompt_command_for_a_tool_call():
+    tool = SimpleNamespace(name="tools", description="")
+    text, call = OfflineModel()._plan("/tools:args-prompt city=Boston", [tool])
+    assert call is None and "asks for an MCP server's prompt" in text
+    text, call = OfflineModel()._plan('/tools {"a": "b:c"}', [tool])
+    assert text is None and json.loads(call["arguments"]) == {"a": "b:c"}
