@@ -14,6 +14,7 @@ import contextlib
 import functools
 import importlib.metadata
 import json
+import logging
 import tomllib
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -73,6 +74,8 @@ def _version() -> str:
             "version"
         ]
 
+
+logger = logging.getLogger(__name__)
 
 acting_user: ContextVar[AbstractBaseUser | None] = ContextVar("switchboard_mcp_user", default=None)
 
@@ -519,11 +522,15 @@ def http_call_cancelled(*, user: AbstractBaseUser, request_id: Any) -> None:
 
 async def _waiting_run_cancel(user: AbstractBaseUser, request_id: Any) -> None:
     run_key, cancelled_key = _waiting_keys(user.pk, request_id)
-    # Only long enough to meet a call that has not yet started waiting: request ids start again in a new session.
-    await cache.aset(cancelled_key, True, timeout=CANCEL_SECONDS)
-    run_id = await cache.aget(run_key)
-    if run_id:
-        await _run_cancel_quietly(user, run_id)
+    try:
+        # Only long enough to meet a call that has not yet started waiting: request ids start again in a new
+        # session.
+        await cache.aset(cancelled_key, True, timeout=CANCEL_SECONDS)
+        run_id = await cache.aget(run_key)
+        if run_id:
+            await _run_cancel_quietly(user, run_id)
+    except Exception:  # nobody awaits this task: say what went wrong
+        logger.exception("Cancelling the run of a cancelled MCP call failed")
 
 
 async def _run_wait_reporting(ctx: Context, user: AbstractBaseUser, run: Run, seconds: float) -> Run:

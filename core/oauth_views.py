@@ -3,10 +3,12 @@ dynamic client registration (RFC 7591), the consent page, the token endpoint, an
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -18,6 +20,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from core import oauth_server
 from core.api import BODY_MAX_BYTES
 from core.oauth_server import AuthorizationRedirectError, OAuthError, OAuthGrant
+from core.ratelimit import RateLimited, rate_limit_hit
+from core.throttle import client_address
 
 MCP_PATH = "/mcp/"
 
@@ -83,6 +87,15 @@ def authorization_server_metadata(request: HttpRequest) -> JsonResponse:
 def register(request: HttpRequest) -> JsonResponse:
     if len(request.body) > BODY_MAX_BYTES:
         return _error(OAuthError("invalid_client_metadata", "The request is too large."))
+    try:
+        # Anyone may register, so each address may only register so many clients a minute.
+        address = int(hashlib.sha256(client_address(request).encode()).hexdigest()[:15], 16)
+        limit = settings.SWITCHBOARD["TOKEN_FAILURE_LIMIT"]
+        rate_limit_hit(scope="oauth_register", user_id=address, limit=limit, what="client registrations")
+    except RateLimited as exc:
+        response = _error(OAuthError("slow_down", str(exc), status=429))
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     try:
         metadata = json.loads(request.body)
     except ValueError:

@@ -214,3 +214,9 @@ def test_personal_tokens_keep_working_beside_it(client, alice):
     _exchange(*_code(client, alice))
     _, raw = token_create(user=alice, name="script")
     assert Client().get("/v1/assistants", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 200
+
+
+def test_it_limits_how_many_clients_an_address_registers(client, settings):
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "TOKEN_FAILURE_LIMIT": 2}
+    statuses = [_register(client)["status"] for _ in range(3)]
+    assert statuses == [201, 201, 429]
