@@ -202,6 +202,7 @@ async def message_prompt_create(
     if command is None:
         return None
     executor_taking_runs()
+    await sync_to_async(check)()  # before the server is asked anything for this user
     messages = await prompt_command_render(user=user, thread_id=conversation_id, command=command)
     stored, run = await sync_to_async(_prompt_store)(
         user=user,

@@ -11,13 +11,16 @@ from types import SimpleNamespace
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.test import AsyncClient
 
 from assistants.models import Provider
 from assistants.offline import OfflineModel
 from chat.models import Message, Run
 from chat.services import message_create
 from core.errors import ServiceError
+from core.tokens import token_create
 from mcp_servers.models import MCPServer
+from tests.api.conftest import AsyncApi
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.mcp_servers.conftest import everything_command
 from tests.mcp_servers.test_transports import conversation_with
@@ -86,6 +89,20 @@ async def test_it_gives_an_attached_resource_to_the_model_and_shows_it_on_the_me
     message = await Message.objects.aget(conversation=conversation, role="user")
     assert message.metadata["mcp_resources"] == [attached] and message.attachments == []
     await ws.disconnect()
+
+
+async def test_the_api_lists_the_attachments_beside_string_metadata_and_an_update_keeps_them(alice, conversation, fake):
+    ws = await ws_connect(conversation.pk, alice)
+    attached = {"server": "tools", "uri": DOCUMENT, "title": "architecture.md"}
+    assert (await send(ws, content="Summarise this.", resources=[attached]))[-1]["event"] == "thread.run.completed"
+    await ws.disconnect()
+    api = AsyncApi(AsyncClient(), (await sync_to_async(token_create)(user=alice, name="test"))[1])
+    listed = (await api.get(f"threads/{conversation.pk}/messages", order="asc")).json()["data"]
+    assert listed[0]["mcp_resources"] == [attached] and listed[0]["metadata"] == {}
+
+    updated = await api.post(f"threads/{conversation.pk}/messages/{listed[0]['id']}", {"metadata": {"k": "v"}})
+
+    assert updated.json()["metadata"] == {"k": "v"} and updated.json()["mcp_resources"] == [attached]
 
 
 async def test_it_warns_on_the_answer_when_a_resource_cannot_be_read_and_answers(alice, conversation, fake):
