@@ -9,12 +9,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx2
 import pytest
-from mcp import Client
+from mcp import Client, ClientSession
 from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
+from mcp_servers.websocket import websocket_client
 from tests.live import Server, Site
 from tests.mcp.helpers import data
 
@@ -109,6 +110,12 @@ async def test_an_mcp_client_signs_in_and_acts_as_the_user_who_allowed_it(site: 
         thread = data(await client.call_tool("create_thread", {}))
     assert "Allow “Desk” to use Switchboard as you?" in browser.consent_page
     assert storage.tokens.access_token.startswith("sbo_") and storage.tokens.refresh_token.startswith("sbr_")
+    # The same access token opens the WebSocket endpoint as alice.
+    ws_url = daphne_server.url.replace("http://", "ws://") + "/mcp/ws"
+    headers = {"Authorization": f"Bearer {storage.tokens.access_token}"}
+    async with websocket_client(ws_url, headers=headers) as (read, write), ClientSession(read, write) as session:
+        await session.initialize()
+        assert data(await session.call_tool("get_thread", {"thread_id": thread["id"]}))["id"] == thread["id"]
     # The token is alice's: bob's personal token cannot see the thread it made.
     async with (
         create_mcp_http_client(headers={"Authorization": f"Bearer {site.tokens['bob']}"}) as bob_http,
