@@ -30,31 +30,31 @@ async def model_input_resources_read(
     which may be replaced, so knowing which resources changed would need state kept per connection for a saving of
     one read per attachment, bounded by RESOURCES_PER_RUN; reading them again is always right."""
     by_name = {server.name: server for server in servers}
-    read: dict[tuple[str, str], str | Exception] = {}
-    budget = RESOURCES_PER_RUN
-    failed: list[str] = []
-    for entry in reversed(attached):  # the latest first: those are kept when there are too many
-        parts: list[dict[str, Any]] = []
+    # The latest attachments first: those are the ones read when there are too many. Each once, all at once.
+    wanted = list(dict.fromkeys((r["server"], r["uri"]) for entry in reversed(attached) for r in entry.resources))
+    wanted = wanted[:RESOURCES_PER_RUN]
+    texts = await asyncio.gather(
+        *(
+            _resource_text(by_name.get(server), refusal=refusal, user_id=user_id, username=username, uri=uri)
+            for server, uri in wanted
+        )
+    )
+    read = dict(zip(wanted, texts, strict=True))
+    for entry in attached:
+        parts = []
         for resource in entry.resources:
-            key = (resource["server"], resource["uri"])
-            if key not in read:
-                if budget <= 0:
-                    parts.append(_resource_part(resource, "[Not read again: too many resources in this conversation.]"))
-                    continue
-                budget -= 1
-                read[key] = await _resource_text(
-                    by_name.get(resource["server"]), refusal=refusal, user_id=user_id, username=username, uri=key[1]
-                )
-                if isinstance(read[key], Exception):
-                    failed.append(f"{resource['uri']} on {resource['server']} ({str(read[key])[:200]})")
-            text = read[key]
-            if isinstance(text, Exception):
-                parts.append(_resource_part(resource, f"[This resource could not be read: {text}]"))
-            else:
-                parts.append(_resource_part(resource, text))
+            text = read.get((resource["server"], resource["uri"]))
+            if text is None:
+                text = "[Not read again: too many resources in this conversation.]"
+            elif isinstance(text, Exception):
+                text = f"[This resource could not be read: {text}]"
+            parts.append(_resource_part(resource, text))
         content = entry.item["content"]
         text_parts = [{"type": "input_text", "text": content}] if isinstance(content, str) else list(content)
         entry.item["content"] = text_parts + parts
+    failed = [
+        f"{uri} on {server} ({str(text)[:200]})" for (server, uri), text in read.items() if isinstance(text, Exception)
+    ]
     if not failed:
         return ""
     return "Could not read the attached resource" + ("s " if len(failed) > 1 else " ") + "; ".join(failed) + "."

@@ -15,7 +15,9 @@ from django.test import AsyncClient
 
 from assistants.models import Provider
 from assistants.offline import OfflineModel
+from chat import mcp_resources
 from chat.models import Message, Run
+from chat.selectors import Attached
 from chat.services import message_create
 from core.errors import ServiceError
 from core.tokens import token_create
@@ -237,3 +239,34 @@ def test_the_offline_model_does_not_take_a_prompt_command_for_a_tool_call():
     assert call is None and "asks for an MCP server's prompt" in text
     text, call = OfflineModel()._plan('/tools {"a": "b:c"}', [tool])
     assert text is None and json.loads(call["arguments"]) == {"a": "b:c"}
+
+
+async def test_a_run_reads_the_latest_attachments_once_each_up_to_its_limit(alice, conversation, monkeypatch):
+    monkeypatch.setattr(mcp_resources, "RESOURCES_PER_RUN", 1)
+    server = await MCPServer.objects.aget(name="tools")
+    older, newer = "demo://resource/static/document/features.md", DOCUMENT
+    attached = [
+        Attached(item={"role": "user", "content": "first"}, resources=[{"server": "tools", "uri": older}]),
+        Attached(item={"role": "user", "content": "second"}, resources=[{"server": "tools", "uri": newer}]),
+    ]
+
+    warning = await mcp_resources.model_input_resources_read(
+        attached=attached, servers=[server], refusal="", user_id=alice.pk, username="alice"
+    )
+
+    assert warning == ""
+    assert "Not read again" in attached[0].item["content"][1]["text"]
+    assert attached[1].item["content"][0] == {"type": "input_text", "text": "second"}
+    assert "Architecture" in attached[1].item["content"][1]["text"]
+
+
+async def test_a_run_reads_nothing_for_an_owner_who_may_no_longer_run_the_assistant(alice, conversation):
+    server = await MCPServer.objects.aget(name="tools")
+    attached = [Attached(item={"role": "user", "content": "q"}, resources=[{"server": "tools", "uri": DOCUMENT}])]
+
+    warning = await mcp_resources.model_input_resources_read(
+        attached=attached, servers=[server], refusal="Not yours.", user_id=alice.pk, username="alice"
+    )
+
+    assert warning.startswith(f"Could not read the attached resource {DOCUMENT} on tools (Not yours.)")
+    assert "Architecture" not in json.dumps(attached[0].item)
