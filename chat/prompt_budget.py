@@ -42,7 +42,7 @@ class PromptBudget:
         self.auto = run_last_messages(run) is None
 
     def left(self) -> int:
-        return self.limit - self.run.prompt_tokens - self.recorder.used["prompt_tokens"]
+        return self.limit - self.run.prompt_tokens - self.recorder.account.used["prompt_tokens"]
 
     def __call__(self, data: CallModelData[Any]) -> ModelInputData:
         left, items = self.left(), data.model_data.input

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-from decimal import Decimal
 from typing import Any
 
 from agents import ItemHelpers, custom_span
@@ -17,17 +15,15 @@ from django.utils import timezone
 from assistants.models import ModelPrice
 from assistants.services import FILE_SEARCH_TOOL
 from chat import tool_results
+from chat.accounting import USAGE_FIELDS, RunAccount, tool_audit
 from chat.citations import annotations_find, citations_of
 from chat.errors import ToolCallLimit
 from chat.events import outbox_for
-from chat.models import Message, Run, RunStep, Usage
+from chat.models import Message, Run, RunStep
 from chat.serializers import message_object, run_object, run_step_bounded, run_step_data, tool_call_delta
-from core.audit import audit_entry, tool_arguments_audited
-from core.metrics import cost_record
 from core.models import AuditEntry
 from guardrails.services import GuardrailTrip
 
-USAGE_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens")
 # A streaming message's text is written this often, so a reload or a resync shows it.
 FLUSH_SECONDS = 1.0
 # A tool's progress reaches its card at most this often.
@@ -52,15 +48,6 @@ async def rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
         await _rows_save_async(*rows)
 
 
-def _tokens(usage: Any) -> dict[str, int]:
-    """A model call's usage, as the run's and its steps' token fields."""
-    return {
-        "prompt_tokens": usage.input_tokens or 0,
-        "completion_tokens": usage.output_tokens or 0,
-        "total_tokens": usage.total_tokens or 0,
-    }
-
-
 def field_of(raw: Any, name: str) -> str:
     value = raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
     return value or ""
@@ -76,7 +63,7 @@ class RunRecorder:
         self.run = run
         # The message its next answer follows: what it answers, else (resumed) the last one it wrote.
         self.follows = follows or run.reply_to_id
-        self.price = price
+        self.account = RunAccount(price)
         self.thread_id = run.conversation_id
         self.message: Message | None = None
         self.message_step: RunStep | None = None
@@ -97,12 +84,7 @@ class RunRecorder:
         self.progress_sent: dict[str, float] = {}
         # Tasks MCP tool calls became before their steps were written, by tool name.
         self.tasks_early: dict[str, str] = {}
-        self.pending_usage: Any = None
-        # What this stretch of the run used (a resumed run's first stretch is already on its row).
-        self.used = dict.fromkeys(USAGE_FIELDS, 0)
-        self.started = time.monotonic()
         self.flushed_at = 0.0
-        self.tool_calls = 0
         # When the model call now under way started, until its first text arrives (time to first token).
         self.model_started: float | None = time.monotonic()
 
@@ -164,7 +146,7 @@ class RunRecorder:
         self.run.status = status
         for name, value in fields.items():
             setattr(self.run, name, value)
-        usage = self.usage_record()
+        usage = self.account.record(self.run)
         audited = [(audit, None)] if audit is not None else []
         await rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited)
         self.send(f"thread.run.{status}", run_object(self.run))
@@ -245,7 +227,7 @@ class RunRecorder:
         message.completed_at = now
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
         step.completed_at = now
-        self.usage_apply(step)
+        self.account.apply(step)
         # Shielded: a Stop while this waits for the first write must not drop the answer's last one.
         await asyncio.shield(self._message_rows_finish(message, step))
         event = "completed" if status == Message.Status.COMPLETED else "incomplete"
@@ -261,8 +243,8 @@ class RunRecorder:
         async with self.steps_lock:
             if call_id in self.tool_steps:
                 return self.tool_steps[call_id]
-            self.tool_calls += 1
-            if self.tool_calls > settings.SWITCHBOARD["RUN_MAX_TOOL_CALLS"]:
+            self.account.tool_calls += 1
+            if self.account.tool_calls > settings.SWITCHBOARD["RUN_MAX_TOOL_CALLS"]:
                 raise ToolCallLimit
             step = await RunStep.objects.acreate(
                 run=self.run,
@@ -273,7 +255,7 @@ class RunRecorder:
                 arguments=field_of(raw, "arguments") or "{}",
                 assistant_id=assistant_id or self.assistant_id,
                 parent=parent,
-                **({} if parent is not None else self.usage_take()),
+                **({} if parent is not None else self.account.take()),
             )
         self.tool_steps[step.tool_call_id] = step
         self.tool_started[step.tool_call_id] = time.monotonic()
@@ -365,80 +347,11 @@ class RunRecorder:
         step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
         await rows_save(
             (step, ["output", "content", "server_name", "status", "error", "completed_at", "duration_ms"]),
-            (self.tool_audit(step), None),
+            (tool_audit(self.run, step), None),
         )
         self.cited |= citations_of(step)
         self.send(f"thread.run.step.{step.status}", self.step_data(step))
         self.model_started = time.monotonic()  # the model is asked again once its tool calls are answered
-
-    def tool_audit(self, step: RunStep) -> AuditEntry:
-        """The audit entry of a tool call that ended, however it ended."""
-        try:
-            arguments = json.loads(step.arguments or "{}")
-        except ValueError:
-            arguments = {}
-        denied = self.run.approval_of(step.tool_call_id) == "denied"
-        return audit_entry(
-            user=self.run.conversation.owner,
-            action=AuditEntry.Action.TOOL_CALL,
-            target_type="tool",
-            target_id=step.tool_call_id,
-            target_name=step.tool_name,
-            details={
-                "assistant": self.run.assistant_id,
-                "server": step.server_name,
-                "thread": self.thread_id,
-                "run": self.run.pk,
-                "outcome": "denied" if denied else step.status,
-                "duration_ms": step.duration_ms,
-                **tool_arguments_audited(arguments),
-            },
-        )
-
-    def usage_take(self) -> dict[str, Any]:
-        """The usage of the model call that produced the next step, and its cost, once."""
-        usage, self.pending_usage = self.pending_usage, None
-        if usage is None:
-            return {}
-        tokens = _tokens(usage)
-        return {**tokens, "cost": self.cost_of(tokens)}
-
-    def usage_apply(self, step: RunStep) -> None:
-        for name, value in self.usage_take().items():
-            setattr(step, name, getattr(step, name) + value)
-
-    def cost_of(self, tokens: dict[str, int]) -> Decimal:
-        if self.price is None:
-            return Decimal(0)
-        return self.price.cost(prompt_tokens=tokens["prompt_tokens"], completion_tokens=tokens["completion_tokens"])
-
-    def usage_record(self) -> Usage:
-        """Add this stretch's usage to the run's, and the row that keeps it for accounting."""
-        run, cost = self.run, self.cost_of(self.used)
-        for name, value in self.used.items():
-            setattr(run, name, getattr(run, name) + value)
-        run.cost += cost
-        # Only what is loaded already (the executor loads the assistant and its provider): this runs on the loop.
-        assistant = run.assistant if Run.assistant.field.is_cached(run) else None
-        provider = None
-        if assistant is not None and assistant.provider_id == run.provider_id:
-            provider = assistant.provider if type(assistant).provider.field.is_cached(assistant) else None
-        cost_record(provider=provider.name if provider is not None else "", model=run.model, cost=float(cost))
-        return Usage(
-            user_id=run.conversation.owner_id,
-            run_id=run.pk,
-            thread_id=self.thread_id,
-            assistant_id=run.assistant_id,
-            assistant_name=assistant.name if assistant is not None else "",
-            provider_id=run.provider_id,
-            provider_name=provider.name if provider is not None else "",
-            model=run.model,
-            status=run.status,
-            cost=cost,
-            tool_calls=self.tool_calls,
-            duration_ms=int((time.monotonic() - self.started) * 1000),
-            **self.used,
-        )
 
     async def handle(self, event: Any) -> None:
         if event.type == "raw_response_event":
@@ -447,10 +360,7 @@ class RunRecorder:
                 await self.message_delta(event.data.delta)
             elif kind == "response.completed":
                 # A model call ended: its usage belongs to the step it produces next, and to the run.
-                self.pending_usage = getattr(event.data.response, "usage", None)
-                if self.pending_usage is not None:
-                    for name, value in _tokens(self.pending_usage).items():
-                        self.used[name] += value
+                self.account.model_called(getattr(event.data.response, "usage", None))
             return
         if event.type == "agent_updated_stream_event":
             # Who answers from here: the run's assistant, or the team member it handed off to (a resumed run
@@ -483,7 +393,7 @@ class RunRecorder:
         step.status = RunStep.Status.COMPLETED
         step.completed_at = timezone.now()
         step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
-        await rows_save((step, ["output", "status", "completed_at", "duration_ms"]), (self.tool_audit(step), None))
+        await rows_save((step, ["output", "status", "completed_at", "duration_ms"]), (tool_audit(self.run, step), None))
         self.send("thread.run.step.completed", self.step_data(step))
         self.model_started = time.monotonic()
 
@@ -495,7 +405,7 @@ class RunRecorder:
         for step in self.tool_steps.values():
             step.status = step_status
             step.completed_at = now
-            await rows_save((step, ["status", "completed_at"]), (self.tool_audit(step), None))
+            await rows_save((step, ["status", "completed_at"]), (tool_audit(self.run, step), None))
             self.send(f"thread.run.step.{step_status}", self.step_data(step))
         self.tool_steps.clear()
 
@@ -506,11 +416,11 @@ class RunRecorder:
         await self.message_finish()
         overrides = self.run.overrides or {}
         limit = overrides.get("max_completion_tokens")
-        if limit and self.run.completion_tokens + self.used["completion_tokens"] >= limit:
+        if limit and self.run.completion_tokens + self.account.used["completion_tokens"] >= limit:
             await self.run_stop(Run.Status.INCOMPLETE, incomplete_reason="max_completion_tokens", paused_state="")
             return
         limit = overrides.get("max_prompt_tokens")
-        if limit and self.run.prompt_tokens + self.used["prompt_tokens"] > limit:
+        if limit and self.run.prompt_tokens + self.account.used["prompt_tokens"] > limit:
             await self.run_stop(Run.Status.INCOMPLETE, incomplete_reason="max_prompt_tokens", paused_state="")
             return
         await self.run_stop(Run.Status.COMPLETED, completed_at=timezone.now(), paused_state="")
