@@ -172,8 +172,8 @@ async def mcp_http_app(scope: Scope, receive: Any, send: Any) -> None:
         await _respond(
             send,
             401,
-            "Send a valid API token as 'Authorization: Bearer <token>'; create one on your settings page or "
-            "with 'manage.py create_token'.",
+            "Sign in from an MCP client that supports MCP authorization, or send a valid API token as "
+            "'Authorization: Bearer <token>' (create one on your settings page or with 'manage.py create_token').",
             code="invalid_api_key",
             # RFC 9728: where an MCP client finds how to sign in and get a token.
             headers=[(b"www-authenticate", _challenge(scope))],
