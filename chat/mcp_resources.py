@@ -26,9 +26,10 @@ async def model_input_resources_read(
     naming those that could not be read ("" if all were).
 
     Every run reads them again, so an attached resource that changed is read as it is now on the next turn. No
-    resources/subscribe: its notifications arrive on the pooled connection, which other runs and users share and
-    which may be replaced, so knowing which resources changed would need state kept per connection for a saving of
-    one read per attachment, bounded by RESOURCES_PER_RUN; reading them again is always right."""
+    resources/subscribe: only 2025-era servers offer it, its notifications arrive on the pooled connection, which
+    other runs and users share and which may be replaced, so knowing which resources changed would need state kept
+    per connection for a saving of one read per attachment, bounded by RESOURCES_PER_RUN; reading them again is
+    always right, whatever the server."""
     by_name = {server.name: server for server in servers}
     # The latest attachments first: those are the ones read when there are too many. Each once, all at once.
     wanted = list(dict.fromkeys((r["server"], r["uri"]) for entry in reversed(attached) for r in entry.resources))

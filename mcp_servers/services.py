@@ -275,6 +275,10 @@ def mcp_server_own_delete(*, user: Any, server_id: Any) -> None:
 RESOURCE_TEXT_MAX_CHARS = 8_000
 
 
+# Each list request's field of items.
+_LISTED = {"list_resources": "resources", "list_resource_templates": "resource_templates", "list_prompts": "prompts"}
+
+
 async def _listed(server: AgentsMCPServer, method: str, capability: str) -> list[Any]:
     """Every page of a list request, or nothing from a server that does not offer the capability."""
     session = server.session
@@ -291,7 +295,7 @@ async def _listed(server: AgentsMCPServer, method: str, capability: str) -> list
             raise ServiceError(
                 "mcp_server_error", f"MCP server '{server.name}' could not list its {capability}: {exc}"
             ) from exc
-        items.extend(page.resources if capability == "resources" else page.prompts)
+        items.extend(getattr(page, _LISTED[method]))
         cursor = page.next_cursor
         if not cursor:
             break
@@ -299,11 +303,26 @@ async def _listed(server: AgentsMCPServer, method: str, capability: str) -> list
 
 
 async def mcp_server_catalog(*, server: MCPServer, user_id: int, username: str) -> dict[str, list[dict[str, Any]]]:
-    """The resources and prompts a server offers (`resources/list`, `prompts/list`), through the pool."""
+    """The resources, resource templates and prompts a server offers (`resources/list`,
+    `resources/templates/list`, `prompts/list`), through the pool."""
     connected = await mcp_server_connect(server=server, user_id=user_id, username=username)
     resources = await _listed(connected, "list_resources", "resources")
+    try:
+        templates = await _listed(connected, "list_resource_templates", "resources")
+    except ServiceError:
+        templates = []  # a server with resources but no templates may not answer the request at all
     prompts = await _listed(connected, "list_prompts", "prompts")
     return {
+        "templates": [
+            {
+                "server": server.name,
+                "uri_template": str(template.uri_template),
+                "name": template.name,
+                "title": template.title or template.name,
+                "description": template.description or "",
+            }
+            for template in templates
+        ],
         "resources": [
             {
                 "server": server.name,

@@ -57,8 +57,9 @@ async def _server(*, user: AbstractBaseUser, thread_id: str, server_name: Any) -
 
 
 async def conversation_mcp_catalog(*, user: AbstractBaseUser, thread_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Every resource and prompt the conversation's servers offer; a server that cannot be reached is named."""
-    catalog: dict[str, list[dict[str, Any]]] = {"resources": [], "prompts": [], "unavailable": []}
+    """Every resource, resource template and prompt the conversation's servers offer; a server that cannot be
+    reached is named."""
+    catalog: dict[str, list[dict[str, Any]]] = {"resources": [], "templates": [], "prompts": [], "unavailable": []}
     for server in await _servers_async(user=user, thread_id=thread_id):
         try:
             offered = await mcp_server_catalog(server=server, user_id=user.pk, username=user.get_username())
@@ -66,6 +67,7 @@ async def conversation_mcp_catalog(*, user: AbstractBaseUser, thread_id: str) ->
             catalog["unavailable"].append({"server": server.name, "error": str(exc)})
             continue
         catalog["resources"] += offered["resources"]
+        catalog["templates"] += offered["templates"]
         catalog["prompts"] += offered["prompts"]
     return catalog
 

@@ -60,6 +60,11 @@ if (button && dialog && input && attached) {
   const promptForm = dialog.querySelector("#mcp-prompt-form");
   const promptFields = dialog.querySelector("#mcp-prompt-fields");
   const promptName = dialog.querySelector("#mcp-prompt-name");
+  const templateList = dialog.querySelector("#mcp-templates");
+  const templateForm = dialog.querySelector("#mcp-template-form");
+  const templateFields = dialog.querySelector("#mcp-template-fields");
+  const templateName = dialog.querySelector("#mcp-template-name");
+  let chosenTemplate = null;
   const base = button.dataset.catalogUrl;
   let chosen = null;
 
@@ -142,6 +147,41 @@ if (button && dialog && input && attached) {
     input.focus();
   }
 
+  // A template's variables ({name}, {+name}, {?a,b} …): each becomes a field, and its value goes in its place.
+  const VARIABLE = /\{([+#./;?&]?)([^}]+)\}/g;
+
+  function chooseTemplate(template) {
+    chosenTemplate = template;
+    templateName.textContent = `${template.title} (${template.server}) · ${template.uri_template}`;
+    templateFields.replaceChildren();
+    const names = [...template.uri_template.matchAll(VARIABLE)].flatMap((m) => m[2].split(",").map((n) => n.replace(/\*$/, "")));
+    for (const name of new Set(names)) {
+      const label = document.createElement("label");
+      label.textContent = name;
+      const field = document.createElement("input");
+      field.name = name;
+      field.required = true;
+      field.maxLength = 500;
+      label.append(field);
+      templateFields.append(label);
+    }
+    templateForm.hidden = false;
+    templateFields.querySelector("input")?.focus();
+  }
+
+  templateForm.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!chosenTemplate) return;
+    const values = Object.fromEntries([...templateFields.querySelectorAll("input")].map((f) => [f.name, f.value]));
+    const uri = chosenTemplate.uri_template.replace(VARIABLE, (_, operator, names) => {
+      const parts = names.split(",").map((n) => n.replace(/\*$/, ""));
+      if (operator === "?" || operator === "&") return operator + parts.map((n) => `${n}=${encodeURIComponent(values[n] || "")}`).join("&");
+      const encode = operator === "+" || operator === "#" ? encodeURI : encodeURIComponent;
+      return (operator === "+" ? "" : operator) + parts.map((n) => encode(values[n] || "")).join(",");
+    });
+    chooseResource({ server: chosenTemplate.server, uri, title: uri });
+  });
+
   promptForm.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!chosen) return;
@@ -153,15 +193,18 @@ if (button && dialog && input && attached) {
   button.addEventListener("click", async () => {
     promptList.replaceChildren();
     resourceList.replaceChildren();
+    templateList.replaceChildren();
     promptForm.hidden = true;
+    templateForm.hidden = true;
     status.textContent = "Asking the assistant's servers…";
     dialog.showModal();
     try {
       const catalog = await call("");
       for (const prompt of catalog.prompts) item(promptList, prompt.title, `${slashCommand(prompt)} · ${prompt.description}`, () => choosePrompt(prompt));
       for (const resource of catalog.resources) item(resourceList, resource.title, `${resource.server} · ${resource.uri}`, () => chooseResource(resource));
+      for (const template of catalog.templates || []) item(templateList, template.title, `${template.server} · ${template.uri_template}`, () => chooseTemplate(template));
       const missing = catalog.unavailable.map((entry) => `${entry.server}: ${entry.error}`).join("; ");
-      const found = catalog.prompts.length + catalog.resources.length;
+      const found = catalog.prompts.length + catalog.resources.length + (catalog.templates || []).length;
       status.textContent = (found ? "" : "The assistant's servers offer no prompts or resources. ") + (missing ? `Unavailable: ${missing}` : "");
     } catch (error) {
       status.textContent = error.message;

@@ -270,3 +270,19 @@ async def test_a_run_reads_nothing_for_an_owner_who_may_no_longer_run_the_assist
 
     assert warning.startswith(f"Could not read the attached resource {DOCUMENT} on tools (Not yours.)")
     assert "Architecture" not in json.dumps(attached[0].item)
+
+
+async def test_it_lists_resource_templates_and_attaches_a_resource_made_from_one(alice, conversation, fake):
+    client = AsyncClient()
+    await sync_to_async(client.force_login)(alice)
+    catalog = (await client.get(f"/conversations/{conversation.pk}/mcp/")).json()
+    template = next(t for t in catalog["templates"] if t["title"] == "Dynamic Text Resource")
+    assert template["server"] == "tools" and template["uri_template"].endswith("/{resourceId}")
+    uri = template["uri_template"].replace("{resourceId}", "7")
+    ws = await ws_connect(conversation.pk, alice)
+
+    frames = await send(ws, content="What does it say?", resources=[{"server": "tools", "uri": uri}])
+
+    assert frames[-1]["event"] == "thread.run.completed", frames[-1]
+    assert "Resource 7: This is a plaintext resource" in model_read(fake)
+    await ws.disconnect()
