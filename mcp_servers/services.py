@@ -313,37 +313,29 @@ async def mcp_server_catalog(*, server: MCPServer, user_id: int, username: str) 
         templates = []  # a server with resources but no templates may not answer the request at all
     prompts = await _listed(connected, "list_prompts", "prompts")
     return {
-        "templates": [
-            {
-                "server": server.name,
-                "uri_template": str(template.uri_template),
-                "name": template.name,
-                "title": template.title or template.name,
-                "description": template.description or "",
-            }
-            for template in templates
-        ],
         "resources": [
-            {
-                "server": server.name,
-                "uri": str(resource.uri),
-                "name": resource.name,
-                "title": resource.title or resource.name,
-                "description": resource.description or "",
-                "mime_type": resource.mime_type or "",
-            }
+            _named_entry(server, resource) | {"uri": str(resource.uri), "mime_type": resource.mime_type or ""}
             for resource in resources
+        ],
+        "templates": [
+            _named_entry(server, template) | {"uri_template": str(template.uri_template)} for template in templates
         ],
         "prompts": [_prompt_entry(server, prompt) for prompt in prompts],
     }
 
 
-def _prompt_entry(server: MCPServer, prompt: Any) -> dict[str, Any]:
+def _named_entry(server: MCPServer, offered: Any) -> dict[str, Any]:
+    """What every resource, template and prompt of a server's catalog says of itself."""
     return {
         "server": server.name,
-        "name": prompt.name,
-        "title": prompt.title or prompt.name,
-        "description": prompt.description or "",
+        "name": offered.name,
+        "title": offered.title or offered.name,
+        "description": offered.description or "",
+    }
+
+
+def _prompt_entry(server: MCPServer, prompt: Any) -> dict[str, Any]:
+    return _named_entry(server, prompt) | {
         "arguments": [
             {"name": argument.name, "description": argument.description or "", "required": bool(argument.required)}
             for argument in prompt.arguments or []
