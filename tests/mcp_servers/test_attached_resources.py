@@ -18,7 +18,7 @@ from assistants.offline import OfflineModel
 from chat import mcp_resources
 from chat.models import Message, Run
 from chat.selectors import Attached
-from chat.services import message_create
+from chat.services import message_create, message_prompt_create
 from core.errors import ServiceError
 from core.tokens import token_create
 from mcp_servers.models import MCPServer
@@ -138,6 +138,11 @@ async def test_it_is_not_found_for_another_user(bob, conversation):
             content="Mine now.",
             answer=True,
             resources=[{"server": "tools", "uri": DOCUMENT}],
+        )
+    assert refused.value.code == "not_found"
+    with pytest.raises(ServiceError) as refused:
+        await message_prompt_create(
+            user=bob, conversation_id=conversation.pk, content="/tools:simple-prompt", check=lambda: None
         )
     assert refused.value.code == "not_found"
     assert not await Message.objects.filter(conversation=conversation).aexists()
