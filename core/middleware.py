@@ -18,6 +18,12 @@ CSP = (
 CSP_ADMIN = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-inline'")
 
 
+def csp_posting_to(source: str) -> str:
+    """The site's CSP for a page whose form is answered with a redirect to `source` (an origin or a scheme):
+    browsers hold a form's redirects to form-action too."""
+    return CSP.replace("form-action 'self'", f"form-action 'self' {source}")
+
+
 class SecurityHeadersMiddleware:
     """Both sync and async: under ASGI a sync-only middleware would push every async view to a thread."""
 

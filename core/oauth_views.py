@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core import oauth_server
 from core.api import BODY_MAX_BYTES
+from core.middleware import csp_posting_to
 from core.oauth_server import AuthorizationRedirectError, OAuthError, OAuthGrant
 from core.ratelimit import RateLimited, rate_limit_hit
 from core.throttle import client_address
@@ -131,7 +132,11 @@ def authorize(request: HttpRequest) -> HttpResponse:
     except OAuthError as exc:
         return render(request, "core/oauth_consent.html", {"error": exc.description}, status=400)
     if request.method == "GET":
-        return render(request, "core/oauth_consent.html", {"asked": asked, "params": params.items()})
+        response = render(request, "core/oauth_consent.html", {"asked": asked, "params": params.items()})
+        # Either answer redirects the browser on to the client (https, or a loopback port), which the page must allow.
+        target = urlsplit(asked.redirect_uri)
+        response["Content-Security-Policy"] = csp_posting_to(f"{target.scheme}://{target.netloc}")
+        return response
     issuer = _base(request)
     if request.POST.get("decision") != "allow":
         return _to_client(

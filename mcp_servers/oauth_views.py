@@ -22,7 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
-from core.middleware import CSP
+from core.middleware import csp_posting_to
 from mcp_servers.models import MCPServer, OAuthAccount
 from mcp_servers.oauth import (
     OAUTH_TRANSPORTS,
@@ -77,7 +77,7 @@ def connect(request: HttpRequest, pk: int, *, usable: Usable) -> HttpResponse:
         response = render(request, "mcp_servers/oauth_connect.html", context)
         if origin:
             # The form posts here and is redirected on to the authorization server, which the page must allow.
-            response["Content-Security-Policy"] = CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
+            response["Content-Security-Policy"] = csp_posting_to(origin)
         return response
     try:
         url, pending = async_to_sync(oauth_authorization_start)(
