@@ -17,9 +17,10 @@ from mcp.client.auth import OAuthClientProvider
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientMetadata
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser.test_chat_browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS
+from tests.browser.chromium import chromium_page
+from tests.browser.test_chat_browser import ARTIFACTS_DIR
 from tests.live import Server, daphne, site_create
 from tests.mcp.helpers import data
 from tests.mcp.test_oauth_server import MemoryStorage
@@ -36,19 +37,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 @pytest.fixture
 def page(request: pytest.FixtureRequest, server: Server) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=server.url)
-        context.set_default_timeout(WAIT_SECONDS * 1000)
-        page = context.new_page()
-        try:
-            yield page
-        finally:
-            if getattr(request.node, "failed", False):
-                ARTIFACTS_DIR.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS_DIR / f"{request.node.name}.png"), full_page=True)
-            context.close()
-            browser.close()
+    with chromium_page(request, timeout_ms=WAIT_SECONDS * 1000, base_url=server.url) as page:
+        yield page
 
 
 class DesktopClient(threading.Thread):

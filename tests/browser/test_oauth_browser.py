@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 import httpx2
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser.test_chat_browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS
+from tests.browser.chromium import chromium_page
+from tests.browser.test_chat_browser import ARTIFACTS_DIR
 from tests.live import REPO_ROOT, Server, _free_port, daphne, site_create
 from tests.mcp_servers.conftest import serve
 
@@ -46,20 +47,9 @@ def world(tmp_path_factory) -> Iterator[World]:
 
 @pytest.fixture
 def page(request, world: World) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(base_url=world.app.url)
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        expect.set_options(timeout=UI_TIMEOUT_MS)
-        page = context.new_page()
-        try:
-            yield page
-        finally:
-            if getattr(request.node, "failed", False):
-                ARTIFACTS_DIR.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS_DIR / f"{request.node.name}.png"), full_page=True)
-            context.close()
-            browser.close()
+    expect.set_options(timeout=UI_TIMEOUT_MS)
+    with chromium_page(request, timeout_ms=UI_TIMEOUT_MS, base_url=world.app.url) as page:
+        yield page
 
 
 def _ask_whoami(page: Page) -> None:

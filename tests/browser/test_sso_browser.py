@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
-from tests.browser.test_chat_browser import ARTIFACTS_DIR, CHROMIUM, CHROMIUM_ARGS
+from tests.browser.chromium import chromium_page
 from tests.live import DAPHNE, REPO_ROOT, Site, _free_port, _stop, _wait_for_health, site_create, tail
 
 OIDC_PROVIDER = REPO_ROOT / "tests" / "fakes" / "oidc_provider.mjs"
@@ -106,19 +106,8 @@ def sso(tmp_path_factory) -> Iterator[Sso]:
 
 @pytest.fixture
 def page(request) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.set_default_timeout(UI_TIMEOUT_MS)
-        page = context.new_page()
-        try:
-            yield page
-        finally:
-            if getattr(request.node, "failed", False):
-                ARTIFACTS_DIR.mkdir(exist_ok=True)
-                page.screenshot(path=str(ARTIFACTS_DIR / f"{request.node.name}.png"), full_page=True)
-            context.close()
-            browser.close()
+    with chromium_page(request, timeout_ms=UI_TIMEOUT_MS) as page:
+        yield page
 
 
 def _sign_in(page: Page, sso: Sso, login: str) -> None:
