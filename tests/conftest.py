@@ -15,6 +15,7 @@ from django.db import connections
 from assistants.models import Assistant, Provider
 from chat.executor import get_executor
 from mcp_servers.models import MCPServer
+from observability import processor
 from tests.live import redis_url_for
 
 
@@ -75,13 +76,16 @@ def _redis_layer_forget() -> None:
 
 
 @pytest.fixture
-def _traces_stored():
-    """Store the traces a test's runs left queued before the next test starts.
+def _traces_stored(monkeypatch):
+    """Store a sync test's traces when it asks (`flush_traces`) or when it ends, never in the middle of it.
 
-    A run started through the sync test client ends with its request, but its trace is stored later, from the
-    trace writer's thread; on the in-memory SQLite database that write would meet the next test's own writes,
-    and one of them fails at once ("database table is locked").
+    A sync test's requests write to the in-memory SQLite database from this thread; the trace writer writes from
+    the async ORM's thread, and on that database one of two writers at once fails at once ("database table is
+    locked") instead of waiting. So the writer's timer is put off for the test (a flush still stores at once),
+    and what the test's runs left queued is stored before the next test starts.
     """
+    monkeypatch.setattr(processor, "BATCH_SECONDS", 3600.0)
+    flush_traces()  # the writer's next wait takes the longer interval
     yield
     flush_traces()
 
