@@ -6,6 +6,7 @@ connection: the server is killed mid-task and the call goes on polling it over a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -143,8 +144,21 @@ async def test_it_cancels_a_2026_07_28_task_when_the_run_is_stopped(alice, offli
     frames = await stopped_mid_task(alice, conversation, '/brew {"seconds": 60}')
     assert frames[-1]["event"] == "thread.run.cancelled"
 
-    [task] = json.loads(store.read_text()).values()
+    # The run ends without waiting for the server to answer its tasks/cancel: the server's own record says when
+    # the cancel arrived (it has no status of its own until then).
+    async with asyncio.timeout(10):
+        while "status" not in (task := _stored_task(store)):
+            await asyncio.sleep(0.05)
     assert task["status"] == "cancelled"
+
+
+def _stored_task(store) -> dict:
+    """The server's one task as it last wrote it (a write caught halfway reads as nothing yet)."""
+    try:
+        [task] = json.loads(store.read_text()).values()
+    except ValueError:
+        return {}
+    return task
 
 
 async def test_it_asks_the_user_what_a_2026_07_28_task_asks_and_sends_the_answer(
