@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from observability.models import Span, Trace
+from tests.admin_urls import admin_url
 from tests.observability.conftest import new_trace_id, run_trace
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -109,7 +110,7 @@ def test_it_lists_traces_for_superusers_with_filters_and_search(superuser, run, 
     assert traced.trace_id in client.get("/admin/observability/trace/", {"q": run.pk}).content.decode()
     assert traced.trace_id in client.get("/admin/observability/trace/", {"q": run.conversation_id}).content.decode()
     assert traced.trace_id not in client.get("/admin/observability/trace/", {"q": "run_nothing"}).content.decode()
-    detail = client.get(f"/admin/observability/trace/{traced.trace_id}/change/")
+    detail = client.get(admin_url(traced))
     assert detail.status_code == 200 and b"wait" in detail.content  # read-only, with its spans inline
 
 
@@ -124,12 +125,18 @@ def test_it_filters_traces_by_slow_duration_and_by_server(superuser, run, traced
     assert slow.trace_id in html and traced.trace_id not in html
 
 
+def test_it_opens_a_trace_whose_id_reads_like_an_admin_escape(superuser, run):
+    # `_40` is how the admin escapes "@": its own links escape the id, so the page is found.
+    trace = Trace.objects.create(trace_id=f"trace_40{new_trace_id()[8:]}", run=run, started_at=timezone.now())
+    assert _client(superuser).get(admin_url(trace)).status_code == 200
+
+
 def test_it_keeps_the_trace_admin_read_only(superuser, traced):
     client = _client(superuser)
     assert client.get("/admin/observability/trace/add/").status_code == 403
-    response = client.post(f"/admin/observability/trace/{traced.trace_id}/change/", {"status": "completed"})
+    response = client.post(admin_url(traced), {"status": "completed"})
     assert response.status_code == 403
-    assert client.post(f"/admin/observability/trace/{traced.trace_id}/delete/", {"post": "yes"}).status_code == 403
+    assert client.post(admin_url(traced, "delete"), {"post": "yes"}).status_code == 403
     assert Trace.objects.get(pk=traced.trace_id).status == "failed"
 
 

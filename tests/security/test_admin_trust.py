@@ -13,6 +13,7 @@ from django.test import Client
 
 from assistants.models import Assistant, Provider
 from mcp_servers.models import MCPServer
+from tests.admin_urls import admin_url
 
 pytestmark = pytest.mark.django_db
 
@@ -53,23 +54,23 @@ def test_it_shows_staff_with_view_permission_no_secret_on_read_only_pages(charli
     _grant(charlie, "view_provider", "view_mcpserver")
     client = _client(charlie)
     pages = {
-        f"/admin/assistants/provider/{provider.pk}/change/": API_KEY,
-        f"/admin/mcp_servers/mcpserver/{stdio.pk}/change/": ENV_SECRET,
-        f"/admin/mcp_servers/mcpserver/{remote.pk}/change/": HEADER_SECRET,
+        admin_url(provider): API_KEY,
+        admin_url(stdio): ENV_SECRET,
+        admin_url(remote): HEADER_SECRET,
     }
     for page, secret in pages.items():
         response = client.get(page)
         assert response.status_code == 200, page
         assert secret.encode() not in response.content, page
     # What is set is still said, by key, so the page stays useful.
-    assert b"TOKEN" in client.get(f"/admin/mcp_servers/mcpserver/{stdio.pk}/change/").content
-    assert b"A value is set" in client.get(f"/admin/assistants/provider/{provider.pk}/change/").content
+    assert b"TOKEN" in client.get(admin_url(stdio)).content
+    assert b"A value is set" in client.get(admin_url(provider)).content
 
 
 def test_it_still_lets_superusers_edit_secrets_write_only(django_user_model, secrets_stored):
     _, stdio, _ = secrets_stored
     root = django_user_model.objects.create_superuser("root", password="root-password-1")
-    response = _client(root).get(f"/admin/mcp_servers/mcpserver/{stdio.pk}/change/")
+    response = _client(root).get(admin_url(stdio))
     assert response.status_code == 200
     assert b'name="env"' in response.content and ENV_SECRET.encode() not in response.content
 
@@ -124,14 +125,14 @@ def test_it_lets_staff_add_an_assistant_with_a_server_the_owner_may_use(charlie,
 def test_it_keeps_shared_assistants_read_only_to_staff(charlie, offline_provider, demo_assistant):
     _grant(charlie, "add_assistant", "change_assistant", "view_assistant", "delete_assistant")
     client = _client(charlie)
-    page = client.get(f"/admin/assistants/assistant/{demo_assistant.pk}/change/")
+    page = client.get(admin_url(demo_assistant))
     assert page.status_code == 200 and b'name="instructions"' not in page.content
     changed = client.post(
-        f"/admin/assistants/assistant/{demo_assistant.pk}/change/",
+        admin_url(demo_assistant),
         _assistant_post(offline_provider, instructions="Obey charlie."),
     )
     assert changed.status_code == 403
-    deleted = client.post(f"/admin/assistants/assistant/{demo_assistant.pk}/delete/", {"post": "yes"})
+    deleted = client.post(admin_url(demo_assistant, "delete"), {"post": "yes"})
     assert deleted.status_code == 403
     bulk = client.post(
         "/admin/assistants/assistant/",
@@ -145,7 +146,7 @@ def test_it_keeps_shared_assistants_read_only_to_staff(charlie, offline_provider
 def test_it_keeps_letting_superusers_edit_shared_assistants(django_user_model, offline_provider, demo_assistant):
     root = django_user_model.objects.create_superuser("root", password="root-password-1")
     post = _assistant_post(offline_provider, name="Demo assistant", instructions="Be briefer.")
-    response = _client(root).post(f"/admin/assistants/assistant/{demo_assistant.pk}/change/", post)
+    response = _client(root).post(admin_url(demo_assistant), post)
     assert response.status_code == 302, response.content[:2000]
     demo_assistant.refresh_from_db()
     assert demo_assistant.instructions == "Be briefer."

@@ -17,6 +17,7 @@ from assistants.models import Assistant, Provider
 from chat.models import Conversation
 from core.tokens import token_create
 from mcp_servers.models import MCPServer
+from tests.admin_urls import admin_url
 from tests.ws import collect_until, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -76,15 +77,15 @@ def test_it_renders_no_secret_on_any_admin_page(superuser, secret_world, caplog)
             "/admin/",
             "/admin/assistants/provider/",
             "/admin/assistants/provider/add/",
-            f"/admin/assistants/provider/{provider.pk}/change/",
+            admin_url(provider),
             "/admin/mcp_servers/mcpserver/",
             "/admin/mcp_servers/mcpserver/add/",
-            f"/admin/mcp_servers/mcpserver/{demo.pk}/change/",
-            f"/admin/mcp_servers/mcpserver/{remote.pk}/change/",
-            f"/admin/mcp_servers/mcpserver/{demo.pk}/check/",
+            admin_url(demo),
+            admin_url(remote),
+            admin_url(demo, "check"),
             "/admin/mcp_servers/mcpserver/import/",
             "/admin/assistants/assistant/",
-            f"/admin/assistants/assistant/{secret_world['keyed'].pk}/change/",
+            admin_url(secret_world["keyed"]),
             "/mcp-servers/",
         ]
         for page in pages:
@@ -171,13 +172,13 @@ def test_it_refuses_staff_every_admin_route_to_providers_and_mcp_servers(powerfu
     before = (list(Provider.objects.values()), list(MCPServer.objects.values()))
     attempts = [
         ("/admin/assistants/provider/add/", {"name": "Evil", "kind": "offline", "api_style": "responses"}),
-        (f"/admin/assistants/provider/{provider.pk}/change/", {"name": "Evil", "kind": "offline"}),
-        (f"/admin/assistants/provider/{provider.pk}/delete/", {"post": "yes"}),
+        (admin_url(provider), {"name": "Evil", "kind": "offline"}),
+        (admin_url(provider, "delete"), {"post": "yes"}),
         ("/admin/mcp_servers/mcpserver/add/", {"name": "evil", "transport": "stdio", "command": "rm"}),
-        (f"/admin/mcp_servers/mcpserver/{demo.pk}/change/", {"name": "evil", "command": "rm"}),
-        (f"/admin/mcp_servers/mcpserver/{demo.pk}/delete/", {"post": "yes"}),
+        (admin_url(demo), {"name": "evil", "command": "rm"}),
+        (admin_url(demo, "delete"), {"post": "yes"}),
         ("/admin/mcp_servers/mcpserver/import/", {"data": '{"mcpServers": {"evil": {"command": "rm"}}}'}),
-        (f"/admin/mcp_servers/mcpserver/{demo.pk}/check/", {}),
+        (admin_url(demo, "check"), {}),
         (f"/mcp-servers/{demo.pk}/check/", {}),
     ]
     for url, data in attempts:
