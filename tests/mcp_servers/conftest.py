@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -9,14 +10,20 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 
+from assistants.models import Assistant
+from chat.models import Conversation
+from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool
 
 EVERYTHING = Path(settings.BASE_DIR) / "node_modules" / ".bin" / "mcp-server-everything"
+RECORDING_SERVER = Path(settings.BASE_DIR) / "tests" / "fakes" / "recording_mcp_server.py"
 
 
 def free_port() -> int:
@@ -134,3 +141,32 @@ async def pool():
     pool = get_pool()
     yield pool
     await pool.close_all()
+
+
+@dataclass
+class Recording:
+    """A conversation whose assistant's one MCP server (tests/fakes/recording_mcp_server.py) logs what it receives."""
+
+    conversation: Conversation
+    log: Path
+
+    def received(self) -> list[dict[str, Any]]:
+        """Every message the server has received so far, in order."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def recording(alice, offline_provider, tmp_path, settings) -> Recording:
+    """alice's conversation with the recording server, which runs unsandboxed: it writes its log where a sandboxed
+    server may not."""
+    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}
+    log = tmp_path / "received.jsonl"
+    server = MCPServer.objects.create(
+        name="recording",
+        command=sys.executable,
+        args=[str(RECORDING_SERVER), str(log)],
+        cwd=str(settings.BASE_DIR),
+    )
+    assistant = Assistant.objects.create(name="Recorder", owner=alice, provider=offline_provider)
+    assistant.mcp_servers.add(server)
+    return Recording(Conversation.objects.create(owner=alice, assistant=assistant), log)
