@@ -8,34 +8,25 @@ concurrently from any task.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
 import hashlib
 import json
 import logging
 import time
 import weakref
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from agents.mcp import MCPServer as AgentsMCPServer
-from mcp.client._input_required import run_input_required_driver
-from mcp.client.session import ClientRequestContext
-from mcp.client.subscriptions import listen
-from mcp.shared.exceptions import MCPError
-from mcp_types import CONNECTION_CLOSED, CallToolResult, ElicitRequest, ErrorData, InputRequiredResult
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from core.metrics import mcp_connection_close_record, mcp_connection_open_record, mcp_reconnect_record
-from mcp_servers.elicitation import CallInFlight, CallsInFlight
-from mcp_servers.errors import MCPCallTimeout, MCPConnectError, MCPConnectionLost
-from mcp_servers.results import result_parts_apply
-from mcp_servers.tasks import CreatedTask, ExtensionTasks, task_await, task_call, task_required, tasks_offered
-from mcp_servers.transports import ClientHooks, Transport
-from mcp_servers.ui import app_only, app_uri_of
+from core.metrics import mcp_reconnect_record
+from mcp_servers.connection import Connection, error_text
+from mcp_servers.errors import MCPConnectError
+from mcp_servers.session import tool_progress, tool_task
+from mcp_servers.transports import Transport
 
-__all__ = ["MCPConnectError", "Pool", "get_pool"]
+# The run executor sets `tool_progress` and `tool_task` for its run and imports them from here.
+__all__ = ["MCPConnectError", "Pool", "get_pool", "tool_progress", "tool_task"]
 
 logger = logging.getLogger(__name__)
 
@@ -44,258 +35,6 @@ BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 # How long a close may take before its owner task is cancelled.
 CLOSE_TIMEOUT = 10.0
-
-
-def session_closed(session: Any) -> bool:
-    """Whether the session's transport has gone (a crashed process, a dropped socket)."""
-    # mcp 2.x exposes no public flag (only a failing request tells), so this reads the dispatcher's `_closed`, set
-    # when the read side ends; tests/contracts/test_sdk_seams.py fails if an upgrade moves it.
-    return bool(getattr(getattr(session, "_dispatcher", None), "_closed", False))
-
-
-# Who hears of a tool call's progress, in the task that makes the call: (tool name, progress, total, message).
-# The run executor sets it for its run; the pool knows nothing of runs.
-tool_progress: contextvars.ContextVar[Callable[[str, float, float | None, str | None], None] | None] = (
-    contextvars.ContextVar("tool_progress", default=None)
-)
-
-# Who hears that a tool call became a task on its server, in the task that makes the call: (tool name, task id).
-tool_task: contextvars.ContextVar[Callable[[str, str], Awaitable[None]] | None] = contextvars.ContextVar(
-    "tool_task", default=None
-)
-
-
-class TimedSession:
-    """A ClientSession whose tool calls time out, unless the tool keeps reporting progress or waits on the user.
-
-    The Agents SDK has no hook for a per-call deadline that progress extends (its read timeout cannot be
-    extended, its tool timeout does not hear progress), but it reads `server.session` on every call, so the
-    pool puts this proxy there; tests/contracts/test_sdk_seams.py fails if an upgrade stops reading it. A call
-    the server asks the user about (elicitation, either era) waits for the answer without a deadline.
-    """
-
-    def __init__(
-        self,
-        session: Any,
-        *,
-        server_name: str,
-        call_timeout: float,
-        calls: CallsInFlight | None = None,
-        reconnect: Callable[[], Awaitable[AgentsMCPServer]] | None = None,
-    ) -> None:
-        self._session = session
-        # A new connection to the same server, from the pool: a task's polling goes on over it (mcp_servers/tasks.py).
-        self._reconnect = reconnect
-        self._server_name = server_name
-        self._call_timeout = call_timeout
-        self._calls = calls if calls is not None else CallsInFlight(server_name)
-        # The `ui://` view of each tool that has one (MCP Apps), as its definition says.
-        self._apps: dict[str, str] = {}
-        # Tools that may only be called as tasks (mcp_servers/tasks.py).
-        self._task_tools: set[str] = set()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._session, name)
-
-    async def list_tools(self, *args: Any, **kwargs: Any) -> Any:
-        """The server's tools less those meant for a view alone (MCP Apps), noting which tools have a view and
-        which may only be called as tasks."""
-        result = await self._session.list_tools(*args, **kwargs)
-        for tool in result.tools:
-            if uri := app_uri_of(tool.meta):
-                self._apps[tool.name] = uri
-            if task_required(tool):
-                self._task_tools.add(tool.name)
-        offered = [tool for tool in result.tools if not app_only(tool.meta)]
-        return result if len(offered) == len(result.tools) else result.model_copy(update={"tools": offered})
-
-    async def call_tool(self, name: str, arguments: Any = None, **options: Any) -> Any:
-        loop = asyncio.get_running_loop()
-        timeout = self._call_timeout
-
-        listener = tool_progress.get()
-
-        async def progressed(progress: float, total: float | None, message: str | None) -> None:
-            if not call.waiting:  # while the user answers, the call has no deadline to extend
-                deadline.reschedule(loop.time() + timeout)
-            if listener is not None:
-                listener(name, progress, total, message)
-
-        async def send(responses: Any = None, state: str | None = None) -> Any:
-            return await self._session.call_tool(
-                name, arguments, progress_callback=progressed, input_responses=responses, request_state=state,
-                allow_input_required=True, allow_claimed=True, **options,
-            )  # fmt: skip
-
-        async def answer(requests: dict[str, Any]) -> dict[str, Any]:
-            asked = InputRequiredResult.model_validate({"resultType": "input_required", "inputRequests": requests})
-            responses = {}
-            for key, request in (asked.input_requests or {}).items():
-                response = await self._dispatched(call, key, request)
-                if isinstance(response, ErrorData):
-                    raise MCPError(code=response.code, message=response.message)
-                responses[key] = response.model_dump(by_alias=True, mode="json", exclude_none=True)
-            return responses
-
-        waiting = {
-            "progressed": progressed,
-            "reconnect": self._reconnected,
-            "started": functools.partial(tasked, name) if (tasked := tool_task.get()) else None,
-            "answer": answer,
-        }
-
-        with self._calls.track(name, timeout=timeout) as call:
-            try:
-                async with asyncio.timeout(timeout) as deadline:
-                    call.deadline = deadline
-                    if name in self._task_tools and tasks_offered(self._session):
-                        result = await task_call(self._session, name, arguments, **waiting)
-                    else:
-                        result = await send()
-                    if isinstance(result, InputRequiredResult):
-                        result = await self._input_rounds(result, call, send)
-                    if isinstance(result, CreatedTask):  # the server made the call a task (2026-07-28)
-                        result = await task_await(self._session, name, result, ExtensionTasks(), **waiting)
-            except MCPError as exc:
-                if exc.code == CONNECTION_CLOSED or session_closed(self._session):
-                    raise MCPConnectionLost(
-                        f"MCP server '{self._server_name}' went away during a call to '{name}'"
-                    ) from exc
-                raise
-            except TimeoutError:
-                raise MCPCallTimeout(
-                    f"Tool '{name}' on MCP server '{self._server_name}' did not answer within {timeout:g} s"
-                ) from None
-        if isinstance(result, CallToolResult):
-            result_parts_apply(result, app=self._apps.get(name) or app_uri_of(result.meta))
-        return result
-
-    async def _reconnected(self) -> Any:
-        """The client session of a new connection to this server, replacing this one's, which was lost."""
-        if self._reconnect is None:
-            raise MCPConnectionLost(f"MCP server '{self._server_name}' went away")
-        server = await self._reconnect()
-        return getattr(server.session, "_session", server.session)
-
-    async def _input_rounds(self, first: InputRequiredResult, call: CallInFlight, send: Any) -> Any:
-        """Answer a 2026-07-28 `input_required` result and call again, until the tool answers: its questions go
-        to the caller; anything else it asks for (sampling, roots) is a capability Switchboard does not offer."""
-
-        return await run_input_required_driver(first, dispatch=functools.partial(self._dispatched, call), retry=send)
-
-    async def _dispatched(self, call: CallInFlight, key: str, request: Any) -> Any:
-        """A server's question during a call goes to the caller; anything else it asks for (sampling, roots) is
-        answered by the session, which says it is a capability Switchboard does not offer."""
-        if isinstance(request, ElicitRequest):
-            return await self._calls.ask(call, request.params)
-        context = ClientRequestContext(session=self._session, request_id=key)
-        return await self._session.dispatch_input_request(context, request)
-
-
-@dataclass(eq=False)  # compared and hashed by identity: the pool keeps a set of them
-class Connection:
-    key: tuple[int, int | None]
-    name: str
-    fingerprint: str
-    server: AgentsMCPServer
-    connect_timeout: float
-    call_timeout: float
-    idle_seconds: float
-    # Borrows this server's connection from the pool again: a new one once this one is gone.
-    reacquire: Callable[[], Awaitable[AgentsMCPServer]] | None = None
-    ready: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    stop: asyncio.Event = field(default_factory=asyncio.Event)
-    last_used: float = field(default_factory=time.monotonic)
-    task: asyncio.Task | None = None
-
-    @property
-    def alive(self) -> bool:
-        if self.task is None or self.task.done() or self.stop.is_set():
-            return False
-        if not self.ready.done():
-            return True
-        if self.ready.cancelled():
-            return False
-        return self.ready.exception() is None and not session_closed(self.server.session)
-
-    async def own(self) -> None:
-        """Open, hold and close the connection, all in this one task."""
-        try:
-            await self.server.connect()
-        except asyncio.CancelledError:
-            # Cancelled while connecting (a close or a shutdown): waiters see the cancellation.
-            self.ready.cancel()
-            raise
-        except BaseException as exc:  # noqa: BLE001 - reported through the future
-            if not self.ready.done():
-                self.ready.set_exception(exc)
-            return
-        session = self.server.session
-        hooks = self.server.message_handler
-        self.server.session = TimedSession(
-            session,
-            server_name=self.name,
-            call_timeout=self.call_timeout,
-            calls=hooks.calls if isinstance(hooks, ClientHooks) else None,
-            reconnect=self._reacquired if self.reacquire is not None else None,
-        )
-        watcher = asyncio.create_task(self._watch_tool_changes(session), name=f"mcp-listen:{self.name}")
-        if not self.ready.done():  # else the pool gave up on it meanwhile and set `stop`: close it below
-            self.ready.set_result(None)
-        mcp_connection_open_record(server=self.name)
-        try:
-            while not self.stop.is_set():
-                if session_closed(self.server.session):
-                    logger.warning("MCP connection %s was lost", self.name)
-                    break
-                idle_for = time.monotonic() - self.last_used
-                if idle_for >= self.idle_seconds:
-                    logger.info("Closing idle MCP connection %s", self.name)
-                    break
-                try:
-                    # Wake at least every few seconds to notice a transport that went away.
-                    await asyncio.wait_for(self.stop.wait(), timeout=min(self.idle_seconds - idle_for, 5.0))
-                except TimeoutError:
-                    pass
-        finally:
-            mcp_connection_close_record(server=self.name)
-            watcher.cancel()
-            await asyncio.gather(watcher, return_exceptions=True)
-            try:
-                await self.server.cleanup()
-            except Exception:  # noqa: BLE001 - a failing close must not hide the reason we closed
-                logger.warning("MCP connection %s did not close cleanly", self.name)
-
-    async def _reacquired(self) -> AgentsMCPServer:
-        """A new connection to this server once this one is gone; the runs that hold this one's server (their agents
-        do) go on over the new one."""
-        server = await self.reacquire()
-        if server is not self.server:
-            self.server.session = server.session
-        return server
-
-    async def _watch_tool_changes(self, session: Any) -> None:
-        """Drop the cached tool list whenever the server says its tools changed.
-
-        On the 2026-07-28 protocol such changes come only on a `subscriptions/listen` stream;
-        older servers send notifications, which the transport's message handler catches.
-        """
-        if getattr(session, "protocol_version", None) not in MODERN_PROTOCOL_VERSIONS:
-            return
-        listening = False
-        try:
-            async with listen(session, tools_list_changed=True) as subscription:
-                listening = True
-                async for _event in subscription:
-                    self.server.invalidate_tools_cache()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a server without listen support still serves its tools
-            if listening or session_closed(session):
-                # The connection went; the owner task notices and closes it.
-                logger.debug("MCP server %s stopped sending tool change events (%s)", self.name, error_text(exc))
-            else:
-                logger.info("MCP server %s gives no tool change events (%s)", self.name, error_text(exc))
 
 
 @dataclass
@@ -478,15 +217,6 @@ class Pool:
                 for c in connections
             ],
         }
-
-
-def error_text(exc: BaseException, *, server: str = "") -> str:
-    """The innermost reason of a failure, as one line a person can act on; with `server`, without the SDK's
-    "Failed to connect to MCP server '<server>': " in front, since the caller names the server already."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    text = str(exc) or type(exc).__name__
-    return text.removeprefix(f"Failed to connect to MCP server '{server}': ") if server else text
 
 
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pool] = weakref.WeakKeyDictionary()

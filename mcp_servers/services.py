@@ -22,6 +22,7 @@ from mcp_types import PaginatedRequestParams
 
 from core.errors import ServiceError
 from core.network import url_refusal_async
+from mcp_servers.connection import error_text
 from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
 from mcp_servers.oauth import (
@@ -33,7 +34,7 @@ from mcp_servers.oauth import (
     oauth_discover,
     oauth_launch_params,
 )
-from mcp_servers.pool import error_text, get_pool
+from mcp_servers.pool import get_pool
 from mcp_servers.results import Budget, content_part, part_text, size_text
 from mcp_servers.transports import Transport
 from mcp_servers.ui import AppUnusable, app_html

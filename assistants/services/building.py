@@ -32,9 +32,9 @@ from files.services import (
     vector_store_search,
     vector_stores_ready,
 )
+from mcp_servers.connection import error_text
 from mcp_servers.errors import MCPConnectError
 from mcp_servers.models import MCPServer
-from mcp_servers.pool import error_text
 from mcp_servers.services import mcp_server_connect
 
 logger = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from mcp_types import CONNECTION_CLOSED
 
 from mcp_servers.elicitation import tool_elicitation
 from mcp_servers.errors import MCPCallTimeout
-from mcp_servers.pool import TimedSession, session_closed
+from mcp_servers.session import TimedSession, session_closed
 from mcp_servers.transports import MCPServerWebSocket, Transport, _client_with_hooks
 from tests.mcp_servers.conftest import children, demo_serve
 
@@ -86,7 +86,7 @@ class RecordingSession:
         return getattr(self._session, name)
 
 
-# --- mcp_servers.pool.session_closed(): `session._dispatcher._closed` ----------------------------------------
+# --- mcp_servers.session.session_closed(): `session._dispatcher._closed` -------------------------------------
 
 
 async def test_it_sees_a_session_close_in_the_dispatcher_flag_once_the_server_process_dies():
@@ -94,17 +94,18 @@ async def test_it_sees_a_session_close_in_the_dispatcher_flag_once_the_server_pr
         session = server.session
         dispatcher = getattr(session, "_dispatcher", None)
         assert dispatcher is not None, (
-            "mcp's ClientSession has no `_dispatcher` any more. mcp_servers.pool.session_closed() reads "
+            "mcp's ClientSession has no `_dispatcher` any more. mcp_servers.session.session_closed() reads "
             "`session._dispatcher._closed` to notice a crashed server or a dropped socket; without it every dead "
             "connection looks alive until a call fails. Find the SDK's new closed flag and use it there."
         )
         assert isinstance(getattr(dispatcher, "_closed", None), bool), (
-            f"mcp's {type(dispatcher).__name__} has no boolean `_closed` any more. mcp_servers.pool.session_closed() "
-            "reads it to notice a dead connection; find the SDK's new closed flag and use it there."
+            f"mcp's {type(dispatcher).__name__} has no boolean `_closed` any more. "
+            "mcp_servers.session.session_closed() reads it to notice a dead connection; find the SDK's new closed "
+            "flag and use it there."
         )
         assert session_closed(session) is False, (
             "`session._dispatcher._closed` is true on a session that is open: its meaning changed, and "
-            "mcp_servers.pool.session_closed() would drop every connection as dead."
+            "mcp_servers.session.session_closed() would drop every connection as dead."
         )
         assert session_closed(TimedSession(session, server_name="demo", call_timeout=10)) is False
 
@@ -115,16 +116,16 @@ async def test_it_sees_a_session_close_in_the_dispatcher_flag_once_the_server_pr
             await asyncio.wait_for(session.send_ping(), timeout=10)
         assert lost.value.code == CONNECTION_CLOSED, (
             f"A request to a dead stdio server failed with code {lost.value.code}, not CONNECTION_CLOSED: "
-            "mcp_servers.pool.TimedSession.call_tool() no longer tells a lost server from a tool error."
+            "mcp_servers.session.TimedSession.call_tool() no longer tells a lost server from a tool error."
         )
         assert session_closed(session) is True, (
             "`session._dispatcher._closed` stays false after the server process died: its meaning changed, and "
-            "the pool would keep lending a dead connection. Fix mcp_servers.pool.session_closed()."
+            "the pool would keep lending a dead connection. Fix mcp_servers.session.session_closed()."
         )
         assert session_closed(TimedSession(session, server_name="demo", call_timeout=10)) is True
 
 
-# --- mcp_servers.pool.Connection.own(): `server.session = TimedSession(...)` ---------------------------------
+# --- mcp_servers.connection.Connection.own(): `server.session = TimedSession(...)` ---------------------------
 
 
 async def test_it_lists_and_calls_tools_through_the_session_attribute_the_pool_replaces():
@@ -132,7 +133,7 @@ async def test_it_lists_and_calls_tools_through_the_session_attribute_the_pool_r
         real = server.session
         assert isinstance(real, ClientSession), (
             f"The Agents SDK's `server.session` is a {type(real).__name__}, not mcp's ClientSession: "
-            "mcp_servers.pool.TimedSession wraps it and calls `call_tool(..., progress_callback=...)` on it."
+            "mcp_servers.session.TimedSession wraps it and calls `call_tool(..., progress_callback=...)` on it."
         )
         recording = RecordingSession(real)
         server.session = recording
@@ -147,8 +148,8 @@ async def test_it_lists_and_calls_tools_through_the_session_attribute_the_pool_r
     for method in ("list_tools", "call_tool"):
         assert method in recording.used, (
             f"The Agents SDK's {type(server).__name__}.{method}() no longer goes through `self.session`, so the "
-            "TimedSession that mcp_servers.pool.Connection.own() puts there is bypassed: tool calls would have no "
-            "timeout and no progress extension. Find the SDK's new hook for them."
+            "TimedSession that mcp_servers.connection.Connection.own() puts there is bypassed: tool calls would have "
+            "no timeout and no progress extension. Find the SDK's new hook for them."
         )
 
 
@@ -166,7 +167,7 @@ async def test_it_times_out_a_tool_call_through_the_swapped_in_timed_session():
 def test_it_offers_the_progress_callback_the_timed_session_passes():
     parameters = inspect.signature(ClientSession.call_tool).parameters
     assert "progress_callback" in parameters, (
-        "mcp's ClientSession.call_tool() takes no `progress_callback` any more: mcp_servers.pool.TimedSession "
+        "mcp's ClientSession.call_tool() takes no `progress_callback` any more: mcp_servers.session.TimedSession "
         "passes one so a tool that reports progress keeps its call alive past the timeout."
     )
 
@@ -270,20 +271,20 @@ async def test_it_asks_the_caller_when_a_server_elicits_through_a_pooled_connect
     assert result.content[0].text == "Booked Chez Nous for 2; confirmation to ada@example.com."
 
 
-# --- mcp_servers.pool.TimedSession: the 2026-07-28 `input_required` round trips ------------------------------------
+# --- mcp_servers.session.TimedSession: the 2026-07-28 `input_required` round trips ---------------------------------
 
 
 def test_it_offers_the_input_required_round_trip_the_timed_session_drives():
     parameters = inspect.signature(ClientSession.call_tool).parameters
     missing = {"allow_input_required", "input_responses", "request_state"} - set(parameters)
     assert not missing, (
-        f"mcp's ClientSession.call_tool() takes no {sorted(missing)} any more: mcp_servers.pool.TimedSession calls "
+        f"mcp's ClientSession.call_tool() takes no {sorted(missing)} any more: mcp_servers.session.TimedSession calls "
         "a tool again with the user's answers when it returns `input_required` (2026-07-28)."
     )
     assert callable(getattr(ClientSession, "dispatch_input_request", None))
     driver = inspect.signature(run_input_required_driver).parameters
     assert {"first", "dispatch", "retry"} <= set(driver), (
-        "mcp.client._input_required.run_input_required_driver() changed: mcp_servers.pool.TimedSession drives "
+        "mcp.client._input_required.run_input_required_driver() changed: mcp_servers.session.TimedSession drives "
         "the `input_required` round trips with it."
     )
 

@@ -8,8 +8,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from mcp_servers.connection import Connection
 from mcp_servers.models import MCPServer
-from mcp_servers.pool import Connection, MCPConnectError, Pool, get_pool
+from mcp_servers.pool import MCPConnectError, Pool, get_pool
 from mcp_servers.services import mcp_server_connect
 from tests.mcp_servers.conftest import children
 
