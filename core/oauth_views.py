@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from core import oauth_server
 from core.api import BODY_MAX_BYTES
+from core.confirm import confirm_page
 from core.middleware import csp_posting_to
 from core.oauth_server import AuthorizationRedirectError, OAuthError, OAuthGrant
 from core.ratelimit import RateLimited, rate_limit_hit
@@ -164,13 +165,13 @@ def grant_revoke_view(request: HttpRequest, grant_id: int) -> HttpResponse:
         oauth_server.grant_revoke(user=request.user, grant_id=grant.pk)
         messages.success(request, f"Signed out {grant.client.name}.")
         return redirect("core:token_list")
-    context = {
-        "title": f"Sign out “{grant.client.name}”?",
-        "text": "It stops reaching Switchboard's MCP endpoint as you at once; to use it again, sign in from it again.",
-        "button": "Sign out",
-        "cancel": reverse("core:token_list"),
-    }
-    return render(request, "core/confirm.html", context)
+    return confirm_page(
+        request,
+        title=f"Sign out “{grant.client.name}”?",
+        text="It stops reaching Switchboard's MCP endpoint as you at once; to use it again, sign in from it again.",
+        button="Sign out",
+        cancel=reverse("core:token_list"),
+    )
 
 
 def urls() -> list[Any]:

@@ -15,6 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.accounts import password_change, session_end, session_end_all, session_list
+from core.confirm import confirm_page
 from core.errors import ServiceError
 from core.forms import TokenCreateForm
 from core.models import ApiToken
@@ -52,7 +53,7 @@ def session_end_view(request: HttpRequest, session_id: int) -> HttpResponse:
         session = next((s for s in session_list(user=request.user) if s.pk == session_id), None)
         if session is None or session.session_key == request.session.session_key:
             raise Http404("Session not found")
-        return _confirm(
+        return confirm_page(
             request,
             title="Sign out this session?",
             text=f"The browser {session.user_agent or 'of this session'} ({session.address or 'unknown address'}) "
@@ -72,7 +73,7 @@ def session_end_view(request: HttpRequest, session_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def sign_out_everywhere(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
-        return _confirm(
+        return confirm_page(
             request,
             title="Sign out everywhere?",
             text="Every session of yours ends, this one too; you have to log in again on each device. "
@@ -102,12 +103,6 @@ def token_list(request: HttpRequest) -> HttpResponse:
     return render(request, "core/token_list.html", {"form": form, "tokens": tokens, "created": created, "raw": raw})
 
 
-def _confirm(request: HttpRequest, *, title: str, text: str, button: str, cancel: str) -> HttpResponse:
-    """The page that asks before a destructive action; its form posts back to the same URL."""
-    context = {"title": title, "text": text, "button": button, "cancel": cancel}
-    return render(request, "core/confirm.html", context)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
@@ -115,7 +110,7 @@ def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
         token = ApiToken.objects.filter(pk=token_id, user=request.user, revoked_at__isnull=True).first()
         if token is None:
             raise Http404("Token not found")
-        return _confirm(
+        return confirm_page(
             request,
             title=f"Revoke the token “{token.name}”?",
             text=f"Scripts that use {token.prefix}… stop working at once. A revoked token cannot be restored.",

@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from core.confirm import confirm_page
 from core.errors import ServiceError
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool
@@ -135,10 +136,10 @@ def own_server_delete(request: HttpRequest, pk: int) -> HttpResponse:
         mcp_server_own_delete(user=request.user, server_id=pk)
         messages.success(request, f"Removed {server.name}.")
         return redirect("mcp_servers:own_server_list")
-    context = {
-        "title": f"Remove {server.name}?",
-        "text": "Your assistants lose its tools; conversations keep what it answered.",
-        "button": "Remove",
-        "cancel": reverse("mcp_servers:own_server_list"),
-    }
-    return render(request, "core/confirm.html", context)
+    return confirm_page(
+        request,
+        title=f"Remove {server.name}?",
+        text="Your assistants lose its tools; conversations keep what it answered.",
+        button="Remove",
+        cancel=reverse("mcp_servers:own_server_list"),
+    )
