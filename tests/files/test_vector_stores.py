@@ -12,7 +12,8 @@ from django.test import AsyncClient
 from core.tokens import token_create
 from files.indexing import entry_index, indexing_idle, indexing_resume
 from files.models import Chunk, File, VectorStore, VectorStoreFile
-from files.services import _batch_create, file_create, vector_store_create
+from files.services import file_create, vector_store_create
+from files.services.vector_stores import _batch_create
 from tests.files.conftest import docx_bytes, pdf_bytes, upload
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]

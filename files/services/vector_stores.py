@@ -1,45 +1,28 @@
-"""Workflows for files and vector stores. Adding files to a store starts their indexing in the background
-(files.indexing); searching reads the database's full-text index (files.search)."""
+"""Workflows for vector stores: making, changing and deleting them, and adding files to them, which starts their
+indexing in the background (files.indexing)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from core.errors import ServiceError
 from files import indexing
-from files.extract import (
-    CHUNK_OVERLAP_DEFAULT,
-    CHUNK_TOKENS_DEFAULT,
-    CHUNK_TOKENS_MAX,
-    CHUNK_TOKENS_MIN,
-    FileRefused,
-    content_type_check,
-)
+from files.extract import CHUNK_OVERLAP_DEFAULT, CHUNK_TOKENS_DEFAULT, CHUNK_TOKENS_MAX, CHUNK_TOKENS_MIN
 from files.models import Chunk, File, FileBatch, VectorStore, VectorStoreFile
-from files.search import hits_search
-from files.selectors import file_batch_get, file_get, vector_store_file_get, vector_store_get
+from files.selectors import file_batch_get, vector_store_file_get, vector_store_get
+from files.services.files import files_of_user
 
-FILENAME_MAX = 255
 NAME_MAX = 256
-FILES_PER_REQUEST_MAX = 500
 EXPIRES_DAYS_MAX = 365
 METADATA_PAIRS_MAX = 16
-SEARCH_RESULTS_MAX = 50
-SEARCH_RESULTS_DEFAULT = 20
 # A thread's own store (its messages' attachments) expires after this many idle days, as OpenAI's did.
 THREAD_STORE_DAYS = 7
-# How long a search waits for files still being indexed in its stores (a file attached a moment ago).
-INDEXING_WAIT_SECONDS = 60
 
 
 def _metadata_check(value: Any) -> dict[str, str]:
@@ -57,49 +40,6 @@ def _metadata_check(value: Any) -> dict[str, str]:
             param="metadata",
         )
     return value
-
-
-# --- files -------------------------------------------------------------------------------------------------
-
-
-def file_create(*, user: AbstractBaseUser, upload: UploadedFile, purpose: str) -> File:
-    """Store an upload, once its size and type are ones Switchboard takes; a refused one leaves nothing behind."""
-    if purpose != File.Purpose.ASSISTANTS:
-        raise ServiceError("invalid_value", "'purpose' must be 'assistants'.", param="purpose")
-    limit = settings.FILES_MAX_BYTES
-    if upload.size is None or upload.size > limit:
-        size = f"{limit} bytes ({limit / 1024 / 1024:g} MiB)"
-        raise ServiceError("file_too_large", f"The file is over the limit of {size}.", param="file")
-    if upload.size == 0:
-        raise ServiceError("file_empty", "The file is empty.", param="file")
-    filename = (upload.name or "").replace("\\", "/").rsplit("/", 1)[-1][:FILENAME_MAX]
-    data = upload.read()
-    try:
-        content_type = content_type_check(filename, data)
-    except FileRefused as exc:
-        raise ServiceError("invalid_file", str(exc), param="file") from None
-    file = File(owner=user, filename=filename, purpose=purpose, content_type=content_type, bytes=len(data))
-    file.content.save(file.id, ContentFile(data), save=False)
-    try:
-        file.save()
-    except BaseException:
-        file.content.delete(save=False)
-        raise
-    return file
-
-
-def file_delete(*, user: AbstractBaseUser, file_id: str) -> None:
-    """Delete a file, its content and its place in every vector store."""
-    file = file_get(user=user, file_id=file_id)
-    name = file.content.name
-    storage = file.content.storage
-    with transaction.atomic():
-        indexing.indexing_cancel(list(file.entries.values_list("pk", flat=True)))
-        file.delete()
-        transaction.on_commit(lambda: storage.delete(name))
-
-
-# --- vector stores ------------------------------------------------------------------------------------------
 
 
 def _expires_after_check(value: Any) -> dict[str, Any] | None:
@@ -146,19 +86,6 @@ def chunking_strategy_check(value: Any) -> dict[str, Any]:
     return {"type": "static", "static": {"max_chunk_size_tokens": tokens, "chunk_overlap_tokens": overlap}}
 
 
-def _files_of(user: AbstractBaseUser, file_ids: Any, *, param: str = "file_ids") -> list[File]:
-    if not isinstance(file_ids, list) or not all(isinstance(i, str) for i in file_ids):
-        raise ServiceError("invalid_type", f"'{param}' must be a list of file ids.", param=param)
-    if len(file_ids) > FILES_PER_REQUEST_MAX:
-        raise ServiceError("invalid_value", f"At most {FILES_PER_REQUEST_MAX} files at once.", param=param)
-    unique = list(dict.fromkeys(file_ids))
-    found = {file.pk: file for file in File.objects.filter(owner=user, pk__in=unique)}
-    for file_id in unique:
-        if file_id not in found:
-            raise ServiceError.not_found("file", file_id)
-    return [found[file_id] for file_id in unique]
-
-
 def _entries_add(
     store: VectorStore, files: Iterable[File], *, strategy: dict[str, Any], batch: FileBatch | None = None
 ) -> list[VectorStoreFile]:
@@ -198,7 +125,7 @@ def _store_create(
         expires_after=_expires_after_check(expires_after),
     )
     strategy = chunking_strategy_check(chunking_strategy)
-    files = _files_of(user, file_ids or [])
+    files = files_of_user(user=user, file_ids=file_ids or [], param="file_ids")
     with transaction.atomic():
         store.save()
         entries = _entries_add(store, files, strategy=strategy)
@@ -269,7 +196,7 @@ def _file_add(
     if attributes is not None and not isinstance(attributes, dict):
         raise ServiceError("invalid_type", "'attributes' must be an object.", param="attributes")
     strategy = chunking_strategy_check(chunking_strategy)
-    (file,) = _files_of(user, [file_id], param="file_id")
+    (file,) = files_of_user(user=user, file_ids=[file_id], param="file_id")
     with transaction.atomic():
         (entry,) = _entries_add(store, [file], strategy=strategy)
         if attributes is not None:
@@ -313,7 +240,7 @@ def _batch_create(
     if not file_ids:
         raise ServiceError("invalid_value", "'file_ids' must name at least one file.", param="file_ids")
     strategy = chunking_strategy_check(chunking_strategy)
-    files = _files_of(user, file_ids)
+    files = files_of_user(user=user, file_ids=file_ids, param="file_ids")
     with transaction.atomic():
         batch = FileBatch.objects.create(vector_store=store)
         entries = _entries_add(store, files, strategy=strategy, batch=batch)
@@ -345,11 +272,6 @@ def file_batch_cancel(*, user: AbstractBaseUser, vector_store_id: str, batch_id:
     return batch
 
 
-def files_of_user(*, user: AbstractBaseUser, file_ids: Any, param: str) -> list[File]:
-    """These files of the user's, by id, in order; another user's file is not found."""
-    return _files_of(user, file_ids, param=param)
-
-
 def store_files_add(
     *,
     user: AbstractBaseUser,
@@ -371,71 +293,3 @@ def store_files_add(
     )
     VectorStore.objects.filter(pk=store.pk).update(last_active_at=timezone.now())
     return store, [entry.pk for entry in entries]
-
-
-# --- search -------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SearchResult:
-    file_id: str
-    filename: str
-    score: float
-    text: str
-
-
-def vector_stores_usable(*, user_id: int, vector_store_ids: Sequence[str]) -> list[str]:
-    """Of these ids, the user's stores that have not expired."""
-    stores = VectorStore.objects.filter(owner_id=user_id, pk__in=list(vector_store_ids))
-    return [store.pk for store in stores if not store.is_expired()]
-
-
-def vector_store_ids_check(*, user: AbstractBaseUser, vector_store_ids: Any, param: str) -> list[str]:
-    """`tool_resources.file_search.vector_store_ids`: the user's own stores, by id."""
-    if not isinstance(vector_store_ids, list) or not all(isinstance(i, str) for i in vector_store_ids):
-        raise ServiceError("invalid_type", f"'{param}' must be a list of vector store ids.", param=param)
-    unique = list(dict.fromkeys(vector_store_ids))
-    found = set(VectorStore.objects.filter(owner=user, pk__in=unique).values_list("pk", flat=True))
-    for store_id in unique:
-        if store_id not in found:
-            raise ServiceError("invalid_value", f"No vector store found with id '{store_id[:100]}'.", param=param)
-    return unique
-
-
-async def vector_stores_index_pending(*, user_id: int, vector_store_ids: Sequence[str]) -> list[int]:
-    """Start indexing the files of these stores still in progress that nothing here is indexing (those a sync
-    workflow added, as a new thread's attachments); all their ids."""
-    pending = await sync_to_async(list)(
-        VectorStoreFile.objects.filter(
-            vector_store__owner_id=user_id,
-            vector_store_id__in=list(vector_store_ids),
-            status=VectorStoreFile.Status.IN_PROGRESS,
-        ).values_list("pk", flat=True)
-    )
-    indexing.indexing_untracked_schedule(pending)
-    return pending
-
-
-async def vector_stores_ready(
-    *, user_id: int, vector_store_ids: Sequence[str], seconds: float = INDEXING_WAIT_SECONDS
-) -> None:
-    """Wait, at most `seconds`, for the files of these stores still being indexed (indexing any left waiting)."""
-    pending = await vector_stores_index_pending(user_id=user_id, vector_store_ids=vector_store_ids)
-    await indexing.indexing_wait(pending, seconds=seconds)
-
-
-def vector_store_search(
-    *, user_id: int, vector_store_ids: Sequence[str], query: str, max_num_results: int = SEARCH_RESULTS_DEFAULT
-) -> list[SearchResult]:
-    """The chunks of the user's unexpired stores that best match the query, best first."""
-    limit = max(1, min(int(max_num_results), SEARCH_RESULTS_MAX))
-    store_ids = vector_stores_usable(user_id=user_id, vector_store_ids=vector_store_ids)
-    hits = hits_search(query=query, vector_store_ids=store_ids, limit=limit)
-    chunks = Chunk.objects.select_related("file").defer("embedding").in_bulk([hit.chunk_id for hit in hits])
-    if store_ids:
-        VectorStore.objects.filter(pk__in=store_ids).update(last_active_at=timezone.now())
-    return [
-        SearchResult(file_id=chunk.file_id, filename=chunk.file.filename, score=hit.score, text=chunk.text)
-        for hit in hits
-        if (chunk := chunks.get(hit.chunk_id)) is not None
-    ]
