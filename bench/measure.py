@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -181,10 +182,22 @@ def _statement(sql: str) -> str:
     return f"{verb} {table.group(1)}" if table else verb
 
 
+def _call_site() -> str:
+    """The project's innermost three frames (file:line function) under this statement."""
+    root = f"{ROOT}/"
+    frames = [
+        f"{frame.filename.removeprefix(root)}:{frame.lineno} {frame.name}"
+        for frame in reversed(traceback.extract_stack())
+        if frame.filename.startswith(root) and "/.venv/" not in frame.filename and "/bench/" not in frame.filename
+    ]
+    return "\n          ← " + "\n          ← ".join(frames[:3])
+
+
 class QueryCounter:
     """Counts every query on every connection of this process, with the time spent in the database."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, where: bool = False) -> None:
+        self.where = where  # key each statement by the project's frames that ran it, too
         self.statements: Counter[str] = Counter()
         self.seconds = 0.0
         self.connections_opened = 0
@@ -206,7 +219,7 @@ class QueryCounter:
             return execute(sql, params, many, context)
         finally:
             self.seconds += time.perf_counter() - started
-            self.statements[_statement(sql)] += 1
+            self.statements[_statement(sql) + (_call_site() if self.where else "")] += 1
 
     def snapshot(self) -> tuple[Counter[str], float, int]:
         return Counter(self.statements), self.seconds, self.connections_opened

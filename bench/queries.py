@@ -1,6 +1,6 @@
 """What one chat turn costs in this process: its statements, the time spent in the database and the turn's time.
 
-    .venv/bin/python -m bench.queries [--turns 60] [--tool]
+    .venv/bin/python -m bench.queries [--turns 60] [--tool] [--where]
 
 The same measurement as `make bench`'s "queries per turn", on its own and in a few seconds: the real ASGI app
 in this process, one WebSocket per conversation, the offline model, a fresh SQLite file. It prints the median
@@ -24,10 +24,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--turns", type=int, default=60)
     parser.add_argument("--tool", action="store_true", help="turns that call the demo server's add over stdio")
+    parser.add_argument("--where", action="store_true", help="show the project's frames under each statement")
     options = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="switchboard-queries-"))
     bench = Bench(counts=Counts.for_mode(True), tmp=tmp, procs=Procs(tmp))
     counter, inproc = inproc_setup(bench, bench.counts)
+    counter.where = options.where
     from bench.measure import queries_per_turn
 
     result = asyncio.run(

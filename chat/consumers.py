@@ -10,6 +10,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.utils.crypto import constant_time_compare
 from django.utils.module_loading import import_string
 
@@ -25,16 +26,22 @@ CLOSE_TOO_MANY = 4429
 SOCKET_KIND = "chat"
 
 
-def _still_signed_in(session_key: str | None, user_id: int) -> bool:
+def _still_signed_in(session_key: str | None, user_id: int, user: AbstractBaseUser | None = None) -> bool:
     """Whether the socket's login still holds: the session exists, is this user's, the user is active, and
-    their password has not changed since (Django's session auth hash)."""
+    their password has not changed since (Django's session auth hash). `user` is the user as just read, if the
+    caller has read it."""
     if not session_key:
         return False
     data = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key=session_key).load()
     if data.get(SESSION_KEY) != str(user_id):
         return False
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    return user is not None and constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+    if user is None or user.pk != user_id:
+        user = get_user_model().objects.filter(pk=user_id).first()
+    return (
+        user is not None
+        and user.is_active
+        and constant_time_compare(data.get(HASH_SESSION_KEY, ""), user.get_session_auth_hash())
+    )
 
 
 class SignedOut(Exception):
@@ -128,10 +135,11 @@ class ConversationConsumer(AsyncWebsocketConsumer):
         except ServiceError as exc:
             await self.send_error(exc.code, exc.message)
 
-    def login_check(self) -> None:
-        """Refuse (SignedOut) once the socket's login no longer holds."""
+    def login_check(self, user: AbstractBaseUser | None = None) -> None:
+        """Refuse (SignedOut) once the socket's login no longer holds; `user` is the user as just read, if the
+        caller has read it."""
         session = self.scope.get("session")
-        if not _still_signed_in(getattr(session, "session_key", None), self.user.pk):
+        if not _still_signed_in(getattr(session, "session_key", None), self.user.pk, user):
             raise SignedOut
 
     async def on_message_create(self, frame: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ from chat.mcp_resources import model_input_resources_read
 from chat.models import Message, Run
 from chat.prompt_budget import prompt_budget, run_last_messages
 from chat.recorder import RunRecorder, field_of
-from chat.selectors import Attached, conversation_model_input
+from chat.selectors import Attached, Branch, conversation_model_input
 from chat.serializers import run_object
 from chat.timeline import authors_seen
 from core.database import database_single_threaded
@@ -81,9 +81,10 @@ class RunStart:
     error: Exception | None = None  # reading failed after the claim: the run fails with it
 
 
-def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
+def _run_start(run_id: str, loaded: Run | None, branch: Branch | None = None) -> RunStart | None:
     """Claim a queued run and read what it starts from (its MCP servers, the model's input) in one trip to
-    the database thread. None if it was not ours to claim."""
+    the database thread. None if it was not ours to claim. `branch` is the branch its model input is read from,
+    when the run's store knows it."""
     now = timezone.now()
     claim = {"status": Run.Status.IN_PROGRESS, "started_at": now, "worker": WORKER_ID, "heartbeat_at": now}
     if not Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(**claim):
@@ -100,12 +101,15 @@ def _run_start(run_id: str, loaded: Run | None) -> RunStart | None:
             start.servers = list(run.assistant.mcp_servers.filter(enabled=True).order_by("name"))
             start.refusal = assistant_run_refusal(
                 assistant=run.assistant,
-                user_id=run.conversation.owner_id,
+                user=run.conversation.owner,
                 server_ids=[server.pk for server in start.servers],
             )
         if not run.paused_state:
             start.model_input = conversation_model_input(
-                conversation_id=run.conversation_id, last_messages=run_last_messages(run), attached=start.attached
+                conversation_id=run.conversation_id,
+                last_messages=run_last_messages(run),
+                attached=start.attached,
+                branch=branch,
             )
         else:
             answers = Message.objects.filter(run=run, role=Message.Role.ASSISTANT).order_by("-id")
@@ -135,14 +139,15 @@ class Executor:
         limit = settings.SWITCHBOARD["RUNS_CONCURRENT_PER_PROCESS"]
         self.slots = asyncio.Semaphore(limit) if limit > 0 else contextlib.nullcontext()
 
-    def submit(self, run_id: str, *, loaded: Run | None = None) -> asyncio.Task:
+    def submit(self, run_id: str, *, loaded: Run | None = None, branch: Branch | None = None) -> asyncio.Task:
         """Start the run in its own task; `loaded` is the queued run just stored, with its assistant, provider
-        and owner, which saves reading it back. Its events follow whatever announced it (`chat.events`)."""
+        and owner, and `branch` the branch it answers, which saves reading them back. Its events follow whatever
+        announced it (`chat.events`)."""
         self._ensure_background()
         # A fresh context: the run outlives the request that started it, and must not inherit its
         # thread-sensitive executor (gone once a sync middleware's request ends) or anything else of it.
         task = asyncio.get_running_loop().create_task(
-            self.execute(run_id, copy.copy(loaded)), name=f"run:{run_id}", context=contextvars.Context()
+            self.execute(run_id, copy.copy(loaded), branch), name=f"run:{run_id}", context=contextvars.Context()
         )
         self.tasks[run_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
@@ -228,10 +233,10 @@ class Executor:
             await asyncio.wait(background, timeout=2)
         await get_pool().close_all()
 
-    async def execute(self, run_id: str, loaded: Run | None = None) -> None:
+    async def execute(self, run_id: str, loaded: Run | None = None, branch: Branch | None = None) -> None:
         try:
             async with self._slot():
-                await self._execute(run_id, loaded)
+                await self._execute(run_id, loaded, branch)
         except asyncio.CancelledError:
             # Stopped before it began (waiting for a slot, or claiming it): nobody else will record that, and
             # the caller was told it would be. A run already under way records its own end.
@@ -247,14 +252,14 @@ class Executor:
         finally:
             await self.slots.__aexit__(None, None, None)
 
-    async def _execute(self, run_id: str, loaded: Run | None) -> None:
+    async def _execute(self, run_id: str, loaded: Run | None, branch: Branch | None) -> None:
         metadata = {"run_id": run_id}
         if loaded is not None:
             metadata |= _run_metadata(loaded)
         with trace(WORKFLOW_NAME, trace_id=f"trace_{uuid.uuid4().hex}", group_id=metadata.get("thread_id"),
                    metadata=metadata):  # fmt: skip
             with custom_span("run.claim"):
-                start = await sync_to_async(_run_start)(run_id, loaded)
+                start = await sync_to_async(_run_start)(run_id, loaded, branch)
             if start is None:
                 return  # cancelled before it started, or another process owns it
             metadata |= _run_metadata(start.run)

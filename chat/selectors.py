@@ -94,6 +94,15 @@ class Branch:
         """The message a new one follows."""
         return self.messages[-1] if self.messages else None
 
+    def asked(self, *message_ids: str) -> Branch:
+        """This branch once these messages are added at its tip, the last a question a run has yet to answer."""
+        return Branch(
+            messages=[*self.messages, *message_ids],
+            runs=self.runs,
+            versions=self.versions,
+            last_question=message_ids[-1] if message_ids else self.last_question,
+        )
+
 
 def conversation_branch(*, conversation_id: str, current_id: Any = ...) -> Branch:
     """The visible branch: from the first message down to the conversation's `current` message, and on from it
@@ -189,15 +198,20 @@ def conversation_history(
 
 
 def conversation_model_input(
-    *, conversation_id: str, last_messages: int | None = None, attached: list[Attached] | None = None
+    *,
+    conversation_id: str,
+    last_messages: int | None = None,
+    attached: list[Attached] | None = None,
+    branch: Branch | None = None,
 ) -> list[dict[str, Any]]:
     """Build the model's input from stored messages and tool steps, so nothing is stored twice; with
     `last_messages`, from the conversation's last that many messages only (a run's truncation_strategy).
     `attached` receives each input message that has MCP resources attached, with them (the run reads those).
 
     Read as plain values, not model instances: it runs before every model call, and a long conversation's
-    messages as objects (four JSON fields each) cost more than everything else the run reads to start."""
-    branch = conversation_branch(conversation_id=conversation_id)
+    messages as objects (four JSON fields each) cost more than everything else the run reads to start.
+    `branch` is the conversation's visible branch where the caller knows it."""
+    branch = branch or conversation_branch(conversation_id=conversation_id)
     messages = Message.objects.filter(conversation_id=conversation_id, pk__in=branch.messages).values_list(
         "pk", "role", "content", "image_file_ids", "metadata"
     )

@@ -21,6 +21,7 @@ from agents.mcp import MCPServer as AgentsMCPServer
 from agents.tool import FunctionTool, get_function_tool_origin
 from agents.tool_context import ToolContext
 from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
 
 from assistants.factory import model_build, model_settings_build, output_schema_build
 from assistants.models import Assistant
@@ -233,7 +234,9 @@ async def assistant_agent_build(
         servers = [config async for config in assistant.mcp_servers.filter(enabled=True).order_by("name")]
     if refusal is None:
         refusal = await sync_to_async(assistant_run_refusal)(
-            assistant=assistant, user_id=user_id, server_ids=[server.pk for server in servers]
+            assistant=assistant,
+            user=await get_user_model().objects.filter(pk=user_id).afirst(),
+            server_ids=[server.pk for server in servers],
         )
     if refusal:
         raise AssistantUnavailable(refusal)

@@ -109,11 +109,11 @@ def mcp_server_usable(*, user: AbstractBaseUser) -> QuerySet[MCPServer]:
     return servers.order_by("name")
 
 
-def assistant_run_refusal(*, assistant: Assistant, user_id: int, server_ids: Iterable[int]) -> str:
+def assistant_run_refusal(*, assistant: Assistant, user: AbstractBaseUser | None, server_ids: Iterable[int]) -> str:
     """Why this user may not run this assistant now ("" if they may): its grant, provider or a server was taken
-    from them since the conversation began. Every interface's runs end up here, so a revoked grant holds."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
+    from them since the conversation began. Every interface's runs end up here, so a revoked grant holds.
+    `user` is read fresh by the caller (None: the account is gone)."""
+    if user is None or not user.is_active:
         return "The account that owns this conversation is inactive."
     if user.is_superuser:
         return ""

@@ -11,7 +11,7 @@ from assistants.factory import model_choice_refusal, model_refusal, model_served
 from assistants.models import Assistant
 from chat.executor import Executor, get_executor
 from chat.models import Conversation, Message, Run
-from chat.selectors import conversation_branch
+from chat.selectors import Branch, conversation_branch
 from chat.services.quotas import Limits, quota_limits
 from core.errors import ServiceError
 from core.ratelimit import RateLimited, rate_limit_hit
@@ -196,9 +196,9 @@ def run_new(
     )
 
 
-def branch_tip(conversation: Conversation) -> str | None:
-    """The message a new one in this conversation follows: the last of the branch shown."""
-    return conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id).tip
+def branch_shown(conversation: Conversation) -> Branch:
+    """The conversation's branch shown, which a new message follows (its `tip`)."""
+    return conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
 
 
 def refuse_if_busy(user: AbstractBaseUser, *, limit: int) -> None:

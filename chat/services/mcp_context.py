@@ -40,7 +40,7 @@ def _servers(*, user: AbstractBaseUser, thread_id: str) -> list[MCPServer]:
     if assistant is None:
         return []
     servers = list(assistant.mcp_servers.filter(enabled=True).order_by("name"))
-    refusal = assistant_run_refusal(assistant=assistant, user_id=user.pk, server_ids=[s.pk for s in servers])
+    refusal = assistant_run_refusal(assistant=assistant, user=conversation.owner, server_ids=[s.pk for s in servers])
     if refusal:
         raise ServiceError("permission_denied", refusal)
     return servers

@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from chat.events import announce, announce_queue
 from chat.models import Conversation, Message, Run
-from chat.selectors import RESOURCES_KEY, message_get_for_user
+from chat.selectors import RESOURCES_KEY, Branch, message_get_for_user
 from chat.serializers import message_object
 from chat.services.attachments import MessageFiles, message_files_attach, message_files_check
 from chat.services.common import (
-    branch_tip,
+    branch_shown,
     content_validate,
     conversation_locked,
     executor_taking_runs,
@@ -39,12 +39,10 @@ def _message_store(
     role: Any,
     metadata: Any,
     answer: bool,
-    check: Callable[[], None] | None = None,
+    check: Callable[..., None] | None = None,
     resources: Any = None,
-) -> tuple[Message, Run | None]:
-    """Store the message, and with `answer` a queued run for it, in one transaction."""
-    if check is not None:
-        check()
+) -> tuple[Message, Run | None, Branch]:
+    """Store the message, and with `answer` a queued run for it, in one transaction; with the branch it ends."""
     content = content_validate(content, param="content")
     role = role_validate(role)
     metadata = metadata_validate(metadata)
@@ -54,12 +52,11 @@ def _message_store(
         raise ServiceError("invalid_role", "Only a user message can be answered.", param="role")
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id, related=answer)
+        if check is not None:
+            check(conversation.owner)  # read with the conversation, in the same trip
+        branch = branch_shown(conversation)
         message = Message(
-            conversation=conversation,
-            role=role,
-            content=content,
-            metadata=metadata,
-            parent_id=branch_tip(conversation),
+            conversation=conversation, role=role, content=content, metadata=metadata, parent_id=branch.tip
         )
         run = None
         if answer:
@@ -74,7 +71,7 @@ def _message_store(
         conversation.current = message
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["title", "current", "updated_at"])
-    return message, run
+    return message, run, branch.asked(message.pk)
 
 
 def _answer_new(conversation: Conversation, message: Message) -> Run:
@@ -89,13 +86,15 @@ def _answer_new(conversation: Conversation, message: Message) -> Run:
     return message.run
 
 
-async def _announce_answer(message: Message, run: Run, *, first: list[tuple[str, dict]] = ()) -> None:
+async def _announce_answer(
+    message: Message, run: Run, *, first: list[tuple[str, dict]] = (), branch: Branch | None = None
+) -> None:
     # The run claims itself and reads its input while it is announced: the conversation's events go out in
     # the order they were said (chat.events), so its own follow these.
     executor = executor_taking_runs()
     events = [*first, ("thread.message.created", message_object(message)), *run_announcement(run)]
     announced = announce_queue(message.conversation_id, events)
-    executor.submit(run.pk, loaded=run)
+    executor.submit(run.pk, loaded=run, branch=branch)
     await announced
 
 
@@ -111,7 +110,7 @@ async def message_create(
     image_file_ids: Any = None,
     file_ids: Any = None,
     resources: Any = None,
-    check: Callable[[], None] | None = None,
+    check: Callable[..., None] | None = None,
 ) -> tuple[Message, Run | None]:
     """Add a message to a conversation and announce it; with `answer`, also start the run that answers it.
     `resources` are MCP resources of the conversation's servers attached to it ([{"server", "uri", "title"}]).
@@ -119,7 +118,7 @@ async def message_create(
     Without `answer` (the API's and MCP's create message) no run starts, and a conversation with an active run
     refuses the message; with it (the chat page) the conversation's assistant answers. `check` is the
     interface's own check of who is asking, run in the same trip to the database before anything is stored (the
-    chat socket re-checks its login there); it refuses by raising.
+    chat socket re-checks its login there), given the conversation's owner as just read; it refuses by raising.
     """
     if answer:
         executor_taking_runs()
@@ -134,7 +133,7 @@ async def message_create(
             )
 
         files = await sync_to_async(files_check)()
-    message, run = await sync_to_async(_message_store)(
+    message, run, branch = await sync_to_async(_message_store)(
         user=user,
         conversation_id=conversation_id,
         content=content,
@@ -149,20 +148,22 @@ async def message_create(
     if run is None:
         await announce(message.conversation_id, [("thread.message.created", message_object(message))])
         return message, None
-    await _announce_answer(message, run)
+    await _announce_answer(message, run, branch=branch)
     return message, run
 
 
 def _prompt_store(
     *, user: AbstractBaseUser, conversation_id: str, messages: list[dict[str, str]], prompt: str, check: Callable
-) -> tuple[list[Message], Run | None]:
-    """Store a prompt's messages in order, in one transaction, with a queued run if the last is the user's."""
+) -> tuple[list[Message], Run | None, Branch]:
+    """Store a prompt's messages in order, in one transaction, with a queued run if the last is the user's; with
+    the branch they end."""
     check()
     contents = [content_validate(message["text"], param="content") for message in messages]
     answer = messages[-1]["role"] == Message.Role.USER
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id, related=answer)
-        parent_id = branch_tip(conversation)
+        branch = branch_shown(conversation)
+        parent_id = branch.tip
         stored = []
         for message, content in zip(messages, contents, strict=True):
             stored.append(
@@ -189,7 +190,7 @@ def _prompt_store(
         conversation.current = stored[-1]
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["title", "current", "updated_at"])
-    return stored, run
+    return stored, run, branch.asked(*(message.pk for message in stored))
 
 
 async def message_prompt_create(
@@ -204,7 +205,7 @@ async def message_prompt_create(
     executor_taking_runs()
     await sync_to_async(check)()  # before the server is asked anything for this user
     messages = await prompt_command_render(user=user, thread_id=conversation_id, command=command)
-    stored, run = await sync_to_async(_prompt_store)(
+    stored, run, branch = await sync_to_async(_prompt_store)(
         user=user,
         conversation_id=conversation_id,
         messages=messages,
@@ -215,7 +216,7 @@ async def message_prompt_create(
     if run is None:
         await announce(conversation_id, created)
     else:
-        await _announce_answer(stored[-1], run, first=created[:-1])
+        await _announce_answer(stored[-1], run, first=created[:-1], branch=branch)
     return stored
 
 

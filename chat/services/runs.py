@@ -27,7 +27,7 @@ from chat.selectors import conversation_active_run, conversation_branch, convers
 from chat.serializers import RESERVED_METADATA, message_object, run_object
 from chat.services.common import (
     assistant_usable,
-    branch_tip,
+    branch_shown,
     conversation_locked,
     executor_taking_runs,
     message_count,
@@ -124,7 +124,7 @@ def run_store(
             if not model_kept(conversation=conversation, assistant=assistant):
                 conversation.model = ""
             conversation.assistant = assistant
-        tip = branch_tip(conversation)
+        tip = branch_shown(conversation).tip
         messages = []
         for role, content, message_metadata in added:
             messages.append(

@@ -7,7 +7,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.test import Client
 from django.utils import timezone
 
-from assistants.models import Assistant
+from assistants.models import Assistant, Provider
 from chat import services
 from chat.exports import conversation_export_markdown
 from chat.models import Conversation, Message
@@ -15,6 +15,7 @@ from chat.selectors import conversation_branch, conversation_model_input
 from chat.timeline import conversation_state
 from core.errors import ServiceError
 from core.tokens import token_create
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.ws import collect_until, receive, ws_connect
 
 TERMINAL = ("thread.run.completed", "thread.run.failed", "thread.run.cancelled")
@@ -297,3 +298,25 @@ def test_it_exports_the_branch_shown(alice, conversation):
     exported = conversation_export_markdown(conversation=conversation)
 
     assert "a better one" in exported and "the first wording" not in exported and "an answer to it" not in exported
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_it_asks_the_model_with_the_branch_shown_after_an_edit(alice, conversation):
+    # The run reads its input from the branch its message was stored on (handed over, not read again): the
+    # vendor sees the edited question and not the one it replaced, with the new question last.
+    with FakeOpenAIServer() as fake:
+        provider = conversation.assistant.provider
+        provider.kind, provider.api_style = Provider.Kind.OPENAI, Provider.ApiStyle.RESPONSES
+        provider.base_url, provider.api_key, provider.default_model = fake.base_url, "sk-test", "fake-default"
+        provider.max_retries = 0
+        await provider.asave()
+        ws = await ws_connect(conversation.pk, alice)
+        await _turn(ws, "one")
+        await _turn(ws, "two")
+        two = await Message.objects.aget(conversation=conversation, content="two")
+        await ws.send_json_to({"type": "message.edit", "message_id": two.pk, "content": "two, edited"})
+        await collect_until(ws, *TERMINAL)
+        await _turn(ws, "three")
+        await ws.disconnect()
+        asked = [request.user_texts for request in fake.model_requests()]
+    assert asked == [["one"], ["one", "two"], ["one", "two, edited"], ["one", "two, edited", "three"]]
