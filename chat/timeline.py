@@ -96,6 +96,8 @@ def event_entry(event: str, data: dict[str, Any], *, author: str = "") -> dict[s
         return None
     if data.get("object", "").endswith(".delta"):
         return None  # a delta names only what changed: the entry is drawn from whole objects
+    if event == "thread.message.created" and data.get("status") == "in_progress":
+        return None  # an answer starting: its `thread.message.in_progress` follows at once and draws it
 
     return {"key": entry_key(kind, data), "html": entry_html(kind, data, author)}
 

@@ -1,6 +1,6 @@
 // MCP Apps: the page's side of the postMessage bridge to a tool's view, the server's HTML in a sandboxed frame on its
 // tool card (templates/chat/_entry.html). The frame has `sandbox="allow-scripts"` and no allow-same-origin, and its
-// document is served with a CSP of its own (chat/views.py, APP_CSP): it runs in an opaque origin, cannot touch this
+// document is served with a CSP of its own (chat/views/steps.py, APP_CSP): it runs in an opaque origin, cannot touch this
 // page, its cookies or its storage, reaches no network, and cannot navigate the page.
 //
 // The view speaks JSON-RPC over postMessage. The page answers only messages from a frame of a tool card (the

@@ -122,3 +122,20 @@ async def test_it_streams_to_every_socket_on_the_conversation(alice, conversatio
     assert [f["event"] for f in seen_first] == [f["event"] for f in seen_second]
     await first.disconnect()
     await second.disconnect()
+
+
+async def test_it_draws_each_entry_of_a_turn_once_per_state(alice, conversation):
+    # The page inserts the server's fragments: the question once, the answer as it starts and as it ends; the
+    # answer's `created` carries none, its `in_progress` right behind it draws the same entry.
+    ws = await ws_connect(conversation.pk, alice)
+    await ws.send_json_to({"type": "message.create", "content": "hello"})
+    frames = await collect_until(ws, *TERMINAL)
+    drawn = [(f["event"], f["data"]["role"]) for f in frames if "entry" in f]
+    assert drawn == [
+        ("thread.message.created", "user"),
+        ("thread.message.in_progress", "assistant"),
+        ("thread.message.completed", "assistant"),
+    ]
+    starting = next(f for f in frames if f["event"] == "thread.message.in_progress")
+    assert 'class="plain streaming"' in starting["entry"]["html"]
+    await ws.disconnect()
