@@ -7,7 +7,7 @@ import re
 from django.db import models
 
 from assistants.models import Assistant
-from assistants.offline import HANDOFF_PREFIX
+from assistants.offline_replies import HANDOFF_PREFIX
 
 
 class Link(models.Model):
