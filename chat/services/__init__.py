@@ -1,8 +1,8 @@
 """Workflows for conversations, messages and runs. Every interface (pages, WebSocket, `/v1/`, MCP) calls these.
 
 Each checks its typed input, stores, announces what changed through `chat.events`, and hands runs to the
-executor: `messages.py` stores and announces messages, `runs.py` starts, stops and decides runs,
-`conversations.py` holds the rest of a conversation's life.
+executor: `messages.py` stores and announces messages, `runs.py` starts and stops runs, `decisions.py` takes
+the user's decisions on a run's waiting tool calls, `conversations.py` holds the rest of a conversation's life.
 """
 
 from chat.expiry import runs_expire_stale
@@ -18,6 +18,7 @@ from chat.services.conversations import (
     conversation_update,
     conversations_cleanup,
 )
+from chat.services.decisions import run_approve, run_decisions_submit, run_deny
 from chat.services.elicitations import elicitation_respond
 from chat.services.messages import (
     branch_select,
@@ -30,11 +31,8 @@ from chat.services.messages import (
 from chat.services.runs import (
     SETTLED_STATUSES,
     TERMINAL_STATUSES,
-    run_approve,
     run_cancel,
     run_create,
-    run_decisions_submit,
-    run_deny,
     run_regenerate,
     run_store,
     run_update,
