@@ -41,10 +41,11 @@ from chat.expiry import runs_expire_stale
 from chat.mcp_resources import model_input_resources_read
 from chat.models import Message, Run
 from chat.prompt_budget import prompt_budget, run_last_messages
-from chat.recorder import RunRecorder, field_of
+from chat.recorder import RunRecorder
 from chat.selectors import Attached, Branch, conversation_model_input
 from chat.serializers import run_object
 from chat.timeline import authors_seen
+from chat.tool_steps import field_of
 from core.database import database_single_threaded
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
