@@ -1,9 +1,9 @@
 """The run executor: one process-owned asyncio task per run, and the process's part in runs elsewhere.
 
 A run's task belongs to the event loop, not to the socket that asked for it, so a closed tab neither stops
-nor loses a run. The task claims the run, builds its agent, streams it, and leaves every stream event to the
-run's recorder (`chat.recorder`), which turns it into rows and events. Its life is traced: the Agents SDK's
-own spans, and Switchboard's where time goes outside the SDK.
+nor loses a run. The task claims the run (`chat.run_start`), builds its agent, streams it, and leaves every
+stream event to the run's recorder (`chat.recorder`), which turns it into rows and events. Its life is traced:
+the Agents SDK's own spans, and Switchboard's where time goes outside the SDK.
 """
 
 from __future__ import annotations
@@ -13,39 +13,32 @@ import contextlib
 import contextvars
 import copy
 import logging
-import os
-import secrets
-import socket
 import time
 import uuid
 import weakref
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from agents import RunConfig, Runner, RunState, custom_span, trace
+from agents import RunConfig, Runner, custom_span, trace
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections
-from django.db.models import Q
 from django.utils import timezone
 
-from assistants.models import ModelPrice
-from assistants.services import assistant_agent_build, assistant_run_refusal
+from assistants.services import assistant_agent_build
 from chat.citations import thread_vector_store_ids
 from chat.elicitation import RunQuestions, elicitation_wake
 from chat.errors import run_ending
 from chat.events import CONTROL_GROUP, announce
-from chat.expiry import runs_expire_stale
 from chat.mcp_resources import model_input_resources_read
-from chat.models import Message, Run
-from chat.prompt_budget import prompt_budget, run_last_messages
+from chat.models import Run
+from chat.prompt_budget import prompt_budget
 from chat.recorder import RunRecorder
-from chat.selectors import Attached, Branch, conversation_model_input
+from chat.run_start import RunStart, run_claim, run_state_resume, runs_beat
+from chat.selectors import Branch
 from chat.serializers import run_object
 from chat.timeline import authors_seen
-from chat.tool_steps import field_of
 from core.database import database_single_threaded
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
@@ -54,75 +47,14 @@ from guardrails.services import (
     answer_withheld,
     guardrail_trip,
     guardrails_build,
-    guardrails_read,
 )
 from mcp_servers.elicitation import tool_elicitation
-from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool, tool_progress, tool_task
-from teams.services import links_read, member_events, team_build
+from teams.services import member_events, team_build
 
 logger = logging.getLogger(__name__)
 
-DENIED_MESSAGE = "The user refused this tool call."
-WORKER_ID = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 WORKFLOW_NAME = "switchboard-run"
-
-
-@dataclass
-class RunStart:
-    run: Run
-    servers: list[MCPServer] = field(default_factory=list)
-    model_input: list[Any] | None = None
-    attached: list[Attached] = field(default_factory=list)  # its messages with MCP resources, read as it starts
-    price: ModelPrice | None = None
-    guardrails: list[Any] = field(default_factory=list)
-    links: list[Any] = field(default_factory=list)
-    follows: str | None = None  # a resumed run's last answer, which its next one follows
-    refusal: str | None = None  # why its owner may no longer run its assistant ("" if they may)
-    error: Exception | None = None  # reading failed after the claim: the run fails with it
-
-
-def _run_start(run_id: str, loaded: Run | None, branch: Branch | None = None) -> RunStart | None:
-    """Claim a queued run and read what it starts from (its MCP servers, the model's input) in one trip to
-    the database thread. None if it was not ours to claim. `branch` is the branch its model input is read from,
-    when the run's store knows it."""
-    now = timezone.now()
-    claim = {"status": Run.Status.IN_PROGRESS, "started_at": now, "worker": WORKER_ID, "heartbeat_at": now}
-    if not Run.objects.filter(pk=run_id, status=Run.Status.QUEUED).update(**claim):
-        return None
-    if loaded is not None:
-        run = loaded
-        for name, value in claim.items():
-            setattr(run, name, value)
-    else:
-        run = Run.objects.select_related("assistant__provider", "conversation__owner").get(pk=run_id)
-    start = RunStart(run)
-    try:
-        if run.assistant is not None:
-            start.servers = list(run.assistant.mcp_servers.filter(enabled=True).order_by("name"))
-            start.refusal = assistant_run_refusal(
-                assistant=run.assistant,
-                user=run.conversation.owner,
-                server_ids=[server.pk for server in start.servers],
-            )
-        if not run.paused_state:
-            start.model_input = conversation_model_input(
-                conversation_id=run.conversation_id,
-                last_messages=run_last_messages(run),
-                attached=start.attached,
-                branch=branch,
-            )
-        else:
-            answers = Message.objects.filter(run=run, role=Message.Role.ASSISTANT).order_by("-id")
-            start.follows = answers.values_list("pk", flat=True).first()
-        start.price = ModelPrice.objects.for_model(provider_id=run.provider_id, model=run.model)
-        if run.assistant is not None:
-            # Read here, in the one trip the claim makes, not in one trip each while the run is built.
-            start.guardrails = guardrails_read(run.assistant)
-            start.links = links_read(run.assistant_id)
-    except Exception as exc:  # noqa: BLE001 - recorded as the run's failure by the caller
-        start.error = exc
-    return start
 
 
 class Executor:
@@ -180,7 +112,7 @@ class Executor:
             try:
                 # On a thread of its own where the database allows it: behind a busy database thread the beat
                 # would come late, and another process would expire runs that are alive.
-                await sync_to_async(_heartbeat, thread_sensitive=database_single_threaded())(list(self.tasks))
+                await sync_to_async(runs_beat, thread_sensitive=database_single_threaded())(list(self.tasks))
             except Exception:
                 logger.exception("Run heartbeat failed")
 
@@ -260,7 +192,7 @@ class Executor:
         with trace(WORKFLOW_NAME, trace_id=f"trace_{uuid.uuid4().hex}", group_id=metadata.get("thread_id"),
                    metadata=metadata):  # fmt: skip
             with custom_span("run.claim"):
-                start = await sync_to_async(_run_start)(run_id, loaded, branch)
+                start = await sync_to_async(run_claim)(run_id, loaded, branch)
             if start is None:
                 return  # cancelled before it started, or another process owns it
             metadata |= _run_metadata(start.run)
@@ -336,7 +268,7 @@ class Executor:
                 if build.skipped:
                     await recorder.servers_skipped(summary=build.skipped_summary, warning=build.skipped_warning)
                 if run.paused_state:
-                    run_input: Any = await self._resume_state(run, build.agent, function_outputs)
+                    run_input: Any = await run_state_resume(run, build.agent, function_outputs)
                     await recorder.tool_steps_resume()
                 else:
                     run_input = start.model_input
@@ -394,42 +326,6 @@ class Executor:
         ):
             run = await Run.objects.aget(pk=run_id)
             await announce(run.conversation_id, [(f"thread.run.{run.status}", run_object(run))])
-
-    async def _resume_state(self, run: Run, agent: Any, function_outputs: dict[str, str]) -> RunState:
-        """The paused agent state with the user's decisions applied to each waiting call, and the outputs the
-        caller submitted for its function calls put where those calls will return them."""
-        state = await RunState.from_string(agent, run.paused_state)
-        approvals = run.metadata.get("approvals") or {}
-        paused_at = run.metadata.get("paused_at")
-        if isinstance(paused_at, int | float):
-            waited_ms = max(0, int((time.time() - paused_at) * 1000))
-            with custom_span("approval.wait", {"tool_call_ids": sorted(approvals), "waited_ms": waited_ms}):
-                pass
-        for item in state.get_interruptions():
-            call_id = field_of(item.raw_item, "call_id")
-            decision = approvals.get(call_id) or {"approve": False}
-            if "output" in decision:
-                function_outputs[call_id] = decision["output"]
-            if decision["approve"]:
-                state.approve(item)
-            else:
-                state.reject(item, rejection_message=decision.get("reason") or DENIED_MESSAGE)
-        return state
-
-
-def _heartbeat(run_ids: list[str]) -> None:
-    """Mark this process's runs alive, and expire those of processes that died."""
-    # No request ends in here to drop a dead or expired connection, so each beat does.
-    close_old_connections()
-    try:
-        if run_ids:
-            # Runs waiting for a slot are ours too, though no worker has claimed them yet.
-            Run.objects.filter(Q(worker=WORKER_ID) | Q(status=Run.Status.QUEUED), pk__in=run_ids).update(
-                heartbeat_at=timezone.now()
-            )
-        runs_expire_stale()
-    finally:
-        close_old_connections()
 
 
 def _run_metadata(run: Run) -> dict[str, str]:
