@@ -36,7 +36,7 @@ def test_it_expires_runs_left_behind_by_a_dead_process(conversation):
 def test_it_accepts_a_message_when_the_active_run_is_stale(alice, conversation):
     long_ago = timezone.now() - timedelta(minutes=10)
     Run.objects.create(conversation=conversation, status=Run.Status.IN_PROGRESS, heartbeat_at=long_ago)
-    message, run = _message_store(
+    message, run, _ = _message_store(
         user=alice, conversation_id=conversation.pk, content="hello again", role="user", metadata=None, answer=True
     )
     assert run.status == Run.Status.QUEUED
@@ -46,7 +46,7 @@ def test_it_accepts_a_message_when_the_active_run_is_stale(alice, conversation):
 
 
 def test_it_snapshots_the_model_and_instructions_on_the_run(alice, conversation):
-    _, run = _message_store(
+    _, run, _ = _message_store(
         user=alice, conversation_id=conversation.pk, content="hi", role="user", metadata=None, answer=True
     )
     assert (run.model, run.instructions) == ("offline", "Be brief.")

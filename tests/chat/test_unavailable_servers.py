@@ -83,7 +83,7 @@ async def test_it_puts_a_visible_warning_on_the_answer(alice, conversation):
     created = next(f for f in frames if f["event"] == "thread.message.created" and f["data"]["role"] == "assistant")
     warning = created["data"]["metadata"]["warning"]
     assert "offline-http" in warning and "exits" in warning
-    html = created["entry"]["html"]
+    html = next(f for f in frames if f["event"] == "thread.message.in_progress")["entry"]["html"]
     assert 'class="answer-warning"' in html and "offline-http" in html
     answer = await Message.objects.aget(conversation=conversation, role=Message.Role.ASSISTANT)
     assert answer.metadata["warning"] == warning
