@@ -30,7 +30,19 @@ class Item:
     fields: dict[str, Any]
 
 
-def _apply(items: list[Item]) -> None:
+@dataclass
+class Writes:
+    """What one batch writes, built before its transaction."""
+
+    traces: list[Any]
+    spans: list[Any]
+    ttfts: list[dict[str, Any]]
+    ends: list[tuple[str, dict[str, Any]]]  # (trace id, the fields its end sets) of traces stored earlier
+
+
+def _writes_of(items: list[Item]) -> Writes:
+    """Read and build everything a batch writes, outside its transaction: on SQLite the write lock is held from
+    BEGIN to COMMIT, and every chat write waits for it meanwhile."""
     from chat.models import Run
     from observability.models import Span, Trace
 
@@ -39,42 +51,45 @@ def _apply(items: list[Item]) -> None:
     # A trace that starts and ends within this batch (most runs) is stored whole, in one insert; one traced
     # again under the same id adds its totals to the stored row instead.
     started = {item.fields["trace_id"]: item.fields for item in items if item.kind == "trace"}
+    # Spans of a trace whose start this process never saw still get a trace to hang from.
+    first: dict[str, Any] = {}
+    for fields in spans:
+        if not fields.get("trace_seen"):
+            first.setdefault(fields["trace_id"], fields["started_at"])
     ends = []
     for item in items:
         if item.kind == "end" and item.fields["trace_id"] in started:
             started[item.fields["trace_id"]].update(_trace_end_fields(item.fields, started[item.fields["trace_id"]]))
         elif item.kind == "end":
-            ends.append(item.fields)
+            ends.append((item.fields["trace_id"], _trace_end_update(Trace, item.fields, first)))
     run_ids = {fields["run_id"] for fields in starts if fields.get("run_id")}
     # A trace may name a run that is not (or no longer) there: keep the trace, without the link.
     known = set(Run.objects.filter(pk__in=run_ids).values_list("pk", flat=True)) if run_ids else set()
-    if starts:
-        Trace.objects.bulk_create(
-            [
-                Trace(**{**fields, "run_id": fields["run_id"] if fields.get("run_id") in known else None})
-                for fields in starts
-            ],
-            ignore_conflicts=True,
+    traces = [
+        Trace(**{**fields, "run_id": fields["run_id"] if fields.get("run_id") in known else None}) for fields in starts
+    ]
+    traces += [Trace(trace_id=trace_id, status=Trace.Status.ENDED, started_at=at) for trace_id, at in first.items()]
+    return Writes(
+        traces=traces,
+        spans=[Span(**{name: value for name, value in fields.items() if name != "trace_seen"}) for fields in spans],
+        ttfts=[item.fields for item in items if item.kind == "ttft"],
+        ends=ends,
+    )
+
+
+def _writes_apply(writes: Writes) -> None:
+    from observability.models import Span, Trace
+
+    if writes.traces:
+        Trace.objects.bulk_create(writes.traces, ignore_conflicts=True)
+    if writes.spans:
+        Span.objects.bulk_create(writes.spans, ignore_conflicts=True)
+    for fields in writes.ttfts:
+        Span.objects.filter(trace_id=fields["trace_id"], span_id=fields["span_id"], ttft_ms__isnull=True).update(
+            ttft_ms=fields["ttft_ms"]
         )
-    if spans:
-        # Spans of a trace whose start this process never saw still get a trace to hang from.
-        first: dict[str, Any] = {}
-        for fields in spans:
-            if not fields.pop("trace_seen", False):
-                first.setdefault(fields["trace_id"], fields["started_at"])
-        if first:
-            Trace.objects.bulk_create(
-                [Trace(trace_id=trace_id, status=Trace.Status.ENDED, started_at=at) for trace_id, at in first.items()],
-                ignore_conflicts=True,
-            )
-        Span.objects.bulk_create([Span(**fields) for fields in spans], ignore_conflicts=True)
-    for item in items:
-        if item.kind == "ttft":
-            Span.objects.filter(
-                trace_id=item.fields["trace_id"], span_id=item.fields["span_id"], ttft_ms__isnull=True
-            ).update(ttft_ms=item.fields["ttft_ms"])
-    for fields in ends:
-        _trace_end_apply(Trace, fields)
+    for trace_id, end in writes.ends:
+        Trace.objects.filter(pk=trace_id).update(**end)
 
 
 def _trace_end_fields(fields: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
@@ -93,15 +108,15 @@ def _trace_end_fields(fields: dict[str, Any], start: dict[str, Any]) -> dict[str
     }
 
 
-def _trace_end_apply(trace_model: Any, fields: dict[str, Any]) -> None:
-    """End a trace stored by an earlier batch."""
-    started = fields["started_at"]
+def _trace_end_update(trace_model: Any, fields: dict[str, Any], first: dict[str, Any]) -> dict[str, Any]:
+    """What the end of a trace stored by an earlier batch (or hung from its first span in this one) sets on it."""
+    started = fields["started_at"] or first.get(fields["trace_id"])
     if started is None:  # traced again (or its start was never seen here): the stored row says when it began
         started = trace_model.objects.filter(pk=fields["trace_id"]).values_list("started_at", flat=True).first()
     end = _trace_end_fields(fields, {"started_at": started})
     # A run resumed after an approval may trace under the same id again: its totals add up.
     end.update({name: F(name) + fields[name] for name in TRACE_TOTALS})
-    trace_model.objects.filter(pk=fields["trace_id"]).update(**end)
+    return end
 
 
 def rows_write(items: list[Item]) -> None:
@@ -109,16 +124,18 @@ def rows_write(items: list[Item]) -> None:
     close_old_connections()
     try:
         try:
+            writes = _writes_of(items)
             with transaction.atomic():
-                _apply(items)
+                _writes_apply(writes)
             return
         except Exception:  # retried one by one below
             logger.debug("A trace batch failed; storing its items one by one", exc_info=True)
         dropped = 0
         for item in items:
             try:
+                writes = _writes_of([item])
                 with transaction.atomic():
-                    _apply([item])
+                    _writes_apply(writes)
             except Exception:  # noqa: BLE001 - a trace is never worth failing for
                 dropped += 1
         if dropped:
