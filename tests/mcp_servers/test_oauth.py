@@ -234,7 +234,8 @@ async def test_a_run_without_a_connection_says_so_with_the_connect_link(bob, oau
     )
     created = next(f for f in frames if f["event"] == "thread.message.created" and f["data"]["role"] == "assistant")
     assert link in created["data"]["metadata"]["warning"]
-    assert f'<a href="{link}">' in created["entry"]["html"]  # a link on the answer, in the chat
+    drawn = next(f for f in frames if f["event"] == "thread.message.in_progress")["entry"]["html"]
+    assert f'<a href="{link}">' in drawn  # a link on the answer, in the chat
     assert (await OAuthClient.objects.aget(server=oauth_server)).protected
 
 
