@@ -78,18 +78,15 @@ class RunRecorder(ToolStepRecorder):
             data["metadata"] |= progress
         return data
 
-    def _run_rows(self, status: str, *, audit: AuditEntry | None = None, **fields: Any) -> list[tuple[Any, Any]]:
-        """The rows of the run's stop: its status and its usage (and the `audit` entry that says why, if any)."""
+    async def run_stop(self, status: str, *, audit: AuditEntry | None = None, **fields: Any) -> None:
+        """The run stopped (answered, paused or ended early): its status and its usage (and the `audit` entry
+        that says why, if any), in one transaction."""
         self.run.status = status
         for name, value in fields.items():
             setattr(self.run, name, value)
         usage = self.account.record(self.run)
         audited = [(audit, None)] if audit is not None else []
-        return [(self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited]
-
-    async def run_stop(self, status: str, *, audit: AuditEntry | None = None, **fields: Any) -> None:
-        """The run stopped (answered, paused or ended early): its rows in one transaction, then its event."""
-        await rows_save(*self._run_rows(status, audit=audit, **fields))
+        await rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited)
         self.send(f"thread.run.{status}", run_object(self.run))
 
     async def servers_skipped(self, *, summary: str, warning: str) -> None:
@@ -129,15 +126,13 @@ class RunRecorder(ToolStepRecorder):
         await asyncio.wait([saving])  # the write goes on, and is waited for again, if this run is cancelled
         return saving.exception() is None
 
-    async def _message_rows_finish(self, message: Message, step: RunStep, *more: tuple[Any, Any]) -> None:
-        """The answer's last write, with `more` rows in its transaction."""
+    async def _message_rows_finish(self, message: Message, step: RunStep) -> None:
         # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
         written = await self.message_written()
         self.message_saving = None
         await rows_save(
             (message, ["content", "annotations", "status", "completed_at"] if written else None),
             (step, ["status", "completed_at", *USAGE_FIELDS, "cost"] if written else None),
-            *more,
         )
 
     async def message_delta(self, delta: str) -> None:
@@ -157,19 +152,9 @@ class RunRecorder(ToolStepRecorder):
                 await self.message.asave(update_fields=["content"])
 
     async def message_finish(self, *, final_text: str | None = None, status: str = Message.Status.COMPLETED) -> None:
-        closed = await self._message_close(final_text=final_text, status=status)
-        if closed is not None:
-            # Shielded: a Stop while this waits for the first write must not drop the answer's last one.
-            await asyncio.shield(self._message_rows_finish(*closed))
-            self._message_closed_send(*closed)
-
-    async def _message_close(
-        self, *, final_text: str | None = None, status: str = Message.Status.COMPLETED
-    ) -> tuple[Message, RunStep] | None:
-        """The answer being written, closed with its text and its step's usage (None if there is none)."""
         if self.message is None:
             if not final_text:
-                return None
+                return
             await self.message_start()
         message, step = self.message, self.message_step
         self.message = self.message_step = None
@@ -181,10 +166,9 @@ class RunRecorder(ToolStepRecorder):
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
         step.completed_at = now
         self.account.apply(step)
-        return message, step
-
-    def _message_closed_send(self, message: Message, step: RunStep) -> None:
-        event = "completed" if message.status == Message.Status.COMPLETED else "incomplete"
+        # Shielded: a Stop while this waits for the first write must not drop the answer's last one.
+        await asyncio.shield(self._message_rows_finish(message, step))
+        event = "completed" if status == Message.Status.COMPLETED else "incomplete"
         self.send(f"thread.message.{event}", message_object(message))
         self.send(f"thread.run.step.{step.status}", self.step_data(step))
 
@@ -262,27 +246,18 @@ class RunRecorder(ToolStepRecorder):
     async def complete(self) -> None:
         """The run answered: its last message and its token usage. A run that used all of its
         max_completion_tokens, or more than its max_prompt_tokens, ends incomplete, as OpenAI's did: its answer
-        may be cut short. The answer's last write and the run's end go in one transaction."""
-        closed = await self._message_close()
-        status, fields = self._completion()
-        rows = self._run_rows(status, paused_state="", **fields)
-        if closed is None:
-            await rows_save(*rows)
-        else:
-            await asyncio.shield(self._message_rows_finish(*closed, *rows))
-            self._message_closed_send(*closed)
-        self.send(f"thread.run.{status}", run_object(self.run))
-
-    def _completion(self) -> tuple[str, dict[str, Any]]:
-        """The status an answered run ends with, and its fields."""
+        may be cut short."""
+        await self.message_finish()
         overrides = self.run.overrides or {}
         limit = overrides.get("max_completion_tokens")
         if limit and self.run.completion_tokens + self.account.used["completion_tokens"] >= limit:
-            return Run.Status.INCOMPLETE, {"incomplete_reason": "max_completion_tokens"}
+            await self.run_stop(Run.Status.INCOMPLETE, incomplete_reason="max_completion_tokens", paused_state="")
+            return
         limit = overrides.get("max_prompt_tokens")
         if limit and self.run.prompt_tokens + self.account.used["prompt_tokens"] > limit:
-            return Run.Status.INCOMPLETE, {"incomplete_reason": "max_prompt_tokens"}
-        return Run.Status.COMPLETED, {"completed_at": timezone.now()}
+            await self.run_stop(Run.Status.INCOMPLETE, incomplete_reason="max_prompt_tokens", paused_state="")
+            return
+        await self.run_stop(Run.Status.COMPLETED, completed_at=timezone.now(), paused_state="")
 
     async def end(self, status: str, *, trip: GuardrailTrip | None = None, **fields: Any) -> None:
         """The run stopped early (failed, cancelled, expired, incomplete): close what is open, record why (in
