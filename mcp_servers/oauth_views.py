@@ -22,6 +22,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
+from core.confirm import confirm_page
 from core.middleware import csp_posting_to
 from mcp_servers.models import MCPServer, OAuthAccount
 from mcp_servers.oauth import (
@@ -124,14 +125,14 @@ def revoke(request: HttpRequest, pk: int) -> HttpResponse:
     if account is None:
         raise Http404
     if request.method == "GET":
-        context = {
-            "title": f"Disconnect {account.server.name}?",
-            "text": "Switchboard forgets your tokens for it (and asks its authorization server to revoke them); "
+        return confirm_page(
+            request,
+            title=f"Disconnect {account.server.name}?",
+            text="Switchboard forgets your tokens for it (and asks its authorization server to revoke them); "
             "your assistants cannot use its tools until you connect again.",
-            "button": "Revoke",
-            "cancel": reverse("mcp_oauth:connection_list"),
-        }
-        return render(request, "core/confirm.html", context)
+            button="Revoke",
+            cancel=reverse("mcp_oauth:connection_list"),
+        )
     server = async_to_sync(oauth_account_revoke)(user_id=request.user.pk, account_id=account.pk)
     messages.success(request, f"Disconnected {server.name}: its tokens are deleted.")
     return redirect("mcp_oauth:connection_list")

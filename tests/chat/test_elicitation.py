@@ -23,7 +23,7 @@ from core.tokens import token_create
 from mcp_servers.models import MCPServer
 from mcp_servers.pool import get_pool
 from tests.api.conftest import AsyncApi
-from tests.mcp_servers.conftest import everything_command, everything_http_url  # noqa: F401 - a fixture
+from tests.mcp_servers.conftest import Recording, everything_command, everything_http_url, recording  # noqa: F401 - a fixture  # noqa: F401 - a fixture
 from tests.ws import collect_until, names, ws_connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -309,21 +309,8 @@ async def test_it_stops_waiting_when_the_run_is_stopped(alice, everything):
     assert step.status == RunStep.Status.CANCELLED
 
 
-async def recording_conversation(user, provider, log, settings) -> Conversation:
-    """A conversation whose tool `ask` asks for a word, on a server that logs every message it receives."""
-    settings.SWITCHBOARD = {**settings.SWITCHBOARD, "MCP_SANDBOX": False}  # the server writes its log
-    fake = str(settings.BASE_DIR / "tests" / "fakes" / "recording_mcp_server.py")
-    return await sync_to_async(conversation_with)(user, provider, command=sys.executable, args=[fake, str(log)])
-
-
-def received(log) -> list[dict]:
-    return [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
-
-
-async def test_it_sends_the_server_exactly_the_answer_given(alice, offline_provider, tmp_path, settings):
-    log = tmp_path / "received.jsonl"
-    conversation = await recording_conversation(alice, offline_provider, log, settings)
-    ws = await ws_connect(conversation.pk, alice)
+async def test_it_sends_the_server_exactly_the_answer_given(alice, recording: Recording):  # noqa: F811 - the fixture
+    ws = await ws_connect(recording.conversation.pk, alice)
     run, question, _ = await asked(ws, "/ask {}")
 
     frames = await answered(ws, run, question, "accept", {"word": "hello"})
@@ -331,16 +318,15 @@ async def test_it_sends_the_server_exactly_the_answer_given(alice, offline_provi
     await get_pool().close_all()
 
     assert frames[-1]["event"] == "thread.run.completed"
-    (answer,) = [m["result"] for m in received(log) if "method" not in m and str(m.get("id")).startswith("q-")]
+    (answer,) = [m["result"] for m in recording.received() if "method" not in m and str(m.get("id")).startswith("q-")]
     assert answer == {"action": "accept", "content": {"word": "hello"}}
 
 
 async def test_it_tells_the_server_the_call_was_cancelled_when_the_run_is_stopped(
-    alice, offline_provider, tmp_path, settings
+    alice,
+    recording: Recording,  # noqa: F811 - the fixture
 ):
-    log = tmp_path / "received.jsonl"
-    conversation = await recording_conversation(alice, offline_provider, log, settings)
-    ws = await ws_connect(conversation.pk, alice)
+    ws = await ws_connect(recording.conversation.pk, alice)
     run, question, _ = await asked(ws, "/ask {}")
     assert question["message"] == "Say a word."
 
@@ -350,7 +336,7 @@ async def test_it_tells_the_server_the_call_was_cancelled_when_the_run_is_stoppe
     await get_pool().close_all()
 
     assert frames[-1]["event"] == "thread.run.cancelled"
-    messages = received(log)
+    messages = recording.received()
     call = next(m for m in messages if m.get("method") == "tools/call")
     cancelled = [m["params"]["requestId"] for m in messages if m.get("method") == "notifications/cancelled"]
     assert cancelled == [call["id"]]
