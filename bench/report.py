@@ -151,10 +151,26 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
 # What a missed target comes down to, as far as profiling and the query counts below show.
 WHY_MISSED = {
     "Turn: first delta p50": (
-        "Before the first token a turn stores the user's message and its run (one transaction, six statements) "
-        "and claims the run while reading its MCP servers and the model's input (one more trip to the database "
-        "thread). Django's ORM spends about 1.5 ms of Python per trip building those statements; the rows are "
-        "what lets a reload or another process see the turn, so they are written before the model is asked."
+        "Before the first token a turn makes two trips to the one database thread, and nearly all of their time "
+        "is Django's ORM building statements, not SQLite running them. Timed in-process on 2026-12-07 (medians, "
+        "`python -m bench.queries --where` lists the statements): storing the message 7.7 ms (the conversation "
+        "locked with its assistant, provider and owner 2.2, the visible branch 1.7, the quota and one-run checks "
+        "1.0, the socket's login re-check 0.8, the run's insert 0.6); claiming the run, the model's input 2.3 ms "
+        "and the owner's right to run the assistant 1.9 ms. The rows are what lets a reload or another process "
+        "see the turn, so they are written before the model is asked."
+    ),
+    "Turn: first delta p99": (
+        "The tail is the trace writer's transactions holding SQLite's one write lock while a turn's own writes "
+        "wait (see the tracing table: p99 with traces off is well under 50 ms), on cores shared with the load "
+        "generator."
+    ),
+    "Turn: run completed p99": "As for the first delta's p99: the trace writer's transactions and the shared cores.",
+    "Tracing: first delta p50": (
+        "Noisy at this size: the same comparison measured +0.41 ms earlier on 2026-12-07, and 200 sequential "
+        "turns against each server (twice) differed by less than 0.5 ms either way. What tracing does cost is "
+        "throughput and the tail: the writer thread holds SQLite's write lock for each batch, and 11 spans a "
+        "turn go through the Agents SDK's span machinery on the event loop (at 50 sessions, TRACES=0 raised "
+        "one process from about 22 to 28 turns/s)."
     ),
     "Tool (streamable_http): pooled ≥ 50": (
         "A new session to an HTTP server that is already running costs only its handshake (tens of ms), not a "
@@ -165,19 +181,17 @@ WHY_MISSED = {
         "than it; the stdio row is the case the bar is about."
     ),
     "Peers: added first-token latency": (
-        "Before it asks the model, Switchboard stores the user's message and the run and claims it, each a trip to "
-        "the one database thread (on 2026-12-03 the socket saw `thread.message.created` 40–50 ms after the send "
-        "on this shared machine, the model's first token 70–90 ms after `thread.run.in_progress`); with the "
-        "traces written to the database too (TRACES, on by default) the p50 rose from about 87 to 100 ms and the "
-        "tail to 150 ms. Open WebUI's chat API stores nothing before it forwards the request, and the Chainlit "
-        "app keeps its history in memory: their added latency is the HTTP and streaming path alone."
+        "Before it asks the model, Switchboard stores the user's message and the run (checking the user's login, "
+        "quota and access, and which branch of the conversation the message follows) and claims the run, each a "
+        "trip to the one database thread: about 10 ms of ORM work a turn (see the turn table's explanation). Open "
+        "WebUI's chat API stores nothing before it forwards the request, and the Chainlit app keeps its history "
+        "in memory: their added latency is the HTTP and streaming path alone."
     ),
     "Peers: turns/s at": (
-        "Switchboard is CPU-bound on one process: a py-spy profile at 50 sessions on 2026-12-03 had a third of "
-        "the samples in the database thread (Django ORM, SQLite, a new SQLite connection opened and closed for "
-        "many hops) and the rest in the event loop (the Agents SDK and openai stream handling, Channels "
-        "middleware); turning TRACES off raised 50 sessions from 7.4 to 18–20 turns/s. Open WebUI's chat API "
-        "writes nothing per turn, and the Chainlit app has no database at all."
+        "Switchboard is CPU-bound on one process. A py-spy profile at 50 sessions on 2026-12-07 had about half "
+        "of the busy samples in the database thread (Django ORM statement building; SQLite's execute, waits for "
+        "its write lock included, a fifth), 11% in the trace writer, 7% rendering the page's entries and 8% in "
+        "the Agents SDK. Open WebUI's chat API writes nothing per turn, and the Chainlit app has no database."
     ),
     "Two processes": (
         "Both servers share the machine's cores with the load generator, PostgreSQL and Redis; the processes "
