@@ -90,7 +90,8 @@ def last_error(frames: list[dict]) -> dict:
 
 
 async def test_it_streams_a_text_answer(alice, conversation, fake, api):
-    fake.token_interval = 0.02  # a model's pace: each token reaches the page on its own
+    # A model's pace: each token reaches the page on its own (50 ms apart, so a busy machine does not merge them).
+    fake.token_interval = 0.05
     ws = await ws_connect(conversation.pk, alice)
     frames = await turn(ws, "hello there")
     await ws.disconnect()
