@@ -11,6 +11,7 @@ from typing import Any
 from django.conf import settings
 
 from chat.executor import Executor, get_executor
+from core.database import ConnectionReturningExecutor
 from files.indexing import indexing_start
 
 _hooked: weakref.WeakSet[Executor] = weakref.WeakSet()
@@ -34,6 +35,7 @@ def process_start() -> None:
     if executor in _hooked:
         return
     _hooked.add(executor)
+    asyncio.get_running_loop().set_default_executor(ConnectionReturningExecutor())
     from twisted.internet.defer import Deferred
 
     grace = settings.SWITCHBOARD["SHUTDOWN_GRACE_SECONDS"]

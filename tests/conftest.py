@@ -14,6 +14,7 @@ from django.db import connections
 
 from assistants.models import Assistant, Provider
 from chat.executor import get_executor
+from core.database import ConnectionReturningExecutor
 from mcp_servers.models import MCPServer
 from observability import processor
 from tests.live import redis_url_for
@@ -54,7 +55,10 @@ async def _loop_quiet():
     Left to the loop's own teardown, which cancels every task at once and then only waits, the shutdown
     sometimes stalled for good: a wake-up from a helper thread went unnoticed by an otherwise idle loop.
     A ticking task keeps the loop looking, as Daphne's own timers do in a server.
+
+    The loop's default executor is the server's (config.process): its threads give pooled connections back.
     """
+    asyncio.get_running_loop().set_default_executor(ConnectionReturningExecutor())
     yield
     ticker = asyncio.ensure_future(_tick())
     try:

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.http import StreamingHttpResponse
 
@@ -59,7 +60,7 @@ async def _events(subscription: Subscription, run_id: str) -> AsyncIterator[str]
                 async with asyncio.timeout(IDLE_CHECK_SECONDS):
                     message = await subscription.layer.receive(subscription.channel)
             except TimeoutError:
-                run = await Run.objects.aget(pk=run_id)
+                run = await database_sync_to_async(Run.objects.get)(pk=run_id)  # the connection goes back
                 if run.status in SETTLED_STATUSES:
                     yield sse(f"thread.run.{run.status}", run_object(run))
                     break

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 from chat import selectors, services
@@ -53,6 +54,9 @@ async def _streamed(thread_id: str, start: Any) -> HttpResponse:
     except BaseException:
         await subscription.close()
         raise
+    # The request's thread would keep its database connection until the stream ends: give it back now, so a
+    # crowd of open streams cannot empty the PostgreSQL pool.
+    await sync_to_async(close_old_connections)()
     return streaming.stream_response(subscription, run.pk)
 
 

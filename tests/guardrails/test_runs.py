@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from assistants.models import Assistant
@@ -179,7 +180,7 @@ async def test_it_stores_the_guardrails_span_in_the_trace(alice, conversation, h
 
 async def test_it_fails_a_run_over_the_api_with_the_guardrails_reason(alice, conversation, helper):
     await Guardrail.objects.acreate(assistant=helper, name="Short", kind="max_length", max_chars=5)
-    token = (await asyncio.to_thread(token_create, user=alice, name="test"))[1]
+    token = (await sync_to_async(token_create)(user=alice, name="test"))[1]
     api = AsyncApi(AsyncClient(), token)
     await Message.objects.acreate(conversation=conversation, role="user", content="far too long")
     response = await api.post(f"threads/{conversation.pk}/runs", {"assistant_id": helper.pk})

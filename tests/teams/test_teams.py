@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import Client
 from django.urls import reverse
 
@@ -47,9 +48,9 @@ async def answer_of(conversation: Conversation) -> str:
 
 
 async def test_it_hands_off_to_a_specialist_on_another_provider(alice, triage, vendor, fake):
-    specialist = await asyncio.to_thread(assistant, alice, vendor, "Castle expert", "You know castles.")
-    await asyncio.to_thread(
-        link_create, user=alice, assistant=triage, target=specialist, kind="handoff", description="Castle questions."
+    specialist = await sync_to_async(assistant)(alice, vendor, "Castle expert", "You know castles.")
+    await sync_to_async(link_create)(
+        user=alice, assistant=triage, target=specialist, kind="handoff", description="Castle questions."
     )
     conversation = await Conversation.objects.acreate(owner=alice, assistant=triage)
     fake.script(text("Castles have moats."))
@@ -75,8 +76,8 @@ async def test_it_hands_off_to_a_specialist_on_another_provider(alice, triage, v
 
 
 async def test_it_hands_off_to_an_offline_specialist_who_answers_the_message(alice, triage, offline_provider):
-    specialist = await asyncio.to_thread(assistant, alice, offline_provider, "Billing desk")
-    await asyncio.to_thread(link_create, user=alice, assistant=triage, target=specialist, kind="handoff")
+    specialist = await sync_to_async(assistant)(alice, offline_provider, "Billing desk")
+    await sync_to_async(link_create)(user=alice, assistant=triage, target=specialist, kind="handoff")
     conversation = await Conversation.objects.acreate(owner=alice, assistant=triage)
     frames = await turn(alice, conversation, "/handoff Billing desk where is my invoice")
     assert frames[-1]["event"] == "thread.run.completed"
@@ -84,16 +85,16 @@ async def test_it_hands_off_to_an_offline_specialist_who_answers_the_message(ali
 
 
 async def test_it_says_whom_it_can_hand_off_to_when_the_name_is_unknown(alice, triage, offline_provider):
-    specialist = await asyncio.to_thread(assistant, alice, offline_provider, "Billing desk")
-    await asyncio.to_thread(link_create, user=alice, assistant=triage, target=specialist, kind="handoff")
+    specialist = await sync_to_async(assistant)(alice, offline_provider, "Billing desk")
+    await sync_to_async(link_create)(user=alice, assistant=triage, target=specialist, kind="handoff")
     conversation = await Conversation.objects.acreate(owner=alice, assistant=triage)
     await turn(alice, conversation, "/handoff Nobody")
     assert "I can hand off to: `Billing desk`" in await answer_of(conversation)
 
 
 async def test_it_asks_another_assistant_as_a_tool(alice, triage, offline_provider):
-    researcher = await asyncio.to_thread(assistant, alice, offline_provider, "Researcher")
-    await asyncio.to_thread(link_create, user=alice, assistant=triage, target=researcher, kind="tool")
+    researcher = await sync_to_async(assistant)(alice, offline_provider, "Researcher")
+    await sync_to_async(link_create)(user=alice, assistant=triage, target=researcher, kind="tool")
     conversation = await Conversation.objects.acreate(owner=alice, assistant=triage)
     frames = await turn(alice, conversation, '/ask_researcher {"input": "find castles"}')
 
