@@ -47,6 +47,8 @@ def _message_store(
     role = role_validate(role)
     metadata = metadata_validate(metadata)
     if resources:
+        if check is not None:
+            check()  # before the conversation's servers are asked for anything
         metadata[RESOURCES_KEY] = resources_check(user=user, thread_id=conversation_id, resources=resources)
     if answer and role != Message.Role.USER:
         raise ServiceError("invalid_role", "Only a user message can be answered.", param="role")

@@ -14,6 +14,7 @@ from django.test import AsyncClient, Client
 
 from chat.models import Conversation, Message, Run, RunStep
 from chat.serializers import run_step_bounded, run_step_object
+from chat.services import messages
 from config.asgi import application
 from core.tokens import token_create, token_revoke
 from tests.mcp.helpers import connected
@@ -67,6 +68,23 @@ async def test_it_ends_a_chat_socket_whose_user_logged_out(alice, conversation):
     await socket.send_json_to({"type": "message.create", "content": "still here?"})
 
     assert await _closed_with(socket) == 4401
+    assert not await Message.objects.filter(conversation=conversation).aexists()
+
+
+async def test_it_ends_a_chat_socket_whose_user_logged_out_before_reading_attached_resources(
+    alice, conversation, monkeypatch
+):
+    asked = []
+    monkeypatch.setattr(messages, "resources_check", lambda **kwargs: asked.append(kwargs) or [])
+    client = await sync_to_async(_logged_in)(alice)
+    socket = await _socket_for(client, conversation.pk)
+    await sync_to_async(client.logout)()
+
+    resources = [{"server": "demo", "uri": "demo://notes/1"}]
+    await socket.send_json_to({"type": "message.create", "content": "read this", "resources": resources})
+
+    assert await _closed_with(socket) == 4401
+    assert asked == []  # the servers were never asked for the resource
     assert not await Message.objects.filter(conversation=conversation).aexists()
 
 
