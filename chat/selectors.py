@@ -212,25 +212,29 @@ def conversation_model_input(
     messages as objects (four JSON fields each) cost more than everything else the run reads to start.
     `branch` is the conversation's visible branch where the caller knows it."""
     branch = branch or conversation_branch(conversation_id=conversation_id)
-    messages = Message.objects.filter(conversation_id=conversation_id, pk__in=branch.messages).values_list(
+    # The whole conversation, kept to the branch here: a long branch as an `IN (…)` list costs more to send and
+    # plan than the few rows of other branches cost to skip.
+    shown, runs = set(branch.messages), branch.runs
+    messages = Message.objects.filter(conversation_id=conversation_id).values_list(
         "pk", "role", "content", "image_file_ids", "metadata"
     )
     # A call without an answer would be rejected by every provider: only finished calls are read back.
     steps = RunStep.objects.filter(
-        run_id__in=branch.runs,
+        run__conversation_id=conversation_id,
         type=RunStep.Type.TOOL_CALLS,
         status__in=(RunStep.Status.COMPLETED, RunStep.Status.FAILED),
     ).exclude(tool_call_id="")
     entries: list[tuple[str, dict[str, Any] | None, tuple[Any, ...]]] = [
         (sort_key_of(pk), None, (role, content, images, metadata))
         for pk, role, content, images, metadata in messages
-        if content or images
+        if pk in shown and (content or images)
     ]
     entries += [
         (sort_key_of(pk), {"call_id": call_id, "name": name, "arguments": arguments or "{}"}, (output or error,))
-        for pk, call_id, name, arguments, output, error in steps.values_list(
-            "pk", "tool_call_id", "tool_name", "arguments", "output", "error"
+        for pk, run_id, call_id, name, arguments, output, error in steps.values_list(
+            "pk", "run_id", "tool_call_id", "tool_name", "arguments", "output", "error"
         )
+        if run_id in runs
     ]
     items: list[dict[str, Any]] = []
     for _, call, fields in sorted(entries, key=lambda entry: entry[0]):
