@@ -28,7 +28,7 @@ from observability.spans import ERROR_MAX, TraceState, non_negative, span_row
 
 logger = logging.getLogger(__name__)
 
-BATCH_SECONDS = 0.2
+BATCH_SECONDS = 1.0  # fewer, larger writes: on SQLite each one holds the write lock a run's own writes wait for
 BATCH_ITEMS = 200
 QUEUE_MAX = 20_000  # past this many waiting items (the database is stuck), new ones are dropped
 RECENT_TRACES = 10_000  # trace ids remembered, to tell a trace from one traced again under the same id
