@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -30,7 +31,10 @@ async def test_it_pauses_between_the_words_of_its_reply(settings):
 
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert len(gaps) > 5
-    assert min(gaps) >= 0.018, f"the shortest pause was {min(gaps) * 1000:.1f} ms"
+    # Measured where the words arrive: one that arrives late (a busy machine) makes the next gap look short, so
+    # the pace is checked over the reply and at the median gap, not at the shortest.
+    assert times[-1] - times[0] >= 0.019 * len(gaps), f"{len(times)} words in {(times[-1] - times[0]) * 1000:.0f} ms"
+    assert statistics.median(gaps) >= 0.019, f"the median pause was {statistics.median(gaps) * 1000:.1f} ms"
 
 
 async def test_it_sends_every_word_at_once_without_a_delay(settings):
