@@ -4,6 +4,8 @@ import asyncio
 import inspect
 import os
 import sys
+import time
+from types import SimpleNamespace
 
 import pytest
 from agents import flush_traces
@@ -14,6 +16,7 @@ from django.db import connections
 
 from assistants.models import Assistant, Provider
 from chat.executor import get_executor
+from core import ratelimit
 from core.database import ConnectionReturningExecutor
 from mcp_servers.models import MCPServer
 from observability import processor
@@ -104,8 +107,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _limits_off(settings):
+def _limits_off(settings, monkeypatch):
     """Fairness limits are off unless a test turns one on; the tests that do also check the refusal."""
+    # Rates count in fixed one-minute windows: a test that ran across the turn of a minute saw its count start
+    # again and its refusal never come. Each test holds the limiter's clock where the test started.
+    started = time.time()
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: started))
     # A real password hash takes over a second here; tests only need passwords to be checkable.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The offline model answers at once; tests/chat/test_ux_pacing.py checks its reading pace.
