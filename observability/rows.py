@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import SyncToAsync
-from django.db import close_old_connections, transaction
-from django.db.models import F
+from django.db import close_old_connections, connections, router, transaction
+from django.db.models import F, Model
+from django.db.models.constants import OnConflict
 
 from core.database import database_single_threaded
 from observability.spans import TRACE_METADATA_COLUMNS
@@ -34,8 +35,8 @@ class Item:
 class Writes:
     """What one batch writes, built before its transaction."""
 
-    traces: list[Any]
-    spans: list[Any]
+    traces: list[dict[str, Any]]  # Trace rows' fields
+    spans: list[dict[str, Any]]  # Span rows' fields
     ttfts: list[dict[str, Any]]
     ends: list[tuple[str, dict[str, Any]]]  # (trace id, the fields its end sets) of traces stored earlier
 
@@ -44,7 +45,7 @@ def _writes_of(items: list[Item]) -> Writes:
     """Read and build everything a batch writes, outside its transaction: on SQLite the write lock is held from
     BEGIN to COMMIT, and every chat write waits for it meanwhile."""
     from chat.models import Run
-    from observability.models import Span, Trace
+    from observability.models import Trace
 
     starts = [item.fields for item in items if item.kind in ("trace", "trace again")]
     spans = [item.fields for item in items if item.kind == "span"]
@@ -65,13 +66,11 @@ def _writes_of(items: list[Item]) -> Writes:
     run_ids = {fields["run_id"] for fields in starts if fields.get("run_id")}
     # A trace may name a run that is not (or no longer) there: keep the trace, without the link.
     known = set(Run.objects.filter(pk__in=run_ids).values_list("pk", flat=True)) if run_ids else set()
-    traces = [
-        Trace(**{**fields, "run_id": fields["run_id"] if fields.get("run_id") in known else None}) for fields in starts
-    ]
-    traces += [Trace(trace_id=trace_id, status=Trace.Status.ENDED, started_at=at) for trace_id, at in first.items()]
+    traces = [{**fields, "run_id": fields["run_id"] if fields.get("run_id") in known else None} for fields in starts]
+    traces += [{"trace_id": trace_id, "status": Trace.Status.ENDED, "started_at": at} for trace_id, at in first.items()]
     return Writes(
         traces=traces,
-        spans=[Span(**{name: value for name, value in fields.items() if name != "trace_seen"}) for fields in spans],
+        spans=spans,
         ttfts=[item.fields for item in items if item.kind == "ttft"],
         ends=ends,
     )
@@ -80,16 +79,41 @@ def _writes_of(items: list[Item]) -> Writes:
 def _writes_apply(writes: Writes) -> None:
     from observability.models import Span, Trace
 
-    if writes.traces:
-        Trace.objects.bulk_create(writes.traces, ignore_conflicts=True)
-    if writes.spans:
-        Span.objects.bulk_create(writes.spans, ignore_conflicts=True)
+    rows_insert(Trace, writes.traces)
+    rows_insert(Span, writes.spans)
     for fields in writes.ttfts:
         Span.objects.filter(trace_id=fields["trace_id"], span_id=fields["span_id"], ttft_ms__isnull=True).update(
             ttft_ms=fields["ttft_ms"]
         )
     for trace_id, end in writes.ends:
         Trace.objects.filter(pk=trace_id).update(**end)
+
+
+def rows_insert(model: type[Model], rows: list[dict[str, Any]]) -> None:
+    """Insert rows given as {field name: value}, skipping any that conflict with a stored one: what
+    `bulk_create(ignore_conflicts=True)` stores, in one `executemany`. A batch holds hundreds of spans, and
+    building a model instance and compiling a statement per row cost several times what the insert does.
+    A field a row leaves out takes its default; names that are not fields are ignored."""
+    if not rows:
+        return
+    connection = connections[router.db_for_write(model)]
+    fields = [field for field in model._meta.concrete_fields if field is not model._meta.auto_field]
+    defaults = {field.attname: field.get_default() for field in fields}
+    quote = connection.ops.quote_name
+    on_conflict = OnConflict.IGNORE
+    sql = "{insert} {table} ({columns}) VALUES ({values}) {suffix}".format(
+        insert=connection.ops.insert_statement(on_conflict=on_conflict),
+        table=quote(model._meta.db_table),
+        columns=", ".join(quote(field.column) for field in fields),
+        values=", ".join(["%s"] * len(fields)),
+        suffix=connection.ops.on_conflict_suffix_sql(fields, on_conflict, None, None),
+    )
+    values = [
+        [field.get_db_prep_save(row.get(field.attname, defaults[field.attname]), connection) for field in fields]
+        for row in rows
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, values)
 
 
 def _trace_end_fields(fields: dict[str, Any], start: dict[str, Any]) -> dict[str, Any]:
