@@ -49,3 +49,39 @@ async def test_it_takes_a_burst_of_sends_past_redis_pys_default_pool_size():
     received = {(await layer.receive(channel))["n"] for _ in range(300)}
     assert received == set(range(300))
     await layer.group_discard("burst", channel)
+
+
+async def test_each_receiver_of_a_group_message_gets_its_own_copy():
+    layer = LocalChannelLayer()
+    first, second = await layer.new_channel(), await layer.new_channel()
+    for channel in (first, second):
+        await layer.group_add("pair", channel)
+    sent = {"type": "run.event", "events": [["thread.message.created", {"id": "msg_1", "metadata": {}}]]}
+    await layer.group_send("pair", sent)
+    mine, theirs = await layer.receive(first), await layer.receive(second)
+    mine["events"][0][1]["metadata"]["seen"] = "yes"
+    sent["events"].clear()
+    assert theirs == {"type": "run.event", "events": [["thread.message.created", {"id": "msg_1", "metadata": {}}]]}
+
+
+async def test_it_refuses_a_message_the_redis_layer_could_not_carry():
+    # Redis packs every message with msgpack: a set (or any object it cannot pack) must fail on one machine too.
+    layer = LocalChannelLayer()
+    channel = await layer.new_channel()
+    await layer.group_add("strict", channel)
+    with pytest.raises(TypeError):
+        await layer.group_send("strict", {"type": "run.event", "ids": {"a", "b"}})
+    with pytest.raises(TypeError):
+        await layer.send(channel, {"type": "run.event", "ids": {"a", "b"}})
+
+
+async def test_a_full_receiver_misses_a_group_message_and_the_others_still_get_it():
+    layer = LocalChannelLayer(capacity=1)
+    full, free = await layer.new_channel(), await layer.new_channel()
+    for channel in (full, free):
+        await layer.group_add("mixed", channel)
+    await layer.send(full, {"type": "first"})
+    await layer.group_send("mixed", {"type": "second"})
+    assert (await layer.receive(free))["type"] == "second"
+    assert (await layer.receive(full))["type"] == "first"
+    assert full not in layer.channels  # nothing else waits for it: "second" never arrived
