@@ -215,8 +215,8 @@ class Executor:
                 if not isinstance(exc, Exception | asyncio.CancelledError):
                     raise
             finally:
-                with custom_span("run.end", {"status": start.run.status, "error_code": start.run.last_error_code}):
-                    pass
+                with custom_span("run.end", recorder.end_span_data()):
+                    pass  # the last events' broadcast follows: the trace ends once they are out
                 try:
                     # Every event is out before the run's task ends, even when it was cancelled.
                     await asyncio.shield(recorder.sent())

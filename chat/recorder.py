@@ -19,7 +19,7 @@ from chat.citations import annotations_find
 from chat.events import outbox_for
 from chat.models import Message, Run, RunStep
 from chat.serializers import message_object, run_object, run_step_bounded, run_step_data
-from chat.tool_steps import ToolStepRecorder, field_of, rows_save
+from chat.tool_steps import ToolStepRecorder, field_of
 from core.models import AuditEntry
 from guardrails.services import GuardrailTrip
 
@@ -68,8 +68,13 @@ class RunRecorder(ToolStepRecorder):
 
     async def sent(self) -> None:
         """Wait until every event so far is out; raise what made a send fail."""
-        with custom_span("events.broadcast", {"run_id": self.run.pk}):
-            await outbox_for(self.thread_id).flush()
+        await outbox_for(self.thread_id).flush()
+
+    def end_span_data(self) -> dict[str, Any]:
+        """What the run's `run.end` span says: how it ended, and its writes to the database."""
+        run = self.run
+        return {"status": run.status, "error_code": run.last_error_code, "writes": self.writes,
+                "writes_ms": round(self.writes_ms, 2)}  # fmt: skip
 
     def step_data(self, step: RunStep) -> dict[str, Any]:
         data = run_step_bounded(run_step_data(step, self.run), settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])
@@ -86,7 +91,7 @@ class RunRecorder(ToolStepRecorder):
             setattr(self.run, name, value)
         usage = self.account.record(self.run)
         audited = [(audit, None)] if audit is not None else []
-        await rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited)
+        await self.rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited)
         self.send(f"thread.run.{status}", run_object(self.run))
 
     async def servers_skipped(self, *, summary: str, warning: str) -> None:
@@ -111,7 +116,7 @@ class RunRecorder(ToolStepRecorder):
         )
         # Written while the text streams: the first delta does not wait for the database. Later writes of
         # the message wait for this one (`message_written`).
-        self.message_saving = asyncio.ensure_future(rows_save((self.message, None), (self.message_step, None)))
+        self.message_saving = asyncio.ensure_future(self.rows_save((self.message, None), (self.message_step, None)))
         self.text = []
         self.flushed_at = time.monotonic()
         self.send("thread.run.step.created", self.step_data(self.message_step))
@@ -130,7 +135,7 @@ class RunRecorder(ToolStepRecorder):
         # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
         written = await self.message_written()
         self.message_saving = None
-        await rows_save(
+        await self.rows_save(
             (message, ["content", "annotations", "status", "completed_at"] if written else None),
             (step, ["status", "completed_at", *USAGE_FIELDS, "cost"] if written else None),
         )
@@ -239,7 +244,7 @@ class RunRecorder(ToolStepRecorder):
         for step in self.tool_steps.values():
             step.status = step_status
             step.completed_at = now
-            await rows_save((step, ["status", "completed_at"]), (tool_audit(self.run, step), None))
+            await self.rows_save((step, ["status", "completed_at"]), (tool_audit(self.run, step), None))
             self.send(f"thread.run.step.{step_status}", self.step_data(step))
         self.tool_steps.clear()
 

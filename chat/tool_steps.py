@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from agents import custom_span
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import models, transaction
@@ -37,11 +36,6 @@ def _rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
 _rows_save_async = sync_to_async(_rows_save)
 
 
-async def rows_save(*rows: tuple[models.Model, list[str] | None]) -> None:
-    with custom_span("rows.write", {"rows": len(rows)}):
-        await _rows_save_async(*rows)
-
-
 def field_of(raw: Any, name: str) -> str:
     value = raw.get(name) if isinstance(raw, dict) else getattr(raw, name, None)
     return value or ""
@@ -49,6 +43,19 @@ def field_of(raw: Any, name: str) -> str:
 
 class ToolStepRecorder:
     """The tool-call half of a run's recorder (`chat.recorder.RunRecorder`, which holds the run's state)."""
+
+    # The run's writes so far and the time they took, which its `run.end` span carries: a span per write would
+    # cost a run more than the writes tell.
+    writes = 0
+    writes_ms = 0.0
+
+    async def rows_save(self, *rows: tuple[models.Model, list[str] | None]) -> None:
+        started = time.monotonic()
+        try:
+            await _rows_save_async(*rows)
+        finally:
+            self.writes += 1
+            self.writes_ms += (time.monotonic() - started) * 1000
 
     def _tool_step_named(self, name: str) -> RunStep | None:
         """The running call's step of an MCP tool, by the tool's name on its server (the model may see it prefixed)."""
@@ -83,7 +90,7 @@ class ToolStepRecorder:
 
     async def _task_keep(self, step: RunStep, task_id: str) -> None:
         step.content = [{"type": "task", "task_id": task_id}]
-        await rows_save((step, ["content"]))
+        await self.rows_save((step, ["content"]))
         self.send("thread.run.step.in_progress", self.step_data(step))
 
     async def tool_called(self, raw: Any, *, parent: RunStep | None = None, assistant_id: str | None = None) -> RunStep:
@@ -165,7 +172,7 @@ class ToolStepRecorder:
             step.status = RunStep.Status.COMPLETED
         step.completed_at = timezone.now()
         step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
-        await rows_save(
+        await self.rows_save(
             (step, ["output", "content", "server_name", "status", "error", "completed_at", "duration_ms"]),
             (tool_audit(self.run, step), None),
         )
@@ -186,6 +193,8 @@ class ToolStepRecorder:
         step.status = RunStep.Status.COMPLETED
         step.completed_at = timezone.now()
         step.duration_ms = int((time.monotonic() - self.tool_started.pop(call_id, time.monotonic())) * 1000)
-        await rows_save((step, ["output", "status", "completed_at", "duration_ms"]), (tool_audit(self.run, step), None))
+        await self.rows_save(
+            (step, ["output", "status", "completed_at", "duration_ms"]), (tool_audit(self.run, step), None)
+        )
         self.send("thread.run.step.completed", self.step_data(step))
         self.model_started = time.monotonic()
