@@ -11,11 +11,13 @@ after it (the whole timeline only when it is too far behind, or the cursor is go
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.template.loader import render_to_string
+from django.template import Context, Template
+from django.template.loader import get_template
 
 from assistants.models import Assistant
 from chat.markdown import message_html_add
@@ -34,6 +36,7 @@ from chat.serializers import (
 RESYNC_TAIL_MAX = 100
 # A page shows this many entries at first, and loads as many older ones at a time.
 TIMELINE_PAGE = 100
+ENTRY_TEMPLATE = "chat/_entry.html"
 KIND_PREFIX = {"message": "m", "step": "s", "run": "r"}
 # Events that add or replace an entry; the socket sends each with its fragment.
 ENTRY_EVENTS = {
@@ -59,11 +62,23 @@ def entry_key(kind: str, data: dict[str, Any]) -> str:
     return f"{KIND_PREFIX[kind]}:{data['id']}"
 
 
+@functools.cache
+def _entry_template() -> Template:
+    return get_template(ENTRY_TEMPLATE).template
+
+
+def entry_render(context: dict[str, Any]) -> str:
+    """An entry's fragment from its template's context. Every live event draws one: the compiled template is
+    kept, but under DEBUG, which reloads it when it is edited."""
+    template = get_template(ENTRY_TEMPLATE).template if settings.DEBUG else _entry_template()
+    return template.render(Context(context))
+
+
 def entry_html(kind: str, data: dict[str, Any], author: str = "") -> str:
     """The fragment of one entry, from its Assistants v2 object (and the name of the assistant who wrote it)."""
     if kind == "message" and "content_html" not in data:
         data = message_html_add(data)
-    return render_to_string("chat/_entry.html", {"kind": kind, "item": data, "author": author})
+    return entry_render({"kind": kind, "item": data, "author": author})
 
 
 def authors(assistant_ids: set[str]) -> dict[str, str]:
@@ -236,7 +251,7 @@ def older_answer(*, conversation_id: str, before: str) -> dict[str, Any]:
     return {
         "before": before,
         "older": keys[start] if start > 0 else None,
-        "entries": [{"key": entry["key"], "html": render_to_string("chat/_entry.html", entry)} for entry in shown],
+        "entries": [{"key": entry["key"], "html": entry_render(entry)} for entry in shown],
     }
 
 
@@ -265,9 +280,7 @@ def resync_answer(*, conversation_id: str, after: str | None, objects: bool = Fa
     state = conversation_state(conversation=conversation, after=after)
     if objects:
         state["timeline"] = [{"kind": entry["kind"], "data": entry["item"]} for entry in state["entries"]]
-    state["entries"] = [
-        {"key": entry["key"], "html": render_to_string("chat/_entry.html", entry)} for entry in state["entries"]
-    ]
+    state["entries"] = [{"key": entry["key"], "html": entry_render(entry)} for entry in state["entries"]]
     return state
 
 
