@@ -72,9 +72,12 @@ class RunRecorder(ToolStepRecorder):
 
     def end_span_data(self) -> dict[str, Any]:
         """What the run's `run.end` span says: how it ended, and its writes to the database."""
-        run = self.run
-        return {"status": run.status, "error_code": run.last_error_code, "writes": self.writes,
-                "writes_ms": round(self.writes_ms, 2)}  # fmt: skip
+        return {
+            "status": self.run.status,
+            "error_code": self.run.last_error_code,
+            "writes": self.writes,
+            "writes_ms": round(self.writes_ms, 2),
+        }
 
     def step_data(self, step: RunStep) -> dict[str, Any]:
         data = run_step_bounded(run_step_data(step, self.run), settings.SWITCHBOARD["TOOL_OUTPUT_SHOWN_CHARS"])

@@ -4,8 +4,8 @@ OpenTelemetry spans.
 The SDK calls the processor synchronously from the run's own task, so nothing here waits: each callback
 turns the span into a plain row and appends it to an in-memory queue. One background thread takes the
 queue in batches (every BATCH_SECONDS, or sooner once BATCH_ITEMS are waiting) and inserts them with
-bulk_create on its own database connection. A write that fails is logged and dropped: losing a trace is
-better than failing a run.
+one executemany a table (`rows.rows_insert`) on its own database connection. A write that fails is logged
+and dropped: losing a trace is better than failing a run.
 """
 
 from __future__ import annotations

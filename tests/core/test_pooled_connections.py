@@ -5,6 +5,7 @@ executor's beat runs there too. Before, each such thread kept a connection check
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -22,6 +23,15 @@ def _checked_out() -> int:
     return stats["pool_size"] - stats["pool_available"]
 
 
+def _settled_at(count: int) -> int:
+    """The checked-out count once it is back at `count`, or after 3 s: a connection lost stays out for good,
+    while another thread of this worker (the trace writer, a beat) may hold one for a moment at any time."""
+    deadline = time.monotonic() + 3.0
+    while (now := _checked_out()) != count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return now
+
+
 @pytest.fixture
 def pooled(db):
     if connection.vendor != "postgresql" or not connection.settings_dict["OPTIONS"].get("pool"):
@@ -37,7 +47,7 @@ async def test_an_async_views_error_pages_give_their_connections_back(pooled, al
     for number in range(connection.settings_dict["OPTIONS"]["pool"]["max_size"] + 5):
         response = await client.get(f"/conversations/{conversation.pk}/steps/step_{number}/app")
         assert response.status_code == 404
-    assert await sync_to_async(_checked_out)() == before
+    assert await sync_to_async(_settled_at)(before) == before
 
 
 def test_the_executor_returns_each_threads_connection_after_each_call(pooled):
@@ -50,7 +60,7 @@ def test_the_executor_returns_each_threads_connection_after_each_call(pooled):
     with ConnectionReturningExecutor(max_workers=4) as executor:
         assert all(executor.map(lambda _: query(), range(20)))  # each call had its connection while it ran
         assert asyncio.run(_in_loop(executor, query))
-    assert _checked_out() == before
+    assert _settled_at(before) == before
 
 
 async def _in_loop(executor: ConnectionReturningExecutor, query) -> bool:
