@@ -151,13 +151,14 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
 # What a missed target comes down to, as far as profiling and the query counts below show.
 WHY_MISSED = {
     "Turn: first delta p50": (
-        "Before the first token a turn makes two trips to the one database thread, and nearly all of their time "
-        "is Django's ORM building statements, not SQLite running them. Timed in-process on 2026-12-07 (medians, "
-        "`python -m bench.queries --where` lists the statements): storing the message 7.7 ms (the conversation "
-        "locked with its assistant, provider and owner 2.2, the visible branch 1.7, the quota and one-run checks "
-        "1.0, the socket's login re-check 0.8, the run's insert 0.6); claiming the run, the model's input 2.3 ms "
-        "and the owner's right to run the assistant 1.9 ms. The rows are what lets a reload or another process "
-        "see the turn, so they are written before the model is asked."
+        "Before the first token a turn makes two trips to the one database thread, and most of their time is "
+        "Django's ORM building statements and rows, not SQLite running them. Timed alone on 2026-12-07 (no "
+        "other load, medians of 200 turns over conversations of 20 messages): storing the message 4.2 to 5.1 ms "
+        "(the conversation locked with its assistant, provider and owner, the visible branch, the quota and "
+        "one-run checks, the socket's login re-check, the run's insert) and claiming the run 3.0 to 3.7 ms (the "
+        "model's input, the owner's right to run the assistant); b6040a5, without branches, login re-checks or "
+        "grants re-checked at the claim, took 3.2 to 3.4 and 2.9 to 3.1 ms. The rows are what lets a reload or "
+        "another process see the turn, so they are written before the model is asked."
     ),
     "Turn: first delta p99": (
         "The tail is the trace writer's transactions holding SQLite's one write lock while a turn's own writes "
@@ -168,9 +169,9 @@ WHY_MISSED = {
     "Tracing: first delta p50": (
         "Noisy at this size: the same comparison measured +0.41 ms earlier on 2026-12-07, and 200 sequential "
         "turns against each server (twice) differed by less than 0.5 ms either way. What tracing does cost is "
-        "throughput and the tail: the writer thread holds SQLite's write lock for each batch, and 11 spans a "
-        "turn go through the Agents SDK's span machinery on the event loop (at 50 sessions, TRACES=0 raised "
-        "one process from about 22 to 28 turns/s)."
+        "throughput and the tail: the writer thread holds SQLite's write lock for each batch, and 7 spans a "
+        "turn (the SDK's agent, task, turn and model call; the claim, the first token and the run's end) go "
+        "through the Agents SDK's span machinery on the event loop."
     ),
     "Tool (streamable_http): pooled ≥ 50": (
         "A new session to an HTTP server that is already running costs only its handshake (tens of ms), not a "
@@ -183,15 +184,16 @@ WHY_MISSED = {
     "Peers: added first-token latency": (
         "Before it asks the model, Switchboard stores the user's message and the run (checking the user's login, "
         "quota and access, and which branch of the conversation the message follows) and claims the run, each a "
-        "trip to the one database thread: about 10 ms of ORM work a turn (see the turn table's explanation). Open "
+        "trip to the one database thread: 7 to 9 ms of ORM work a turn (see the turn table's explanation). Open "
         "WebUI's chat API stores nothing before it forwards the request, and the Chainlit app keeps its history "
         "in memory: their added latency is the HTTP and streaming path alone."
     ),
     "Peers: turns/s at": (
-        "Switchboard is CPU-bound on one process. A py-spy profile at 50 sessions on 2026-12-07 had about half "
-        "of the busy samples in the database thread (Django ORM statement building; SQLite's execute, waits for "
-        "its write lock included, a fifth), 11% in the trace writer, 7% rendering the page's entries and 8% in "
-        "the Agents SDK. Open WebUI's chat API writes nothing per turn, and the Chainlit app has no database."
+        "Switchboard is CPU-bound on one process (see the profile above: the database thread's ORM work, the "
+        "page's entries drawn on the event loop, and the Agents SDK). Every turn stores and checks what a "
+        "self-hosted chat for several users must: the message, the run, its usage and its trace, the user's "
+        "login, quota and grants. Open WebUI's chat API writes nothing per turn, and the Chainlit app has no "
+        "database."
     ),
     "Two processes": (
         "Both servers share the machine's cores with the load generator, PostgreSQL and Redis; the processes "
