@@ -217,8 +217,11 @@ class AssistantQuerySet(models.QuerySet):
             return self.none()
         if user.is_superuser:
             return self.filter(Q(owner=user) | Q(owner__isnull=True))
-        granted = Assistant.objects.filter(owner__isnull=True).filter(granted_to(Assistant, user)).values("pk")
-        return self.filter(Q(owner=user) | Q(pk__in=granted))
+        return self.filter(Q(owner=user) | Q(pk__in=Assistant.objects.shared_with(user).values("pk")))
+
+    def shared_with(self, user) -> AssistantQuerySet:
+        """Shared assistants granted to this user: to everyone, or to one of their groups."""
+        return self.filter(owner__isnull=True).filter(granted_to(Assistant, user))
 
 
 class Assistant(models.Model):

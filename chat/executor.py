@@ -39,7 +39,7 @@ from chat.run_start import RunStart, run_claim, run_state_resume, runs_beat
 from chat.selectors import Branch
 from chat.serializers import run_object
 from chat.timeline import authors_seen
-from core.database import call_returning_connections, database_single_threaded
+from core.database import database_single_threaded
 from core.errors import ServiceError
 from core.metrics import error_record, run_queue_track
 from guardrails.services import (
@@ -111,10 +111,9 @@ class Executor:
             await asyncio.sleep(interval)
             try:
                 # On a thread of its own where the database allows it: behind a busy database thread the beat
-                # would come late, and another process would expire runs that are alive. That thread gives its
-                # pooled connection back after each beat.
-                beat = sync_to_async(call_returning_connections, thread_sensitive=database_single_threaded())
-                await beat(runs_beat, list(self.tasks))
+                # would come late, and another process would expire runs that are alive. The beat gives its
+                # connection back itself (`runs_beat`).
+                await sync_to_async(runs_beat, thread_sensitive=database_single_threaded())(list(self.tasks))
             except Exception:
                 logger.exception("Run heartbeat failed")
 

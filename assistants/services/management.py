@@ -118,8 +118,8 @@ def assistant_run_refusal(*, assistant: Assistant, user: AbstractBaseUser | None
     if user.is_superuser:
         return ""
     if assistant.owner_id is None:
-        # A shared assistant brings its provider and servers with its grant (`usable_by`, for a shared one).
-        if not Assistant.objects.filter(pk=assistant.pk, owner=None).filter(granted_to(Assistant, user)).exists():
+        # A shared assistant brings its provider and servers with its grant.
+        if not Assistant.objects.shared_with(user).filter(pk=assistant.pk).exists():
             return f"The assistant '{assistant.name}' is no longer available to you."
         return ""
     if assistant.owner_id != user.pk:
