@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from channels.layers import get_channel_layer
@@ -138,16 +138,12 @@ def outbox_for(thread_id: str) -> Outbox:
     return outbox
 
 
-def announce_queue(thread_id: str, events: Sequence[Event]) -> Awaitable[None]:
-    """Queue events for everyone watching the conversation, now and after whatever this process queued for it
-    before; await the result to know they were sent."""
+async def announce(thread_id: str, events: Sequence[Event]) -> None:
+    """Tell everyone watching the conversation, in the order this process said things to it; return once sent.
+    The events are queued before the first await: whatever this process says to the conversation after the
+    call began follows them."""
     outbox = outbox_for(thread_id)
     place = outbox.sent
     for event, data in events:
         place = outbox.put(event, data)
-    return outbox.sent_through(place)
-
-
-async def announce(thread_id: str, events: Sequence[Event]) -> None:
-    """Tell everyone watching the conversation, in the order this process said things to it; return once sent."""
-    await announce_queue(thread_id, events)
+    await outbox.sent_through(place)

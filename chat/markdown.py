@@ -69,16 +69,19 @@ def markdown_render(text: str) -> str:
     return html_sanitize(_md.render(text or ""))
 
 
+# Built once: building the sanitizer from these sets costs ten times what cleaning a message does.
+_cleaner = nh3.Cleaner(
+    tags=_TAGS,
+    attributes=_ATTRIBUTES,
+    tag_attribute_values=_ATTRIBUTE_VALUES,
+    url_schemes={"http", "https", "mailto"},
+    link_rel="noopener noreferrer",
+)
+
+
 def html_sanitize(html: str) -> str:
     """Keep only the tags, attributes and classes the message styles know; links to the web and mail only."""
-    return nh3.clean(
-        html,
-        tags=_TAGS,
-        attributes=_ATTRIBUTES,
-        tag_attribute_values=_ATTRIBUTE_VALUES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer",
-    )
+    return _cleaner.clean(html)
 
 
 def message_html_add(data: dict[str, Any]) -> dict[str, Any]:

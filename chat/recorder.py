@@ -42,6 +42,9 @@ class RunRecorder(ToolStepRecorder):
         self.message: Message | None = None
         self.message_step: RunStep | None = None
         self.message_saving: asyncio.Future | None = None
+        # A finished answer (with its step and its first write), written with the run's next write and announced
+        # after it: a plain turn commits once at its end, not once for its answer and again for its run.
+        self.finished: tuple[Message, RunStep, asyncio.Future | None] | None = None
         self.text: list[str] = []
         self.tool_steps: dict[str, RunStep] = {}
         self.tool_started: dict[str, float] = {}
@@ -65,6 +68,37 @@ class RunRecorder(ToolStepRecorder):
     def send(self, event: str, data: dict[str, Any]) -> None:
         # The conversation's one outbox: the run's events follow whatever announced it, in this process.
         outbox_for(self.thread_id).put(event, data)
+
+    async def rows_save(self, *rows: tuple[Any, list[str] | None]) -> None:
+        """Write rows in one transaction, with the finished answer's if one waits (`message_finish`)."""
+        finished, self.finished = self.finished, None
+        await self._rows_write(finished, rows)
+
+    async def _rows_write(
+        self, finished: tuple[Message, RunStep, asyncio.Future | None] | None, rows: tuple[Any, ...]
+    ) -> None:
+        if finished is None:
+            await super().rows_save(*rows)
+            return
+        # Shielded: a Stop while this waits for the answer's first write must not drop its last one.
+        await asyncio.shield(self._finished_save(finished, rows))
+
+    async def _finished_save(
+        self, finished: tuple[Message, RunStep, asyncio.Future | None], rows: tuple[tuple[Any, list[str] | None], ...]
+    ) -> None:
+        message, step, saving = finished
+        if saving is not None:
+            await asyncio.wait([saving])
+        # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
+        written = saving is None or saving.exception() is None
+        await super().rows_save(
+            (message, ["content", "annotations", "status", "completed_at"] if written else None),
+            (step, ["status", "completed_at", *USAGE_FIELDS, "cost"] if written else None),
+            *rows,
+        )
+        event = "completed" if message.status == Message.Status.COMPLETED else "incomplete"
+        self.send(f"thread.message.{event}", message_object(message))
+        self.send(f"thread.run.step.{step.status}", self.step_data(step))
 
     async def sent(self) -> None:
         """Wait until every event so far is out; raise what made a send fail."""
@@ -117,9 +151,11 @@ class RunRecorder(ToolStepRecorder):
         self.message_step = RunStep(
             run=self.run, type=RunStep.Type.MESSAGE_CREATION, message=self.message, assistant_id=self.assistant_id
         )
-        # Written while the text streams: the first delta does not wait for the database. Later writes of
-        # the message wait for this one (`message_written`).
-        self.message_saving = asyncio.ensure_future(self.rows_save((self.message, None), (self.message_step, None)))
+        # Written while the text streams (with the answer before it, if one waits): the first delta does not wait
+        # for the database. Later writes of the message wait for this one (`message_written`).
+        finished, self.finished = self.finished, None
+        rows = ((self.message, None), (self.message_step, None))
+        self.message_saving = asyncio.ensure_future(self._rows_write(finished, rows))
         self.text = []
         self.flushed_at = time.monotonic()
         self.send("thread.run.step.created", self.step_data(self.message_step))
@@ -133,15 +169,6 @@ class RunRecorder(ToolStepRecorder):
             return True
         await asyncio.wait([saving])  # the write goes on, and is waited for again, if this run is cancelled
         return saving.exception() is None
-
-    async def _message_rows_finish(self, message: Message, step: RunStep) -> None:
-        # Inserted whole if the first write failed: the error, if it lasts, surfaces here.
-        written = await self.message_written()
-        self.message_saving = None
-        await self.rows_save(
-            (message, ["content", "annotations", "status", "completed_at"] if written else None),
-            (step, ["status", "completed_at", *USAGE_FIELDS, "cost"] if written else None),
-        )
 
     async def message_delta(self, delta: str) -> None:
         if self.message is None:
@@ -174,11 +201,8 @@ class RunRecorder(ToolStepRecorder):
         step.status = RunStep.Status.COMPLETED if status == Message.Status.COMPLETED else RunStep.Status.CANCELLED
         step.completed_at = now
         self.account.apply(step)
-        # Shielded: a Stop while this waits for the first write must not drop the answer's last one.
-        await asyncio.shield(self._message_rows_finish(message, step))
-        event = "completed" if status == Message.Status.COMPLETED else "incomplete"
-        self.send(f"thread.message.{event}", message_object(message))
-        self.send(f"thread.run.step.{step.status}", self.step_data(step))
+        # Written, and announced, with the run's next write (`rows_save`): its end, or its next step.
+        self.finished, self.message_saving = (message, step, self.message_saving), None
 
     async def pause(self, interruptions: list[Any], state: str) -> None:
         """Stop at tool calls that need the user's approval, keeping the agent's state."""

@@ -88,37 +88,52 @@ class Branch:
     runs: frozenset[str]  # the runs whose tool steps and notes it shows
     versions: dict[str, list[str]]  # a message with alternatives: all of them (itself among them), oldest first
     last_question: str | None = None  # its last user message
+    # Read with `inputs`: what the model reads of the conversation's messages, by id (`MODEL_INPUT_FIELDS`).
+    inputs: dict[str, tuple[Any, ...]] | None = None
 
     @property
     def tip(self) -> str | None:
         """The message a new one follows."""
         return self.messages[-1] if self.messages else None
 
-    def asked(self, *message_ids: str) -> Branch:
+    def asked(self, *messages: Message) -> Branch:
         """This branch once these messages are added at its tip, the last a question a run has yet to answer."""
+        inputs = self.inputs
+        if inputs is not None:
+            inputs = inputs | {m.pk: tuple(getattr(m, name) for name in MODEL_INPUT_FIELDS) for m in messages}
         return Branch(
-            messages=[*self.messages, *message_ids],
+            messages=[*self.messages, *(message.pk for message in messages)],
             runs=self.runs,
             versions=self.versions,
-            last_question=message_ids[-1] if message_ids else self.last_question,
+            last_question=messages[-1].pk if messages else self.last_question,
+            inputs=inputs,
         )
 
 
-def conversation_branch(*, conversation_id: str, current_id: Any = ...) -> Branch:
+# What the model's input takes from each message.
+MODEL_INPUT_FIELDS = ("role", "content", "image_file_ids", "metadata")
+
+
+def conversation_branch(*, conversation_id: str, current_id: Any = ..., inputs: bool = False) -> Branch:
     """The visible branch: from the first message down to the conversation's `current` message, and on from it
     through the newest reply each time; it stops at a run that has written nothing yet (its answer is coming).
 
     A message without a parent follows the message before it (those stored before branches); one that edits
-    the first message is a first message too. A run answers its `reply_to`.
+    the first message is a first message too. A run answers its `reply_to`. With `inputs`, the same read also
+    takes what the model's input needs of each message (`Branch.inputs`), so a run starting from this branch
+    does not read the messages again.
     """
     if current_id is ...:
         current_id = Conversation.objects.filter(pk=conversation_id).values_list("current_id", flat=True).first()
+    fields = ("pk", "parent_id", "edited_from_id", "role", "run_id")
     rows = sorted(
         Message.objects.filter(conversation_id=conversation_id).values_list(
-            "pk", "parent_id", "edited_from_id", "role", "run_id"
+            *fields, *(MODEL_INPUT_FIELDS[1:] if inputs else ())
         ),
         key=lambda row: sort_key_of(row[0]),
     )
+    read = {row[0]: (row[3], *row[5:]) for row in rows} if inputs else None
+    rows = [row[:5] for row in rows] if inputs else rows
     parent_of: dict[str, str | None] = {}
     questions: set[str] = set()
     answer_run: dict[str, str] = {}  # an assistant message: the run that wrote it
@@ -172,7 +187,7 @@ def conversation_branch(*, conversation_id: str, current_id: Any = ...) -> Branc
             runs.add(max(silent[pk], key=sort_key_of))
     versions = {pk: children[parent_of[pk]] for pk in path if len(children[parent_of[pk]]) > 1}
     last_question = next((pk for pk in reversed(path) if pk in questions), None)
-    return Branch(messages=path, runs=frozenset(runs), versions=versions, last_question=last_question)
+    return Branch(messages=path, runs=frozenset(runs), versions=versions, last_question=last_question, inputs=read)
 
 
 def conversation_messages(*, conversation: Conversation) -> QuerySet[Message]:
@@ -215,9 +230,10 @@ def conversation_model_input(
     # The whole conversation, kept to the branch here: a long branch as an `IN (…)` list costs more to send and
     # plan than the few rows of other branches cost to skip.
     shown, runs = set(branch.messages), branch.runs
-    messages = Message.objects.filter(conversation_id=conversation_id).values_list(
-        "pk", "role", "content", "image_file_ids", "metadata"
-    )
+    if branch.inputs is not None:
+        messages = [(pk, *fields) for pk, fields in branch.inputs.items()]
+    else:
+        messages = Message.objects.filter(conversation_id=conversation_id).values_list("pk", *MODEL_INPUT_FIELDS)
     # A call without an answer would be rejected by every provider: only finished calls are read back.
     steps = RunStep.objects.filter(
         run__conversation_id=conversation_id,

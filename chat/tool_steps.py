@@ -50,6 +50,8 @@ class ToolStepRecorder:
     writes_ms = 0.0
 
     async def rows_save(self, *rows: tuple[models.Model, list[str] | None]) -> None:
+        if not rows:
+            return
         started = time.monotonic()
         try:
             await _rows_save_async(*rows)
@@ -97,6 +99,7 @@ class ToolStepRecorder:
         """The step of a tool call: the answering assistant's, or (`parent`) one made by the team member that
         call asked (`assistant_id`)."""
         await self.message_finish()
+        await self.rows_save()  # the answer before the call is written and announced before the call's step
         call_id, name = field_of(raw, "call_id"), field_of(raw, "name")
         # A team member's work is reported from its own task, beside the run's stream: one step per call.
         async with self.steps_lock:

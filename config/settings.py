@@ -150,7 +150,10 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "core.layers.LocalChannelLayer"}}
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # One process: sessions (below) are read from here on every request and chat message.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 20_000}}
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -241,6 +244,10 @@ FILES_EMBEDDINGS_URL = env.str("FILES_EMBEDDINGS_URL", default="https://api.open
 FILES_EMBEDDINGS_MODEL = env.str("FILES_EMBEDDINGS_MODEL", default="")
 FILES_EMBEDDINGS_API_KEY = env.str("FILES_EMBEDDINGS_API_KEY", default="")
 
+# Sessions live in the database and are read through the cache (Redis when scaled out): a request, and each
+# chat message's re-check of its socket's login, costs no query. Every logout and "sign out everywhere" goes
+# through the session store, which drops both.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

@@ -196,9 +196,10 @@ def run_new(
     )
 
 
-def branch_shown(conversation: Conversation) -> Branch:
-    """The conversation's branch shown, which a new message follows (its `tip`)."""
-    return conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id)
+def branch_shown(conversation: Conversation, *, inputs: bool = False) -> Branch:
+    """The conversation's branch shown, which a new message follows (its `tip`); with `inputs`, read with what
+    the model's input takes of each message, for the run that answers the new one."""
+    return conversation_branch(conversation_id=conversation.pk, current_id=conversation.current_id, inputs=inputs)
 
 
 def refuse_if_busy(user: AbstractBaseUser, *, limit: int) -> None:

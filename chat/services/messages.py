@@ -10,7 +10,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from chat.events import announce, announce_queue
+from chat.events import announce
 from chat.models import Conversation, Message, Run
 from chat.selectors import RESOURCES_KEY, Branch, message_get_for_user
 from chat.serializers import message_object
@@ -42,7 +42,8 @@ def _message_store(
     check: Callable[..., None] | None = None,
     resources: Any = None,
 ) -> tuple[Message, Run | None, Branch]:
-    """Store the message, and with `answer` a queued run for it, in one transaction; with the branch it ends."""
+    """Store the message, and with `answer` a queued run for it, in one transaction; with the branch it follows
+    (read with the model's input when a run answers)."""
     content = content_validate(content, param="content")
     role = role_validate(role)
     metadata = metadata_validate(metadata)
@@ -56,7 +57,7 @@ def _message_store(
         conversation = conversation_locked(user=user, conversation_id=conversation_id, related=answer)
         if check is not None:
             check(conversation.owner)  # read with the conversation, in the same trip
-        branch = branch_shown(conversation)
+        branch = branch_shown(conversation, inputs=answer)
         message = Message(
             conversation=conversation, role=role, content=content, metadata=metadata, parent_id=branch.tip
         )
@@ -73,7 +74,7 @@ def _message_store(
         conversation.current = message
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["title", "current", "updated_at"])
-    return message, run, branch.asked(message.pk)
+    return message, run, branch
 
 
 def _answer_new(conversation: Conversation, message: Message) -> Run:
@@ -91,13 +92,13 @@ def _answer_new(conversation: Conversation, message: Message) -> Run:
 async def _announce_answer(
     message: Message, run: Run, *, first: list[tuple[str, dict]] = (), branch: Branch | None = None
 ) -> None:
-    # The run claims itself and reads its input while it is announced: the conversation's events go out in
-    # the order they were said (chat.events), so its own follow these.
+    # The run starts first, so its claim is on the database thread while the socket draws these events; they
+    # are queued before it can say anything, and the conversation's events go out in the order they were said
+    # (chat.events), so its own follow them.
     executor = executor_taking_runs()
     events = [*first, ("thread.message.created", message_object(message)), *run_announcement(run)]
-    announced = announce_queue(message.conversation_id, events)
     executor.submit(run.pk, loaded=run, branch=branch)
-    await announced
+    await announce(message.conversation_id, events)
 
 
 async def message_create(
@@ -147,6 +148,7 @@ async def message_create(
     )
     if files:
         await message_files_attach(message=message, run=run, files=files)
+    branch = branch.asked(message)  # with its files: the run's input is read from here
     if run is None:
         await announce(message.conversation_id, [("thread.message.created", message_object(message))])
         return message, None
@@ -164,7 +166,7 @@ def _prompt_store(
     answer = messages[-1]["role"] == Message.Role.USER
     with transaction.atomic():
         conversation = conversation_locked(user=user, conversation_id=conversation_id, related=answer)
-        branch = branch_shown(conversation)
+        branch = branch_shown(conversation, inputs=answer)
         parent_id = branch.tip
         stored = []
         for message, content in zip(messages, contents, strict=True):
@@ -192,7 +194,7 @@ def _prompt_store(
         conversation.current = stored[-1]
         conversation.updated_at = timezone.now()
         conversation.save(update_fields=["title", "current", "updated_at"])
-    return stored, run, branch.asked(*(message.pk for message in stored))
+    return stored, run, branch.asked(*stored)
 
 
 async def message_prompt_create(

@@ -64,9 +64,10 @@ async def test_it_traces_a_turn_the_executor_ran(alice, conversation, store, met
     names = [span.name async for span in Span.objects.filter(trace=trace)]
     for name in ("run.claim", "run.end", "model.first_token", "add"):
         assert name in names
-    # The run's writes are told on its end, not as a span each: the tool's result, the answer's two, the run's.
+    # The run's writes are told on its end, not as a span each: the tool's result, the answer's start, and the
+    # answer's end written with the run's.
     end = await Span.objects.aget(trace=trace, name="run.end")
-    assert (end.data["status"], end.data["writes"]) == ("completed", 4)
+    assert (end.data["status"], end.data["writes"]) == ("completed", 3)
     assert end.data["writes_ms"] > 0
     assert "rows.write" not in names
     tool = await Span.objects.aget(trace=trace, kind="tool")
