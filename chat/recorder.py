@@ -25,6 +25,8 @@ from guardrails.services import GuardrailTrip
 
 # A streaming message's text is written this often, so a reload or a resync shows it.
 FLUSH_SECONDS = 1.0
+# A finished answer waiting for its last write: the message, its step, and its first write.
+Finished = tuple[Message, RunStep, "asyncio.Future | None"]
 
 
 class RunRecorder(ToolStepRecorder):
@@ -44,7 +46,8 @@ class RunRecorder(ToolStepRecorder):
         self.message_saving: asyncio.Future | None = None
         # A finished answer (with its step and its first write), written with the run's next write and announced
         # after it: a plain turn commits once at its end, not once for its answer and again for its run.
-        self.finished: tuple[Message, RunStep, asyncio.Future | None] | None = None
+        self.finished: Finished | None = None
+        self.stopping: asyncio.Future | None = None  # the write of the run's end, once begun (`run_stop`)
         self.text: list[str] = []
         self.tool_steps: dict[str, RunStep] = {}
         self.tool_started: dict[str, float] = {}
@@ -74,18 +77,14 @@ class RunRecorder(ToolStepRecorder):
         finished, self.finished = self.finished, None
         await self._rows_write(finished, rows)
 
-    async def _rows_write(
-        self, finished: tuple[Message, RunStep, asyncio.Future | None] | None, rows: tuple[Any, ...]
-    ) -> None:
+    async def _rows_write(self, finished: Finished | None, rows: tuple[Any, ...]) -> None:
         if finished is None:
             await super().rows_save(*rows)
             return
         # Shielded: a Stop while this waits for the answer's first write must not drop its last one.
         await asyncio.shield(self._finished_save(finished, rows))
 
-    async def _finished_save(
-        self, finished: tuple[Message, RunStep, asyncio.Future | None], rows: tuple[tuple[Any, list[str] | None], ...]
-    ) -> None:
+    async def _finished_save(self, finished: Finished, rows: tuple[tuple[Any, list[str] | None], ...]) -> None:
         message, step, saving = finished
         if saving is not None:
             await asyncio.wait([saving])
@@ -122,13 +121,22 @@ class RunRecorder(ToolStepRecorder):
 
     async def run_stop(self, status: str, *, audit: AuditEntry | None = None, **fields: Any) -> None:
         """The run stopped (answered, paused or ended early): its status and its usage (and the `audit` entry
-        that says why, if any), in one transaction."""
+        that says why, if any), in one transaction, with the finished answer's rows if they wait.
+
+        Once begun, that write is the run's end: a Stop that lands while it is under way finds the run ending
+        as it was (`end`), and its usage is counted once."""
         self.run.status = status
         for name, value in fields.items():
             setattr(self.run, name, value)
         usage = self.account.record(self.run)
         audited = [(audit, None)] if audit is not None else []
-        await self.rows_save((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited)
+        rows = ((self.run, ["status", *fields, *USAGE_FIELDS, "cost"]), (usage, None), *audited)
+        finished, self.finished = self.finished, None
+        self.stopping = asyncio.ensure_future(self._stop_write(status, finished, rows))
+        await asyncio.shield(self.stopping)
+
+    async def _stop_write(self, status: str, finished: Finished | None, rows: tuple[Any, ...]) -> None:
+        await self._rows_write(finished, rows)
         self.send(f"thread.run.{status}", run_object(self.run))
 
     async def servers_skipped(self, *, summary: str, warning: str) -> None:
@@ -294,6 +302,10 @@ class RunRecorder(ToolStepRecorder):
     async def end(self, status: str, *, trip: GuardrailTrip | None = None, **fields: Any) -> None:
         """The run stopped early (failed, cancelled, expired, incomplete): close what is open, record why (in
         the audit log too, when a guardrail stopped it)."""
+        stopping = self.stopping
+        if stopping is not None and not (stopping.done() and stopping.exception() is not None):
+            await asyncio.shield(stopping)  # it was writing its end when this came (a Stop, say): that is its end
+            return
         fields["paused_state"] = ""
         step_status = RunStep.Status.FAILED if status == Run.Status.FAILED else RunStep.Status.CANCELLED
         await self.close_open(step_status=step_status)

@@ -142,8 +142,9 @@ if REDIS_URL:
     }
     CHANNEL_LAYERS = {
         "default": {
-            # The core layer keeps group membership in Redis, so a send right after group_add is never lost.
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # channels_redis's core layer (with a cheaper group send) keeps group membership in Redis, so a send
+            # right after group_add is never lost.
+            "BACKEND": "core.layers.RedisChannelLayer",
             "CONFIG": {"hosts": [REDIS_CONNECTION], "capacity": 2000, "expiry": 60, "prefix": "switchboard"},
         }
     }

@@ -1,14 +1,19 @@
-"""The in-process channel layer, made to hold up under a thousand open sockets."""
+"""The channel layers: the in-process one, made to hold up under a thousand open sockets, and Redis's, with a
+cheaper group send."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
+import channels_redis.core
 import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
+
+logger = logging.getLogger(__name__)
 
 
 class LocalChannelLayer(InMemoryChannelLayer):
@@ -56,3 +61,49 @@ class LocalChannelLayer(InMemoryChannelLayer):
                 self._put(channel, packed)
             except ChannelFull:
                 pass  # as Channels' layer does: a full receiver misses this one, the others still get it
+
+
+# One trip for every receiving Redis key of a group message: drop its expired messages, then add this one
+# unless the channel is full (channels_redis's script, with its separate expiry pipeline folded in).
+_GROUP_SEND_LUA = """
+local over_capacity = 0
+local current_time = ARGV[#ARGV - 1]
+local expiry = ARGV[#ARGV]
+local expired_before = math.floor(tonumber(current_time)) - tonumber(expiry)
+for i=1,#KEYS do
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], 0, expired_before)
+    if redis.call('ZCOUNT', KEYS[i], '-inf', '+inf') < tonumber(ARGV[i + #KEYS]) then
+        redis.call('ZADD', KEYS[i], current_time, ARGV[i])
+        redis.call('EXPIRE', KEYS[i], expiry)
+    else
+        over_capacity = over_capacity + 1
+    end
+end
+return over_capacity
+"""
+
+
+class RedisChannelLayer(channels_redis.core.RedisChannelLayer):
+    """channels_redis's core layer, with a group send of two trips to Redis instead of four.
+
+    Its group send reads the group in two commands and cleans the receivers' expired messages in a trip of its
+    own before the script that adds the message; a turn sends a handful of group messages, so those trips were a
+    good part of what a turn cost on Redis. Here the group is read in one pipelined trip and the cleaning runs
+    in the script: the same keys, the same expiry and capacity, the same messages.
+    """
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        assert self.require_valid_group_name(group), "Group name not valid"
+        key = self._group_key(group)
+        connection = self.connection(self.consistent_hash(group))
+        async with connection.pipeline(transaction=False) as pipe:
+            pipe.zremrangebyscore(key, min=0, max=int(time.time()) - self.group_expiry)
+            pipe.zrange(key, 0, -1)
+            _, members = await pipe.execute()
+        channels = [member.decode("utf8") for member in members]
+        by_connection, messages, capacities = self._map_channel_keys_to_connection(channels, message)
+        for index, keys in by_connection.items():
+            args = [*(messages[k] for k in keys), *(capacities[k] for k in keys), time.time(), self.expiry]
+            over = await self.connection(index).eval(_GROUP_SEND_LUA, len(keys), *keys, *args)
+            if over > 0:
+                logger.info("%s of %s channels over capacity in group %s", over, len(channels), group)

@@ -7,7 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import OperationalError, connection
 
-from chat.models import Conversation, Message, Run, RunStep
+from chat.models import Conversation, Message, Run, RunStep, Usage
 from chat.selectors import conversation_model_input
 from tests.ws import collect_until, names, receive, ws_connect
 
@@ -189,7 +189,8 @@ async def test_it_stores_the_answer_when_its_first_write_failed(alice, conversat
 
 
 async def test_it_keeps_the_answers_last_write_when_stopped_while_it_waits(alice, conversation):
-    """Stop lands while the finished answer waits for its slow first write: the answer is still stored ended."""
+    """Stop lands while the finished answer waits for its slow first write, its last write (with the run's end)
+    already begun: the run ends as it was ending, answered, its answer stored whole and its usage counted once."""
 
     def slow(execute, sql, params, many, context):
         result = execute(sql, params, many, context)
@@ -216,7 +217,11 @@ async def test_it_keeps_the_answers_last_write_when_stopped_while_it_waits(alice
         await remove()
 
     answer = await Message.objects.aget(conversation=conversation, role="assistant")
-    assert ending[-1]["event"] == "thread.run.cancelled"
+    assert ending[-1]["event"] == "thread.run.completed"
     assert len(writes) == 2, "the answer's last write was dropped"
-    assert answer.status != Message.Status.IN_PROGRESS
+    assert answer.status == Message.Status.COMPLETED
     assert answer.content.startswith("I am the offline model")
+    run = await Run.objects.aget(pk=run_id)
+    assert run.status == Run.Status.COMPLETED
+    usage = [row async for row in Usage.objects.filter(run_id=run_id)]
+    assert len(usage) == 1 and run.completion_tokens == usage[0].completion_tokens > 0

@@ -85,3 +85,54 @@ async def test_a_full_receiver_misses_a_group_message_and_the_others_still_get_i
     assert (await layer.receive(free))["type"] == "second"
     assert (await layer.receive(full))["type"] == "first"
     assert full not in layer.channels  # nothing else waits for it: "second" never arrived
+
+
+def _redis_layer(**options):
+    from django.conf import settings
+
+    from core.layers import RedisChannelLayer
+
+    return RedisChannelLayer(hosts=[settings.REDIS_URL], prefix=f"test{os.urandom(4).hex()}", **options)
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL")
+async def test_a_redis_group_send_reaches_every_process_in_two_trips(monkeypatch):
+    from redis.asyncio.client import Pipeline, Redis
+
+    here, there = _redis_layer(), _redis_layer()
+    there.prefix = here.prefix  # two processes of one site
+    mine, theirs = await here.new_channel(), await there.new_channel()
+    for layer, channel in ((here, mine), (there, theirs)):
+        await layer.group_add("turn", channel)
+    trips = []
+    execute, pipeline_execute = Redis.execute_command, Pipeline.execute
+    monkeypatch.setattr(Redis, "execute_command", lambda self, *a, **k: trips.append(a[0]) or execute(self, *a, **k))
+    monkeypatch.setattr(Pipeline, "execute", lambda self, *a, **k: trips.append("PIPELINE") or pipeline_execute(self))
+    await here.group_send("turn", {"type": "run.event", "n": 1})
+    monkeypatch.undo()
+    assert trips == ["PIPELINE", "EVAL"]
+    assert (await here.receive(mine))["n"] == 1
+    assert (await there.receive(theirs))["n"] == 1
+    for layer in (here, there):
+        await layer.flush()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL")
+async def test_a_full_redis_receiver_misses_a_group_message_and_an_expired_one_is_dropped():
+    # Two processes: each process's channels share one Redis key, which is what fills up.
+    crowded, idle = _redis_layer(capacity=1, expiry=1), _redis_layer(capacity=1, expiry=1)
+    idle.prefix = crowded.prefix
+    full, free = await crowded.new_channel(), await idle.new_channel()
+    await crowded.group_add("mixed", full)
+    await idle.group_add("mixed", free)
+    await crowded.send(full, {"type": "first"})
+    await crowded.group_send("mixed", {"type": "second"})
+    assert (await idle.receive(free))["type"] == "second"
+    assert (await crowded.receive(full))["type"] == "first"  # "second" found it full
+    await crowded.send(full, {"type": "stale"})
+    await asyncio.sleep(2.1)  # past the expiry, in whole seconds as Redis scores it
+    await crowded.group_send("mixed", {"type": "fresh"})  # drops the stale message before it counts the room
+    assert (await crowded.receive(full))["type"] == "fresh"
+    assert (await idle.receive(free))["type"] == "fresh"
+    for layer in (crowded, idle):
+        await layer.flush()
