@@ -151,7 +151,7 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "core.layers.LocalChannelLayer"}}
-    # One process: sessions (below) are read from here on every request and chat message.
+    # One process: sessions (SESSION_ENGINE) are read from here on every request and chat message.
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 20_000}}
     }
@@ -245,10 +245,12 @@ FILES_EMBEDDINGS_URL = env.str("FILES_EMBEDDINGS_URL", default="https://api.open
 FILES_EMBEDDINGS_MODEL = env.str("FILES_EMBEDDINGS_MODEL", default="")
 FILES_EMBEDDINGS_API_KEY = env.str("FILES_EMBEDDINGS_API_KEY", default="")
 
-# Sessions live in the database and are read through the cache (Redis when scaled out): a request, and each
-# chat message's re-check of its socket's login, costs no query. Every logout and "sign out everywhere" goes
-# through the session store, which drops both.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database. On one process they are also read through its in-memory cache, which cannot
+# fail or fall out of step: a request, and each chat message's re-check of its socket's login, costs no query,
+# and every logout and "sign out everywhere" goes through the session store, which drops both. Scaled out they
+# are read from the database alone: a logout during a Redis outage would leave the session readable in Redis
+# once it came back.
+SESSION_ENGINE = "django.contrib.sessions.backends." + ("db" if REDIS_URL else "cached_db")
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
