@@ -135,3 +135,28 @@ async def test_an_assistants_knowledge_is_searched_in_its_conversations(alice, o
     manual = await File.objects.aget(filename="manual.md")
     assert note["file_citation"]["file_id"] == manual.pk
     assert await VectorStore.objects.filter(owner=alice).acount() == 1
+
+
+@pytest.mark.asyncio
+async def test_the_input_a_run_starts_from_holds_its_messages_images_as_stored(alice, offline_provider, monkeypatch):
+    # The branch the message store reads carries the model's input to the run (no second read of the messages);
+    # the message's images are attached after that read, and must be in it all the same.
+    from chat import services
+    from chat.executor import Executor
+    from chat.selectors import conversation_model_input
+
+    client = await sync_to_async(_client)(alice)
+    image = (await sync_to_async(client.post)("/files/", {"file": upload("dot.png", PNG)})).json()
+    assistant = await Assistant.objects.acreate(name="Plain", provider=offline_provider, instructions="Be brief.")
+    conversation = await Conversation.objects.acreate(owner=alice, assistant=assistant)
+    await services.message_create(user=alice, conversation_id=conversation.pk, content="earlier", answer=False)
+    handed = {}
+    monkeypatch.setattr(Executor, "submit", lambda self, run_id, **kwargs: handed.update(kwargs))
+    await services.message_create(
+        user=alice, conversation_id=conversation.pk, content="what is this?", answer=True, file_ids=[image["id"]]
+    )
+    carried = await sync_to_async(conversation_model_input)(conversation_id=conversation.pk, branch=handed["branch"])
+    read = await sync_to_async(conversation_model_input)(conversation_id=conversation.pk)
+    assert carried == read
+    assert [item["role"] for item in read] == ["user", "user"]
+    assert any(part.get("type") == "input_image" for part in read[-1]["content"]), read[-1]
