@@ -152,13 +152,12 @@ def targets(results: dict[str, Any]) -> list[list[str]]:
 WHY_MISSED = {
     "Turn: first delta p50": (
         "Before the first token a turn makes two trips to the one database thread, and most of their time is "
-        "Django's ORM building statements and rows, not SQLite running them. Timed alone on 2026-12-07 (no "
-        "other load, medians of 200 turns over conversations of 20 messages): storing the message 4.2 to 5.1 ms "
-        "(the conversation locked with its assistant, provider and owner, the visible branch, the quota and "
-        "one-run checks, the socket's login re-check, the run's insert) and claiming the run 3.0 to 3.7 ms (the "
-        "model's input, the owner's right to run the assistant); b6040a5, without branches, login re-checks or "
-        "grants re-checked at the claim, took 3.2 to 3.4 and 2.9 to 3.1 ms. The rows are what lets a reload or "
-        "another process see the turn, so they are written before the model is asked."
+        "Django's ORM building statements and rows, not SQLite running them. A plain turn runs 20.4 statements "
+        "(23.3 before 2026-12-07's last changes, 17.5 at b6040a5): storing the message locks the conversation with "
+        "its assistant, provider and owner, reads the visible branch (with the model's input, which the claim no "
+        "longer reads again) and checks the quota and the one-run rule; the claim re-checks the owner's right to "
+        "run the assistant. Branches, those checks and the usage row came after b6040a5. The rows are what lets a "
+        "reload or another process see the turn, so they are written before the model is asked."
     ),
     "Turn: first delta p99": (
         "The tail is the trace writer's transactions holding SQLite's one write lock while a turn's own writes "
@@ -197,7 +196,9 @@ WHY_MISSED = {
     ),
     "Two processes": (
         "Both servers share the machine's cores with the load generator, PostgreSQL and Redis; the processes "
-        "are CPU-bound (see the profile), so a second one gains only what CPU is left."
+        "are CPU-bound (see the profile), so a second one gains only what CPU is left. A group message takes two "
+        "trips to Redis (channels_redis's own group send took four) and a turn's events go out in a handful of "
+        "them (`chat.events.Outbox`)."
     ),
 }
 
