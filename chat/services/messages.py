@@ -92,9 +92,9 @@ def _answer_new(conversation: Conversation, message: Message) -> Run:
 async def _announce_answer(
     message: Message, run: Run, *, first: list[tuple[str, dict]] = (), branch: Branch | None = None
 ) -> None:
-    # The run starts first, so its claim is on the database thread while the socket draws these events; they
-    # are queued before it can say anything, and the conversation's events go out in the order they were said
-    # (chat.events), so its own follow them.
+    # The run starts first, so its claim does not wait for these events' send (a trip to Redis when scaled out);
+    # they are queued before it can say anything, and the conversation's events go out in the order they were
+    # said (chat.events), so its own follow them.
     executor = executor_taking_runs()
     events = [*first, ("thread.message.created", message_object(message)), *run_announcement(run)]
     executor.submit(run.pk, loaded=run, branch=branch)
