@@ -11,8 +11,10 @@ import pytest
 from agents import flush_traces
 from asgiref.sync import SyncToAsync
 from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
+from channels_redis.core import RedisChannelLayer
 from django.conf import settings
 from django.db import connections
+from django.utils.module_loading import import_string
 
 from assistants.models import Assistant, Provider
 from chat.executor import get_executor
@@ -78,7 +80,7 @@ def _redis_layer_forget() -> None:
     """The next test's loop gets a Redis channel layer of its own. channels_redis keeps asyncio locks on the
     layer object, bound to the loop that first waited on them; in a server there is one loop for good, but
     each test has its own, and a lock a closed loop left behind would refuse the next one."""
-    if settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]["BACKEND"].startswith("channels_redis."):
+    if issubclass(import_string(settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER]["BACKEND"]), RedisChannelLayer):
         channel_layers.backends.pop(DEFAULT_CHANNEL_LAYER, None)
 
 
