@@ -110,8 +110,8 @@ async def conversation_run_create(
 
     conversation, run = await sync_to_async(stored)()
     await vector_stores_index_pending(user_id=user.pk, vector_store_ids=thread_vector_store_ids(conversation))
-    executor.submit(run.pk)  # its events follow these (chat.events): it claims itself while they go out
     await announce(conversation.pk, [("thread.created", thread_object(conversation)), *run_announcement(run)])
+    executor.submit(run.pk)
     return conversation, run
 
 

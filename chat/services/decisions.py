@@ -119,8 +119,8 @@ async def run_decisions_submit(
         user=user, run_id=run_id, decisions=decisions, outputs=outputs, conversation_id=conversation_id, param=param
     )
     if run.status == Run.Status.QUEUED:
-        executor.submit(run.pk)  # its events follow this one (chat.events)
         await announce(run.conversation_id, [("thread.run.queued", run_object(run))])
+        executor.submit(run.pk)
     return run
 
 

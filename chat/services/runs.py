@@ -157,10 +157,10 @@ async def run_create(*, user: AbstractBaseUser, conversation_id: str, assistant_
     run, messages = await sync_to_async(run_store)(
         user=user, conversation_id=conversation_id, assistant_id=assistant_id, **options
     )
-    executor.submit(run.pk)  # its events follow these (chat.events): it claims itself while they go out
     await announce(
         conversation_id, [*(("thread.message.created", message_object(m)) for m in messages), *run_announcement(run)]
     )
+    executor.submit(run.pk)
     return run
 
 
@@ -207,8 +207,8 @@ async def run_regenerate(*, user: AbstractBaseUser, conversation_id: str) -> Run
     """Answer the last user message again with a new run; every open page drops the old answer."""
     executor = executor_taking_runs()
     run = await sync_to_async(_regenerate_store)(user=user, conversation_id=conversation_id)
-    executor.submit(run.pk)  # its events follow these (chat.events)
     await announce(conversation_id, [("thread.timeline.truncated", {"after": run.question_id}), *run_announcement(run)])
+    executor.submit(run.pk)
     return run
 
 
