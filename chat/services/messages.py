@@ -148,11 +148,11 @@ async def message_create(
     )
     if files:
         await message_files_attach(message=message, run=run, files=files)
-    branch = branch.asked(message)  # with its files: the run's input is read from here
     if run is None:
         await announce(message.conversation_id, [("thread.message.created", message_object(message))])
         return message, None
-    await _announce_answer(message, run, branch=branch)
+    # With its files, attached above: the run's input is read from here.
+    await _announce_answer(message, run, branch=branch.asked(message))
     return message, run
 
 
