@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistants.factory import provider_client
+from assistants.factory import ProviderClient, provider_client
 from assistants.models import Provider
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,3 +33,7 @@ async def test_it_builds_a_new_client_once_the_provider_changes(vendor):
 async def test_it_gives_an_unsaved_probe_its_own_client(vendor):
     probe = Provider(**{f.attname: getattr(vendor, f.attname) for f in Provider._meta.concrete_fields})
     assert provider_client(probe) is not provider_client(vendor)
+
+
+async def test_a_provider_client_is_the_one_that_skips_the_walk(vendor):
+    assert isinstance(provider_client(vendor), ProviderClient)

@@ -1,4 +1,4 @@
-"""Contract tests for the parts of the MCP and Agents SDKs that Switchboard uses beyond their public API.
+"""Contract tests for the parts of the MCP, Agents and openai SDKs that Switchboard uses beyond their public API.
 
 Each test names the seam it guards and where Switchboard relies on it, so an SDK upgrade that moves, renames
 or changes one fails here with a message saying what to fix, rather than quietly changing how the pool notices
@@ -18,7 +18,19 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from agents import Agent, FunctionTool, RunContextWrapper, ToolOrigin, ToolOriginType
+from agents import (
+    Agent,
+    FunctionTool,
+    ModelSettings,
+    OpenAIChatCompletionsModel,
+    OpenAIResponsesModel,
+    RunConfig,
+    RunContextWrapper,
+    Runner,
+    ToolOrigin,
+    ToolOriginType,
+    function_tool,
+)
 from agents.mcp import MCPServer as AgentsMCPServer
 from agents.mcp import server as sdk_server
 from agents.tool import get_function_tool_origin
@@ -28,11 +40,14 @@ from mcp.client._input_required import run_input_required_driver
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 from mcp_types import CONNECTION_CLOSED
+from openai import AsyncOpenAI
 
+from assistants.factory import ProviderClient, ResponseFormat
 from mcp_servers.elicitation import tool_elicitation
 from mcp_servers.errors import MCPCallTimeout
 from mcp_servers.session import TimedSession, session_closed
 from mcp_servers.transports import MCPServerWebSocket, Transport, _client_with_hooks
+from tests.fakes.openai_server import FakeOpenAIServer, text
 from tests.mcp_servers.conftest import children, demo_serve
 
 
@@ -315,3 +330,62 @@ def test_it_folds_the_extensions_a_rebuilt_client_is_given():
         "the SDK's Client with dataclasses.replace() to declare MCP Apps, and servers would not know Switchboard "
         "shows their views."
     )
+
+
+# --- openai: the request walk a provider client skips (assistants.factory.ProviderClient) -------------------------
+
+CONVERSATION = [
+    {"role": "user", "content": "What is 2 + 3? Here is a picture of it."},
+    {
+        "role": "user",
+        "content": [
+            {"type": "input_text", "text": "And this one."},
+            {"type": "input_image", "image_url": "data:image/png;base64,iVBORw0KGgo=", "detail": "auto"},
+        ],
+    },
+    {"type": "function_call", "call_id": "call_1", "name": "add", "arguments": '{"a": 2, "b": 3}'},
+    {"type": "function_call_output", "call_id": "call_1", "output": "5"},
+    {"role": "assistant", "content": "It is 5."},
+    {"role": "user", "content": "Thanks, and in JSON?"},
+]
+
+
+def _add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@pytest.mark.parametrize("model_class", [OpenAIChatCompletionsModel, OpenAIResponsesModel], ids=["chat", "responses"])
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
+async def test_a_provider_client_sends_what_the_openai_client_sends_without_walking_the_messages(model_class, stream):
+    """The client skips openai's request walk for the messages, input and tools (it changes nothing for these
+    types): the request body is the same, field for field, as the stock client's. An openai release that starts
+    renaming or reformatting any of these fails here."""
+    schema = {"type": "object", "properties": {"sum": {"type": "integer"}}, "required": ["sum"]}
+    settings = ModelSettings(temperature=0.2, include_usage=True, extra_body={"seed": 7})
+    bodies = []
+    with FakeOpenAIServer() as fake:
+        for client_class in (AsyncOpenAI, ProviderClient):
+            fake.script(text('{"sum": 5}'))
+            client = client_class(api_key="sk-test", base_url=fake.base_url, max_retries=0)
+            agent = Agent(
+                name="Adder",
+                instructions="Be brief.",
+                model=model_class(model="fake-model", openai_client=client),
+                model_settings=settings,
+                tools=[function_tool(_add)],
+                output_type=ResponseFormat({"type": "json_schema", "json_schema": {"name": "sum", "schema": schema}}),
+            )
+            config = RunConfig(tracing_disabled=True)
+            if stream:
+                result = Runner.run_streamed(agent, input=CONVERSATION, run_config=config)
+                async for _ in result.stream_events():
+                    pass
+            else:
+                result = await Runner.run(agent, input=CONVERSATION, run_config=config)
+            assert result.final_output == {"sum": 5}
+            bodies.append(fake.model_requests()[-1].body)
+    stock, ours = bodies
+    assert ours == stock
+    assert ours["seed"] == 7  # the caller's own extra body still goes out
+    assert len(ours["messages" if model_class is OpenAIChatCompletionsModel else "input"]) >= len(CONVERSATION)
