@@ -44,7 +44,7 @@ def _as_sent(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_as_sent(item) for item in value]
     if isinstance(value, BaseModel):
-        return value.model_dump(exclude_unset=True, mode="json")
+        return value.model_dump(exclude_unset=True, mode="json", exclude=getattr(value, "__api_exclude__", None))
     return value
 
 

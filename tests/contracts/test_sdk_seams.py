@@ -389,3 +389,36 @@ async def test_a_provider_client_sends_what_the_openai_client_sends_without_walk
     assert ours == stock
     assert ours["seed"] == 7  # the caller's own extra body still goes out
     assert len(ours["messages" if model_class is OpenAIChatCompletionsModel else "input"]) >= len(CONVERSATION)
+
+
+async def test_the_values_a_provider_client_sends_are_what_openais_walk_makes_of_them():
+    """`_as_sent` against openai's own walk, on what a caller may hand the client: omitted fields, tuples, models."""
+    from openai import omit
+    from openai._utils._transform import async_maybe_transform
+    from openai.types.chat import ChatCompletionMessageFunctionToolCall, completion_create_params
+    from openai.types.responses import response_create_params
+
+    from assistants.factory import _as_sent
+
+    call = ChatCompletionMessageFunctionToolCall(
+        id="call_1", type="function", function={"name": "add", "arguments": '{"a": 1}'}
+    )
+    messages = [
+        {"role": "system", "content": "Be brief.", "name": omit},
+        {"role": "user", "content": ({"type": "text", "text": "Hi"}, {"type": "image_url", "image_url": {"url": "x"}})},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "2"},
+    ]
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {}}}}]
+    chat = {"model": "m", "messages": messages, "tools": tools, "stream": True}
+    walked = await async_maybe_transform(chat, completion_create_params.CompletionCreateParamsStreaming)
+    assert {name: _as_sent(chat[name]) for name in ("messages", "tools")} == {
+        name: walked[name] for name in ("messages", "tools")
+    }
+    items = [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}, {"type": "function_call_output",
+             "call_id": "call_1", "output": "2"}]  # fmt: skip
+    responses = {"model": "m", "input": items, "tools": [{**tools[0]["function"], "type": "function"}]}
+    walked = await async_maybe_transform(responses, response_create_params.ResponseCreateParamsStreaming)
+    assert {name: _as_sent(responses[name]) for name in ("input", "tools")} == {
+        name: walked[name] for name in ("input", "tools")
+    }
