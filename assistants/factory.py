@@ -7,7 +7,7 @@ import hashlib
 import json
 import re
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from typing import Any
 
@@ -38,13 +38,13 @@ _BULKY = ("messages", "input", "tools")
 def _as_sent(value: Any) -> Any:
     """A request value as openai's request transform leaves it, for request types that rename and reformat
     nothing (the chat and responses ones; `tests/contracts/test_sdk_seams.py` checks both sends are the same):
-    omitted fields dropped, sequences as lists, models as JSON dicts."""
+    omitted fields dropped, sequences and iterators as lists, models as JSON dicts."""
     if isinstance(value, Mapping):
         return {key: _as_sent(item) for key, item in value.items() if not isinstance(item, Omit | NotGiven)}
-    if isinstance(value, list | tuple):
-        return [_as_sent(item) for item in value]
     if isinstance(value, BaseModel):
         return value.model_dump(exclude_unset=True, mode="json", exclude=getattr(value, "__api_exclude__", None))
+    if isinstance(value, list | tuple | Iterator):
+        return [_as_sent(item) for item in value]
     return value
 
 
@@ -59,7 +59,8 @@ def _bulk_sent_as_is(params: dict[str, Any]) -> dict[str, Any]:
     extra = params.get("extra_body")
     params["extra_body"] = {**moved, **(extra if isinstance(extra, Mapping) else {})}
     for name in moved:
-        params[name] = [] if name != "tools" else omit  # a required field goes out empty, overridden by the body
+        # The messages (required) and input go out empty and the tools not at all: the body's own take their place.
+        params[name] = [] if name != "tools" else omit
     return params
 
 

@@ -392,7 +392,8 @@ async def test_a_provider_client_sends_what_the_openai_client_sends_without_walk
 
 
 async def test_the_values_a_provider_client_sends_are_what_openais_walk_makes_of_them():
-    """`_as_sent` against openai's own walk, on what a caller may hand the client: omitted fields, tuples, models."""
+    """`_as_sent` against openai's own walk, on what a caller may hand the client: omitted fields, tuples,
+    iterators, models."""
     from openai import omit
     from openai._utils._transform import async_maybe_transform
     from openai.types.chat import ChatCompletionMessageFunctionToolCall, completion_create_params
@@ -403,18 +404,25 @@ async def test_the_values_a_provider_client_sends_are_what_openais_walk_makes_of
     call = ChatCompletionMessageFunctionToolCall(
         id="call_1", type="function", function={"name": "add", "arguments": '{"a": 1}'}
     )
-    messages = [
-        {"role": "system", "content": "Be brief.", "name": omit},
-        {"role": "user", "content": ({"type": "text", "text": "Hi"}, {"type": "image_url", "image_url": {"url": "x"}})},
-        {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "2"},
-    ]
+    image = {"url": "data:image/png;base64,iVBORw0KGgo="}
+
+    def chat() -> dict:  # made twice: an iterator goes through once
+        messages = [
+            {"role": "system", "content": "Be brief.", "name": omit},
+            {"role": "user", "content": ({"type": "text", "text": "Hi"}, {"type": "image_url", "image_url": image})},
+            {"role": "user", "content": iter([{"type": "text", "text": "Once through"}])},
+            {"role": "assistant", "content": None, "tool_calls": [call]},
+            {"role": "tool", "tool_call_id": "call_1", "content": "2"},
+        ]
+        return {"model": "m", "messages": messages, "tools": tools, "stream": True}
+
     tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {}}}}]
-    chat = {"model": "m", "messages": messages, "tools": tools, "stream": True}
-    walked = await async_maybe_transform(chat, completion_create_params.CompletionCreateParamsStreaming)
-    assert {name: _as_sent(chat[name]) for name in ("messages", "tools")} == {
+    walked = await async_maybe_transform(chat(), completion_create_params.CompletionCreateParamsStreaming)
+    sent = chat()
+    assert {name: _as_sent(sent[name]) for name in ("messages", "tools")} == {
         name: walked[name] for name in ("messages", "tools")
     }
+    assert walked["messages"][2]["content"] == [{"type": "text", "text": "Once through"}]
     items = [{"role": "user", "content": [{"type": "input_text", "text": "Hi"}]}, {"type": "function_call_output",
              "call_id": "call_1", "output": "2"}]  # fmt: skip
     responses = {"model": "m", "input": items, "tools": [{**tools[0]["function"], "type": "function"}]}
