@@ -1,5 +1,5 @@
 """The channel layers: the in-process one, made to hold up under a thousand open sockets, and Redis's, with a
-cheaper group send."""
+cheaper group send and a receive that a closing socket cannot rob."""
 
 from __future__ import annotations
 
@@ -84,13 +84,73 @@ return over_capacity
 
 
 class RedisChannelLayer(channels_redis.core.RedisChannelLayer):
-    """channels_redis's core layer, with a group send of two trips to Redis instead of four.
+    """channels_redis's core layer, with a group send of two trips to Redis instead of four, and one reader per
+    process for its sockets' messages.
 
     Its group send reads the group in two commands and cleans the receivers' expired messages in a trip of its
     own before the script that adds the message; a turn sends a handful of group messages, so those trips were a
     good part of what a turn cost on Redis. Here the group is read in one pipelined trip and the cleaning runs
     in the script: the same keys, the same expiry and capacity, the same messages.
+
+    Every socket of a process receives from one Redis key. channels_redis lets whichever socket is waiting
+    pop that key for all of them, so a socket that closes while its pop is in flight takes another socket's
+    message with it: Redis has handed the message over, and the cancelled read drops it (a tab left showing
+    "Working…" after its run ended). Here a task of the layer's own pops the key and hands each message to its
+    socket's queue; a socket's receive only waits on that queue, and nothing it cancels loses a message.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.reader: asyncio.Task | None = None
+        self.receiving: set[str] = set()  # the channels a socket is waiting on now
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        if "!" not in channel:
+            return await super().receive(channel)
+        assert self.require_valid_channel_name(channel)
+        loop = asyncio.get_running_loop()
+        if self.reader is None or self.reader.done() or self.reader.get_loop() is not loop:
+            self.reader = loop.create_task(self._read(self.non_local_name(channel)), name="channel-layer-reader")
+        buffer = self.receive_buffer[channel]
+        self.receiving.add(channel)
+        try:
+            while True:
+                expires, message = await buffer.get()
+                if expires > time.time():  # as in Redis, a message nobody read within the expiry is gone
+                    return message
+        finally:
+            self.receiving.discard(channel)
+            if buffer.empty() and self.receive_buffer.get(channel) is buffer:
+                del self.receive_buffer[channel]
+
+    async def _read(self, process_channel: str) -> None:
+        """Pop this process's messages for good, each into the queue of the socket it is for."""
+        swept = time.monotonic()
+        while True:
+            try:
+                to, message = await self.receive_single(process_channel)
+            except Exception:
+                logger.warning("Receiving from the channel layer failed; retrying", exc_info=True)
+                await asyncio.sleep(1)
+                continue
+            expires = time.time() + self.expiry
+            for channel in to if isinstance(to, list) else [to]:
+                self.receive_buffer[channel].put_nowait((expires, message))
+            if time.monotonic() - swept > self.expiry:
+                swept = time.monotonic()
+                self._sweep()
+
+    def _sweep(self) -> None:
+        """Forget the queues of sockets that stopped receiving once all they hold has expired."""
+        now = time.time()
+        for channel, buffer in list(self.receive_buffer.items()):
+            if channel not in self.receiving and all(expires <= now for expires, _ in buffer._queue):
+                del self.receive_buffer[channel]
+
+    async def close_pools(self) -> None:
+        if self.reader is not None:
+            self.reader.cancel()
+        await super().close_pools()
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         assert self.require_valid_group_name(group), "Group name not valid"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import pytest
@@ -136,3 +137,20 @@ async def test_a_full_redis_receiver_misses_a_group_message_and_an_expired_one_i
     assert (await idle.receive(free))["type"] == "fresh"
     for layer in (crowded, idle):
         await layer.flush()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis: set REDIS_URL")
+async def test_a_socket_that_stops_receiving_takes_no_other_sockets_message_with_it():
+    """Two sockets of one process share one Redis key. The one that stops receiving (it closed) while a pop was in
+    flight must not drop the message the pop brought for the other (channels_redis's own receive does)."""
+    layer = _redis_layer()
+    closing, staying = await layer.new_channel(), await layer.new_channel()
+    receiving = asyncio.ensure_future(layer.receive(closing))
+    await asyncio.sleep(0.2)  # a pop of the process's key is waiting in Redis
+    await layer.send(staying, {"type": "run.event", "for": "staying"})  # the waiting pop takes it at once
+    receiving.cancel()  # the closing socket's receive ends before anything reads the reply
+    with contextlib.suppress(asyncio.CancelledError):
+        await receiving
+    assert await asyncio.wait_for(layer.receive(staying), timeout=5) == {"type": "run.event", "for": "staying"}
+    await layer.close_pools()
+    await layer.flush()
