@@ -362,7 +362,7 @@ async def test_a_provider_client_sends_what_the_openai_client_sends_without_walk
     types): the request body is the same, field for field, as the stock client's. An openai release that starts
     renaming or reformatting any of these fails here."""
     schema = {"type": "object", "properties": {"sum": {"type": "integer"}}, "required": ["sum"]}
-    settings = ModelSettings(temperature=0.2, include_usage=True, extra_body={"seed": 7})
+    model_settings = ModelSettings(temperature=0.2, include_usage=True, extra_body={"seed": 7})
     bodies = []
     with FakeOpenAIServer() as fake:
         for client_class in (AsyncOpenAI, ProviderClient):
@@ -372,7 +372,7 @@ async def test_a_provider_client_sends_what_the_openai_client_sends_without_walk
                 name="Adder",
                 instructions="Be brief.",
                 model=model_class(model="fake-model", openai_client=client),
-                model_settings=settings,
+                model_settings=model_settings,
                 tools=[function_tool(_add)],
                 output_type=ResponseFormat({"type": "json_schema", "json_schema": {"name": "sum", "schema": schema}}),
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import threading
 
 import pytest
 from channels.layers import get_channel_layer
@@ -143,14 +144,17 @@ async def test_a_full_redis_receiver_misses_a_group_message_and_an_expired_one_i
 async def test_a_socket_that_stops_receiving_takes_no_other_sockets_message_with_it():
     """Two sockets of one process share one Redis key. The one that stops receiving (it closed) while a pop was in
     flight must not drop the message the pop brought for the other (channels_redis's own receive does)."""
-    layer = _redis_layer()
+    layer, sender = _redis_layer(), _redis_layer()
+    sender.prefix = layer.prefix  # another process of the site
     closing, staying = await layer.new_channel(), await layer.new_channel()
     receiving = asyncio.ensure_future(layer.receive(closing))
     await asyncio.sleep(0.2)  # a pop of the process's key is waiting in Redis
-    await layer.send(staying, {"type": "run.event", "for": "staying"})  # the waiting pop takes it at once
-    receiving.cancel()  # the closing socket's receive ends before anything reads the reply
+    # Sent while this loop is held: Redis answers the waiting pop before this process reads anything.
+    send = threading.Thread(target=asyncio.run, args=(sender.send(staying, {"type": "run.event", "for": "staying"}),))
+    send.start()
+    send.join()
+    receiving.cancel()  # the closing socket's receive ends before the pop's answer is read
     with contextlib.suppress(asyncio.CancelledError):
         await receiving
     assert await asyncio.wait_for(layer.receive(staying), timeout=5) == {"type": "run.event", "for": "staying"}
-    await layer.close_pools()
     await layer.flush()
